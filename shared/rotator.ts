@@ -1,0 +1,50 @@
+import type { Logger } from './logger.js';
+import type { SecretObject } from './secret.js';
+import type { Strategy } from './store.js';
+
+/**
+ * The contract each target kind implements (rotators/<kind>). A rotator knows nothing about stores: the engine
+ * hands it secret values (parsed JSON objects in the RDS secret format) and it talks to the target.
+ */
+export interface RotatorContext {
+  logger: Logger;
+  /** Aborted when the caller's time is up (Lambda's remaining time); pending I/O should stop promptly. */
+  signal?: AbortSignal;
+}
+
+export interface CreatePendingInput {
+  strategy: Strategy;
+  current: SecretObject;
+  /** Draws a password with the deployment's policy (PASSWORD_LENGTH, EXCLUDE_CHARACTERS, ...). */
+  generatePassword: () => string;
+}
+
+export interface SetInput {
+  strategy: Strategy;
+  current: SecretObject;
+  pending: SecretObject;
+  /** The PREVIOUS version, when the store has one that parses. */
+  previous?: SecretObject;
+  /** The CURRENT value of the secret named by `masterSecretId`, for strategies that need it. */
+  master?: SecretObject;
+}
+
+export interface Rotator {
+  /** Values of the secret's `engine` key this rotator serves. */
+  readonly engines: readonly string[];
+  readonly strategies: readonly Strategy[];
+  /** The EXCLUDE_CHARACTERS default of AWS's template for these engines. */
+  readonly defaultExcludeCharacters: string;
+  /** Throws INVALID_SECRET naming each bad key (never a value). */
+  validate(value: SecretObject, what: string): void;
+  /** The id of the secret whose credentials `set` needs (alternating users: `masterarn`). */
+  masterSecretId(current: SecretObject, strategy: Strategy): string | undefined;
+  /** The next value: the current one with the rotated fields replaced and every other key kept. */
+  createPending(input: CreatePendingInput): SecretObject;
+  /** True when the pending credential already logs in (setSecret then has nothing to do). */
+  works(pending: SecretObject, ctx: RotatorContext): Promise<boolean>;
+  /** Makes the target accept the pending credential. */
+  set(input: SetInput, ctx: RotatorContext): Promise<void>;
+  /** Logs in with the pending credential and runs a probe; throws when it does not work. */
+  test(pending: SecretObject, ctx: RotatorContext): Promise<void>;
+}

@@ -1,0 +1,69 @@
+/**
+ * The SecretStore port: the model AWS Secrets Manager has natively, which every adapter maps its cloud onto
+ * (see DESIGN.md). Each version has an id (the rotation token), a value, a creation time and stage labels;
+ * each stage is on at most one version. Version values are immutable.
+ */
+export const STAGES = ['CURRENT', 'PENDING', 'PREVIOUS'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const STRATEGIES = ['single-user', 'alternating-users', 'dual-password'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export interface VersionInfo {
+  versionId: string;
+  stages: Stage[];
+  createdAt: Date;
+  /** False for the PENDING stub a rotation starts with, before createSecret stores a value. */
+  hasValue: boolean;
+}
+
+export interface RotationSettings {
+  enabled: boolean;
+  /** Unset means the deployment's default (ROTATION_STRATEGY, else single-user). */
+  strategy?: Strategy;
+}
+
+export interface SecretInfo {
+  secretId: string;
+  rotation: RotationSettings;
+  versions: VersionInfo[];
+}
+
+export type VersionSelector = { stage: Stage } | { versionId: string; stage?: Stage };
+
+export interface Lease {
+  release(): Promise<void>;
+}
+
+export interface SecretStore {
+  /** SECRET_NOT_FOUND when the secret does not exist. */
+  describe(secretId: string): Promise<SecretInfo>;
+  /**
+   * The value of a version, by stage or by id (and, with both, only if the version carries that stage).
+   * VERSION_NOT_FOUND when there is no such version or it has no value yet.
+   */
+  getValue(secretId: string, selector: VersionSelector): Promise<string>;
+  /**
+   * Marks `token` PENDING with no value, as AWS's RotateSecret does before it calls the function; a no-op when
+   * the token is already PENDING. Self-driven rotations call it; on AWS the service does it.
+   */
+  startRotation(secretId: string, token: string): Promise<void>;
+  /**
+   * Stores `value` as the PENDING version `token`. Idempotent: the same token with the same value is a no-op;
+   * the same token with another value is VERSION_CONFLICT.
+   */
+  putPending(secretId: string, token: string, value: string): Promise<void>;
+  /** Moves CURRENT to `token` (the old CURRENT becomes PREVIOUS; PENDING leaves the token). */
+  promote(secretId: string, token: string): Promise<void>;
+  /** Retires a superseded version (the purger's action); refuses CURRENT and PENDING. */
+  retire(secretId: string, versionId: string): Promise<void>;
+  /**
+   * Takes the lock that keeps a second rotation of the secret from mutating its target at the same time.
+   * ROTATION_IN_PROGRESS (retryable) when another holder has it.
+   */
+  lockRotation(secretId: string): Promise<Lease>;
+}
+
+export function versionWithStage(info: SecretInfo, stage: Stage): VersionInfo | undefined {
+  return info.versions.find((v) => v.stages.includes(stage));
+}
