@@ -1,0 +1,496 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { z } from 'zod';
+import { RotatorError } from '../../errors.js';
+import { MAX_SECRET_BYTES } from '../../secret.js';
+import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../store.js';
+import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
+import {
+  DESCRIPTION_MAX,
+  emptyDocument,
+  parseDocument,
+  rotationInputSchema,
+  secretIdSchema,
+  serializeDocument,
+  versionIdSchema,
+  type StoreDocument,
+  type StoredSecret,
+  type StoredVersion,
+} from './format.js';
+import { ensureDir, errnoCode, ioError, readIfExists, writeFileAtomic } from './io.js';
+import { KEY_ENV } from './key.js';
+import { tryLock, waitForLock, type LockHolder } from './lock.js';
+
+export interface FileStoreLockOptions {
+  /** How long a write waits for another writer's store lock before STORE_LOCKED (default 10 s). */
+  timeoutMs?: number;
+  /** Backoff between attempts: starts at minDelayMs, doubles with jitter up to maxDelayMs. */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  /** How old an empty or unreadable lock file must be before it is treated as abandoned (default 2 s). */
+  unreadableStaleMs?: number;
+  /** Liveness check for lock holders on this host; defaults to `process.kill(pid, 0)`. */
+  isAlive?: (pid: number) => boolean;
+}
+
+export interface FileStoreOptions {
+  /** The store file. Missing is an empty store; the first write creates it (and its directory). */
+  path: string;
+  /** 32 bytes, e.g. from `loadOrCreateKey`. */
+  key: Buffer;
+  clock?: () => Date;
+  newVersionId?: () => string;
+  /** Where the key came from, named when it does not match; defaults to what `loadOrCreateKey` recorded. */
+  keySource?: string;
+  lock?: FileStoreLockOptions;
+}
+
+export interface CreateSecretOptions {
+  /** Defaults to rotation disabled, as a secret starts in AWS Secrets Manager. */
+  rotation?: RotationSettings;
+  description?: string;
+}
+
+export interface SecretSummary {
+  secretId: string;
+  rotation: RotationSettings;
+  versionCount: number;
+  description?: string;
+}
+
+export const DEFAULT_STORE_LOCK_TIMEOUT_MS = 10_000;
+
+/** The lock file a write holds while it reads, changes and replaces the store file. */
+export function storeLockPath(storePath: string): string {
+  return `${storePath}.lock`;
+}
+
+/** The lock file held for a whole rotation of one secret; named by a hash, since ids may contain "/". */
+export function rotationLockPath(storePath: string, secretId: string): string {
+  return join(`${storePath}.locks`, `${createHash('sha256').update(secretId, 'utf8').digest('hex')}.lock`);
+}
+
+/**
+ * The embedded store: one JSON file of versions with stage labels (format.ts), values sealed with AES-256-GCM
+ * (crypto.ts). Every write is a read-modify-write under a short store lock, replacing the file atomically
+ * (io.ts), so concurrent CLI runs and cron jobs never lose an update and readers, which take no lock, always
+ * see a whole file. Any file that fails to parse, validate or authenticate is refused before anything is
+ * written, so a damaged store stays exactly as it was for a person to restore.
+ */
+export class FileStore implements SecretStore {
+  readonly path: string;
+  readonly #key: Buffer;
+  readonly #clock: () => Date;
+  readonly #newVersionId: () => string;
+  readonly #keySource: string;
+  readonly #lock: FileStoreLockOptions;
+
+  constructor(options: FileStoreOptions) {
+    assertKey(options.key);
+    this.path = options.path;
+    this.#key = Buffer.from(options.key); // our own copy: a caller zeroing or reusing theirs changes nothing here
+    this.#clock = options.clock ?? (() => new Date());
+    this.#newVersionId = options.newVersionId ?? randomUUID;
+    this.#keySource = options.keySource ?? `${KEY_ENV} if it is set, else the key file ${options.path}.key`;
+    this.#lock = options.lock ?? {};
+  }
+
+  // ---- the SecretStore port ----
+
+  async describe(secretId: string): Promise<SecretInfo> {
+    checkSecretId(secretId);
+    const secret = requireSecret(await this.#read(), secretId, this.path);
+    return {
+      secretId: secret.secretId,
+      rotation: { ...secret.rotation },
+      versions: byCreation(secret.versions).map((v) => ({
+        versionId: v.versionId,
+        stages: [...v.stages],
+        createdAt: new Date(v.createdAt),
+        hasValue: v.value !== undefined,
+      })),
+    };
+  }
+
+  async getValue(secretId: string, selector: VersionSelector): Promise<string> {
+    checkSecretId(secretId);
+    const stage = checkStage(selector.stage);
+    const versionId = 'versionId' in selector ? checkVersionId(selector.versionId) : undefined;
+    if (stage === undefined && versionId === undefined) throw new RotatorError('INVALID_INPUT', 'a version selector needs a stage or a versionId');
+    const secret = requireSecret(await this.#read(), secretId, this.path);
+    const version = versionId === undefined ? withStage(secret, stage ?? 'CURRENT') : findVersion(secret, versionId);
+    const what = versionId === undefined ? `no version labelled ${stage ?? 'CURRENT'}` : `no version ${versionId}`;
+    if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has ${what}`);
+    if (stage !== undefined && !version.stages.includes(stage)) {
+      throw new RotatorError('VERSION_NOT_FOUND', `version ${version.versionId} of secret ${secretId} is not labelled ${stage}`);
+    }
+    if (version.value === undefined) {
+      throw new RotatorError('VERSION_NOT_FOUND', `version ${version.versionId} of secret ${secretId} has no value yet (a rotation started but did not store one)`);
+    }
+    return this.#decrypt(secret, version);
+  }
+
+  async startRotation(secretId: string, token: string): Promise<void> {
+    checkSecretId(secretId);
+    checkVersionId(token);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const existing = findVersion(secret, token);
+      if (existing !== undefined) {
+        if (existing.stages.includes('PENDING')) return false;
+        throw new RotatorError(
+          'VERSION_CONFLICT',
+          `version ${token} of secret ${secretId} already exists and is not PENDING (${labels(existing)}); start a rotation with a new token`,
+        );
+      }
+      const stub: StoredVersion = { versionId: token, createdAt: this.#now(), stages: [] };
+      secret.versions.push(stub);
+      moveStage(secret, 'PENDING', stub);
+      return true;
+    });
+  }
+
+  async putPending(secretId: string, token: string, value: string): Promise<void> {
+    checkSecretId(secretId);
+    checkVersionId(token);
+    checkValue(value, secretId);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      let version = findVersion(secret, token);
+      if (version?.value !== undefined) {
+        if (this.#decrypt(secret, version) === value) return false;
+        throw new RotatorError(
+          'VERSION_CONFLICT',
+          `version ${token} of secret ${secretId} already holds a different value; a version's value never changes, so a new value needs a new token`,
+        );
+      }
+      if (version === undefined) {
+        version = { versionId: token, createdAt: this.#now(), stages: [] };
+        secret.versions.push(version);
+      }
+      version.value = sealValue(this.#key, secretId, token, value);
+      moveStage(secret, 'PENDING', version);
+      return true;
+    });
+  }
+
+  async promote(secretId: string, token: string): Promise<void> {
+    checkSecretId(secretId);
+    checkVersionId(token);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const version = findVersion(secret, token);
+      if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version ${token} to promote`);
+      if (version.value === undefined) {
+        throw new RotatorError('VERSION_NOT_FOUND', `version ${token} of secret ${secretId} has no value yet, so it cannot become CURRENT`);
+      }
+      if (version.stages.includes('CURRENT')) {
+        if (!version.stages.includes('PENDING')) return false;
+        removeStage(secret, 'PENDING');
+        return true;
+      }
+      const current = withStage(secret, 'CURRENT');
+      if (current !== undefined) moveStage(secret, 'PREVIOUS', current);
+      else removeStage(secret, 'PREVIOUS');
+      if (version.stages.includes('PENDING')) removeStage(secret, 'PENDING');
+      moveStage(secret, 'CURRENT', version);
+      return true;
+    });
+  }
+
+  async retire(secretId: string, versionId: string): Promise<void> {
+    checkSecretId(secretId);
+    checkVersionId(versionId);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const version = findVersion(secret, versionId);
+      if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version ${versionId}`);
+      const live = version.stages.filter((s) => s === 'CURRENT' || s === 'PENDING');
+      if (live.length > 0) {
+        throw new RotatorError('INVALID_INPUT', `version ${versionId} of secret ${secretId} is ${live.join(' and ')}; only superseded versions can be retired`);
+      }
+      secret.versions = secret.versions.filter((v) => v !== version);
+      return true;
+    });
+  }
+
+  async lockRotation(secretId: string): Promise<Lease> {
+    checkSecretId(secretId);
+    const lockPath = rotationLockPath(this.path, secretId);
+    await ensureDir(dirname(lockPath));
+    const attempt = await tryLock(lockPath, this.#lock);
+    if (attempt.acquired) return attempt.lock;
+    throw new RotatorError(
+      'ROTATION_IN_PROGRESS',
+      `a rotation of secret ${secretId} is already in progress (lock held by ${holderText(attempt.holder)}); ` +
+        `retry when it has finished, or if that process is gone, delete ${lockPath}`,
+      { retryable: true },
+    );
+  }
+
+  // ---- administration (the CLI), not part of the port ----
+
+  async createSecret(secretId: string, value: string, options: CreateSecretOptions = {}): Promise<void> {
+    checkSecretId(secretId);
+    checkValue(value, secretId);
+    const rotation = options.rotation === undefined ? { enabled: false } : checkRotation(options.rotation);
+    const description = options.description;
+    if (description !== undefined && (typeof description !== 'string' || description.length > DESCRIPTION_MAX)) {
+      throw new RotatorError('INVALID_INPUT', `the description of ${secretId} must be a string of at most ${DESCRIPTION_MAX} characters`);
+    }
+    await this.#mutate(undefined, (doc) => {
+      if (findSecret(doc, secretId) !== undefined) {
+        throw new RotatorError('SECRET_EXISTS', `secret ${secretId} already exists in ${this.path}; store a new value with putValue instead`);
+      }
+      const createdAt = this.#now();
+      const versionId = checkVersionId(this.#newVersionId());
+      const secret: StoredSecret = {
+        secretId,
+        ...(description === undefined ? {} : { description }),
+        rotation,
+        createdAt,
+        versions: [{ versionId, createdAt, stages: ['CURRENT'], value: sealValue(this.#key, secretId, versionId, value) }],
+      };
+      doc.secrets.push(secret);
+      doc.secrets.sort((a, b) => (a.secretId < b.secretId ? -1 : a.secretId > b.secretId ? 1 : 0));
+      return true;
+    });
+  }
+
+  /** Stores a new CURRENT version directly (PutSecretValue with the default stage): the old CURRENT becomes
+   * PREVIOUS; a PENDING version, if any, is left alone. */
+  async putValue(secretId: string, value: string): Promise<void> {
+    checkSecretId(secretId);
+    checkValue(value, secretId);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const versionId = checkVersionId(this.#newVersionId());
+      if (findVersion(secret, versionId) !== undefined) {
+        throw new RotatorError('INTERNAL', `the generated version id ${versionId} already exists in secret ${secretId}`);
+      }
+      const version: StoredVersion = { versionId, createdAt: this.#now(), stages: [], value: sealValue(this.#key, secretId, versionId, value) };
+      secret.versions.push(version);
+      const current = withStage(secret, 'CURRENT');
+      if (current !== undefined) moveStage(secret, 'PREVIOUS', current);
+      moveStage(secret, 'CURRENT', version);
+      return true;
+    });
+  }
+
+  async updateRotation(secretId: string, settings: RotationSettings): Promise<void> {
+    checkSecretId(secretId);
+    const rotation = checkRotation(settings);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      if (secret.rotation.enabled === rotation.enabled && secret.rotation.strategy === rotation.strategy) return false;
+      secret.rotation = rotation;
+      return true;
+    });
+  }
+
+  async list(): Promise<SecretSummary[]> {
+    const doc = await this.#read();
+    return (doc?.secrets ?? []).map((s) => ({
+      secretId: s.secretId,
+      rotation: { ...s.rotation },
+      versionCount: s.versions.length,
+      ...(s.description === undefined ? {} : { description: s.description }),
+    }));
+  }
+
+  async deleteSecret(secretId: string): Promise<void> {
+    checkSecretId(secretId);
+    await this.#mutate(secretId, (doc) => {
+      requireSecret(doc, secretId, this.path);
+      doc.secrets = doc.secrets.filter((s) => s.secretId !== secretId);
+      return true;
+    });
+  }
+
+  // ---- file handling ----
+
+  #now(): string {
+    return this.#clock().toISOString();
+  }
+
+  /** The store as it is on disk, verified; undefined when the file does not exist yet. */
+  async #read(): Promise<StoreDocument | undefined> {
+    const raw = await readIfExists(this.path);
+    return raw === undefined ? undefined : this.#verify(raw);
+  }
+
+  /**
+   * Parses, validates and authenticates the whole file: the key check first (a wrong key is not corruption),
+   * then every value. Checking every value on each load costs microseconds per value and means no operation,
+   * read or write, proceeds on a file that has been damaged anywhere.
+   */
+  #verify(raw: string): StoreDocument {
+    const parsed = parseDocument(raw);
+    if (!parsed.ok) {
+      if (parsed.reason === 'newer-version') {
+        throw new RotatorError('STORE_CORRUPT', `cannot use the store file ${this.path}: ${parsed.detail}. Upgrade Rotator; the file was left untouched`);
+      }
+      throw this.#corrupt(parsed.detail);
+    }
+    const doc = parsed.document;
+    if (!keyMatches(this.#key, doc.keyCheck)) {
+      throw new RotatorError(
+        'STORE_KEY_MISMATCH',
+        `the key does not decrypt the store file ${this.path}: check ${this.#keySource}; it must be the key the store was created with ` +
+          '(if the key file was lost, restore it from your backup). The store was left untouched',
+      );
+    }
+    for (const secret of doc.secrets) for (const version of secret.versions) if (version.value !== undefined) this.#decrypt(secret, version);
+    return doc;
+  }
+
+  #decrypt(secret: StoredSecret, version: StoredVersion): string {
+    if (version.value === undefined) throw new RotatorError('INTERNAL', `version ${version.versionId} of ${secret.secretId} has no value`);
+    try {
+      return openValue(this.#key, secret.secretId, version.versionId, version.value);
+    } catch (error) {
+      if (error instanceof AuthenticationError) {
+        throw this.#corrupt(`the value of version ${version.versionId} of secret ${secret.secretId} fails authentication (altered, or moved from another slot)`);
+      }
+      throw error;
+    }
+  }
+
+  #corrupt(detail: string): RotatorError {
+    return new RotatorError(
+      'STORE_CORRUPT',
+      `the store file ${this.path} is corrupt: ${detail}. It was left untouched; restore it from a backup, or move it aside to start an empty store`,
+    );
+  }
+
+  /**
+   * Read-modify-write under the store lock. `change` edits the document in memory and says whether anything
+   * changed; a no-op (idempotent retries) leaves the file as it is, and a throw discards the edit.
+   */
+  async #mutate(mustExist: string | undefined, change: (doc: StoreDocument) => boolean): Promise<void> {
+    // Nothing to change in a store that does not exist: fail before creating its directory or lock file.
+    if (mustExist !== undefined && !(await this.#exists())) throw secretNotFound(mustExist, this.path);
+    await ensureDir(dirname(this.path));
+    const lockPath = storeLockPath(this.path);
+    const timeoutMs = this.#lock.timeoutMs ?? DEFAULT_STORE_LOCK_TIMEOUT_MS;
+    const attempt = await waitForLock(lockPath, { ...this.#lock, timeoutMs });
+    if (!attempt.acquired) {
+      throw new RotatorError(
+        'STORE_LOCKED',
+        `the store file ${this.path} stayed locked for ${timeoutMs} ms (by ${holderText(attempt.holder)}); retry, ` +
+          `or if that process is gone, delete ${lockPath}`,
+        { retryable: true },
+      );
+    }
+    try {
+      const raw = await readIfExists(this.path);
+      const doc = raw === undefined ? emptyDocument(createKeyCheck(this.#key)) : this.#verify(raw);
+      if (change(doc)) await writeFileAtomic(this.path, serializeDocument(doc));
+    } catch (error) {
+      await attempt.lock.release().catch(() => undefined); // the change's error is the one worth reporting
+      throw error;
+    }
+    await attempt.lock.release();
+  }
+
+  async #exists(): Promise<boolean> {
+    try {
+      await stat(this.path);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw ioError('read', this.path, error);
+    }
+  }
+}
+
+// ---- stage labels ----
+
+function withStage(secret: StoredSecret, stage: Stage): StoredVersion | undefined {
+  return secret.versions.find((v) => v.stages.includes(stage));
+}
+
+function findVersion(secret: StoredSecret, versionId: string): StoredVersion | undefined {
+  return secret.versions.find((v) => v.versionId === versionId);
+}
+
+/** Takes `stage` off whichever version has it. */
+function removeStage(secret: StoredSecret, stage: Stage): void {
+  for (const v of secret.versions) v.stages = v.stages.filter((s) => s !== stage);
+  pruneStubs(secret);
+}
+
+/** Puts `stage` on `target` (already in the secret's versions) and on no other: label uniqueness lives here. */
+function moveStage(secret: StoredSecret, stage: Stage, target: StoredVersion): void {
+  for (const v of secret.versions) if (v !== target) v.stages = v.stages.filter((s) => s !== stage);
+  if (!target.stages.includes(stage)) target.stages = STAGES.filter((s) => s === stage || target.stages.includes(s));
+  pruneStubs(secret);
+}
+
+/** A value-less stub that lost PENDING to another rotation holds nothing and no operation can use it: drop it. */
+function pruneStubs(secret: StoredSecret): void {
+  secret.versions = secret.versions.filter((v) => v.value !== undefined || v.stages.includes('PENDING'));
+}
+
+function labels(version: StoredVersion): string {
+  return version.stages.length === 0 ? 'no stage label' : `labelled ${version.stages.join(', ')}`;
+}
+
+function byCreation(versions: StoredVersion[]): StoredVersion[] {
+  // Array.prototype.sort is stable: versions created in the same millisecond keep their insertion order.
+  return [...versions].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+}
+
+// ---- lookups and input checks ----
+
+function findSecret(doc: StoreDocument | undefined, secretId: string): StoredSecret | undefined {
+  return doc?.secrets.find((s) => s.secretId === secretId);
+}
+
+function requireSecret(doc: StoreDocument | undefined, secretId: string, path: string): StoredSecret {
+  const secret = findSecret(doc, secretId);
+  if (secret === undefined) throw secretNotFound(secretId, path);
+  return secret;
+}
+
+function secretNotFound(secretId: string, path: string): RotatorError {
+  return new RotatorError('SECRET_NOT_FOUND', `secret ${secretId} does not exist in ${path}`);
+}
+
+function holderText(holder: LockHolder | undefined): string {
+  return holder === undefined ? 'a process whose lock file cannot be read' : `pid ${holder.pid} on ${holder.hostname} since ${holder.createdAt}`;
+}
+
+function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  // Messages only, never the input: a mistyped argument may be a secret pasted in the wrong place.
+  throw new RotatorError('INVALID_INPUT', `${what} is invalid: ${result.error.issues.map((i) => i.message).join('; ')}`);
+}
+
+function checkSecretId(secretId: unknown): string {
+  return parseInput(secretIdSchema, secretId, 'the secret id');
+}
+
+function checkVersionId(versionId: unknown): string {
+  return parseInput(versionIdSchema, versionId, 'the version id');
+}
+
+function checkStage(stage: unknown): Stage | undefined {
+  if (stage === undefined) return undefined;
+  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
+  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
+}
+
+function checkRotation(settings: unknown): RotationSettings {
+  return parseInput(rotationInputSchema, settings, 'the rotation settings');
+}
+
+function checkValue(value: unknown, secretId: string): asserts value is string {
+  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_SECRET_BYTES) {
+    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; the limit is ${MAX_SECRET_BYTES} bytes`);
+  }
+}

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { RotatorError } from '../../errors.js';
+
+/** The errno code of a node fs error, if any. */
+export function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function ioError(action: string, path: string, error: unknown): RotatorError {
+  const code = errnoCode(error) ?? (error instanceof Error ? error.message : 'error');
+  // EAGAIN-like conditions go away on their own; permissions and missing directories do not.
+  const retryable = ['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR'].includes(code);
+  return new RotatorError('STORE_IO', `cannot ${action} ${path}: ${code}`, { retryable, cause: error });
+}
+
+/** The file's text, or undefined when it does not exist. */
+export async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('read', path, error);
+  }
+}
+
+/** Creates the directory (owner-only, like ~/.ssh) if it is missing. */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw ioError('create the directory', dir, error);
+  }
+}
+
+/**
+ * Makes a rename or a new directory entry durable. Windows cannot open a directory for fsync and does not
+ * need it; some network filesystems refuse too. Neither is a reason to fail a write that already happened.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'EACCES', 'ENOTSUP'].includes(errnoCode(error) ?? '')) throw ioError('sync the directory', dir, error);
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Replaces `path` with `data` so that a reader (or a crash) sees either the old file or the new one, never a
+ * mix: write a temporary file in the same directory (so the rename stays on one filesystem), fsync it,
+ * rename it over the target, fsync the directory. The file is created owner-only (0600).
+ */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle;
+  try {
+    handle = await open(temp, 'wx', 0o600);
+    await handle.writeFile(data, 'utf8');
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw ioError('write', path, error);
+  }
+  await fsyncDir(dir);
+}

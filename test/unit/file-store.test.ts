@@ -1,0 +1,391 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
+import { MAX_SECRET_BYTES } from '../../shared/secret.js';
+import { STAGES, type SecretInfo, type Stage } from '../../shared/store.js';
+import { FileStore, type FileStoreOptions } from '../../shared/stores/file/index.js';
+import { storeLockPath } from '../../shared/stores/file/file-store.js';
+import { tryLock } from '../../shared/stores/file/lock.js';
+import { recordSecrets } from '../support/canary.js';
+import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = makeTempDir());
+});
+afterEach(() => cleanup());
+
+/** A store with predictable version ids (v1, v2, ...) and a clock that advances one second per call. */
+function makeStore(overrides: Partial<FileStoreOptions> = {}): FileStore {
+  let id = 0;
+  let t = Date.parse('2024-01-01T00:00:00Z');
+  return new FileStore({
+    path: join(dir, 'store.json'),
+    key: randomKey(),
+    newVersionId: () => `v${++id}`,
+    clock: () => new Date((t += 1000)),
+    ...overrides,
+  });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw new Error('rejected with a non-Error');
+  }
+  throw new Error('expected a rejection, but the call succeeded');
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
+  const error = await rejection(promise);
+  expect(isRotatorError(error) ? error.code : error).toBe(code);
+  return error;
+}
+
+function stagesOf(info: SecretInfo): Record<string, Stage[]> {
+  return Object.fromEntries(info.versions.map((v) => [v.versionId, v.stages]));
+}
+
+/** Each stage on at most one version; CURRENT always present; only PENDING may lack a value. */
+function expectInvariants(info: SecretInfo): void {
+  for (const stage of STAGES) expect(info.versions.filter((v) => v.stages.includes(stage)).length).toBeLessThanOrEqual(1);
+  expect(info.versions.filter((v) => v.stages.includes('CURRENT'))).toHaveLength(1);
+  for (const v of info.versions) if (!v.hasValue) expect(v.stages).toEqual(['PENDING']);
+  expect(new Set(info.versions.map((v) => v.versionId)).size).toBe(info.versions.length);
+}
+
+const raw = (store: FileStore): Buffer => readFileSync(store.path);
+
+describe('FileStore: creating and listing', () => {
+  it('treats a missing file as an empty store and creates file and directory on the first write', async () => {
+    const path = join(dir, 'nested', 'deeper', 'store.json');
+    const store = makeStore({ path });
+    expect(await store.list()).toEqual([]);
+    await expectCode(store.describe('db/app'), 'SECRET_NOT_FOUND');
+    await expectCode(store.getValue('db/app', { stage: 'CURRENT' }), 'SECRET_NOT_FOUND');
+    // A write that needs an existing secret fails without creating anything.
+    await expectCode(store.putValue('db/app', 'x'), 'SECRET_NOT_FOUND');
+    expect(existsSync(join(dir, 'nested'))).toBe(false);
+
+    await store.createSecret('db/app', 'value-one', { rotation: { enabled: true, strategy: 'single-user' }, description: 'app db' });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'nested', 'deeper')).mode & 0o777).toBe(0o700);
+    expect(await store.list()).toEqual([
+      { secretId: 'db/app', rotation: { enabled: true, strategy: 'single-user' }, versionCount: 1, description: 'app db' },
+    ]);
+    const info = await store.describe('db/app');
+    expect(info.rotation).toEqual({ enabled: true, strategy: 'single-user' });
+    expect(info.versions).toEqual([{ versionId: 'v1', stages: ['CURRENT'], createdAt: new Date('2024-01-01T00:00:01Z'), hasValue: true }]);
+    expect(await store.getValue('db/app', { stage: 'CURRENT' })).toBe('value-one');
+    // No temporary file or lock is left next to the store.
+    expect(existsSync(storeLockPath(path))).toBe(false);
+  });
+
+  it('refuses a second createSecret with SECRET_EXISTS and leaves the first intact', async () => {
+    const store = makeStore();
+    await store.createSecret('a', 'first-value');
+    const before = raw(store);
+    const error = await expectCode(store.createSecret('a', 'second-value'), 'SECRET_EXISTS');
+    expect(error.message).not.toContain('second-value');
+    expect(raw(store).equals(before)).toBe(true);
+    expect(await store.getValue('a', { stage: 'CURRENT' })).toBe('first-value');
+    // Rotation starts disabled unless asked.
+    expect((await store.describe('a')).rotation).toEqual({ enabled: false });
+  });
+
+  it('lists secrets sorted by id with version counts, and deletes them', async () => {
+    const store = makeStore();
+    await store.createSecret('z/last', 'v');
+    await store.createSecret('a/first', 'v');
+    await store.putValue('a/first', 'v2');
+    expect((await store.list()).map((s) => [s.secretId, s.versionCount])).toEqual([
+      ['a/first', 2],
+      ['z/last', 1],
+    ]);
+    await store.deleteSecret('a/first');
+    expect((await store.list()).map((s) => s.secretId)).toEqual(['z/last']);
+    await expectCode(store.deleteSecret('a/first'), 'SECRET_NOT_FOUND');
+  });
+
+  it('updates rotation settings, validating them', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'v');
+    await store.updateRotation('s', { enabled: true, strategy: 'alternating-users' });
+    expect((await store.describe('s')).rotation).toEqual({ enabled: true, strategy: 'alternating-users' });
+    const before = raw(store);
+    await store.updateRotation('s', { enabled: true, strategy: 'alternating-users' });
+    expect(raw(store).equals(before)).toBe(true); // unchanged settings do not rewrite the file
+    await expectCode(store.updateRotation('s', { enabled: true, strategy: 'sideways' as never }), 'INVALID_INPUT');
+    await expectCode(store.updateRotation('s', { enabled: 'yes' as never }), 'INVALID_INPUT');
+    await expectCode(store.updateRotation('missing', { enabled: true }), 'SECRET_NOT_FOUND');
+  });
+});
+
+describe('FileStore: versions and stage labels', () => {
+  it('putValue makes a new CURRENT, moves the old one to PREVIOUS and leaves PENDING alone', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.putValue('s', 'two');
+    expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['PREVIOUS'], v2: ['CURRENT'] });
+    await store.putPending('s', 'tok', 'pending-value');
+    await store.putValue('s', 'three');
+    const info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: [], v2: ['PREVIOUS'], tok: ['PENDING'], v3: ['CURRENT'] });
+    expectInvariants(info);
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('three');
+    expect(await store.getValue('s', { stage: 'PREVIOUS' })).toBe('two');
+    expect(await store.getValue('s', { stage: 'PENDING' })).toBe('pending-value');
+    expect(await store.getValue('s', { versionId: 'v1' })).toBe('one');
+  });
+
+  it('startRotation creates a value-less PENDING stub, is a no-op when repeated, and refuses a non-PENDING token', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.startRotation('s', 'tok-1');
+    let info = await store.describe('s');
+    expect(info.versions.find((v) => v.versionId === 'tok-1')).toMatchObject({ stages: ['PENDING'], hasValue: false });
+    await expectCode(store.getValue('s', { stage: 'PENDING' }), 'VERSION_NOT_FOUND');
+    await expectCode(store.getValue('s', { versionId: 'tok-1' }), 'VERSION_NOT_FOUND');
+
+    const before = raw(store);
+    await store.startRotation('s', 'tok-1');
+    expect(raw(store).equals(before)).toBe(true);
+
+    const error = await expectCode(store.startRotation('s', 'v1'), 'VERSION_CONFLICT');
+    expect(error.message).toContain('CURRENT');
+    expect(raw(store).equals(before)).toBe(true);
+
+    // A new token takes PENDING; the old stub, which held nothing, is dropped.
+    await store.startRotation('s', 'tok-2');
+    info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: ['CURRENT'], 'tok-2': ['PENDING'] });
+    expectInvariants(info);
+  });
+
+  it('putPending fills the stub, is idempotent for the same value and refuses another value for the token', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.startRotation('s', 'tok');
+    await store.putPending('s', 'tok', 'pending-secret-A');
+    let info = await store.describe('s');
+    expect(info.versions.find((v) => v.versionId === 'tok')).toMatchObject({ stages: ['PENDING'], hasValue: true });
+    expect(await store.getValue('s', { versionId: 'tok', stage: 'PENDING' })).toBe('pending-secret-A');
+
+    const before = raw(store);
+    await store.putPending('s', 'tok', 'pending-secret-A');
+    expect(raw(store).equals(before)).toBe(true);
+
+    recordSecrets('pending-secret-A', 'pending-secret-B');
+    const error = await expectCode(store.putPending('s', 'tok', 'pending-secret-B'), 'VERSION_CONFLICT');
+    expect(error.message).not.toContain('pending-secret-A');
+    expect(error.message).not.toContain('pending-secret-B');
+    expect(raw(store).equals(before)).toBe(true);
+
+    // The same token with another value is refused on a promoted version too.
+    await store.promote('s', 'tok');
+    await store.putPending('s', 'tok', 'pending-secret-A'); // same value: no-op, even after promotion
+    await expectCode(store.putPending('s', 'tok', 'pending-secret-B'), 'VERSION_CONFLICT');
+    info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: ['PREVIOUS'], tok: ['CURRENT'] });
+  });
+
+  it('putPending with an unknown token creates a new PENDING version and takes the label off the old one', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.putPending('s', 'tok-a', 'value-a');
+    await store.putPending('s', 'tok-b', 'value-b');
+    const info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: ['CURRENT'], 'tok-a': [], 'tok-b': ['PENDING'] });
+    expectInvariants(info);
+    // The superseded version keeps its value until retired.
+    expect(await store.getValue('s', { versionId: 'tok-a' })).toBe('value-a');
+    await expectCode(store.getValue('s', { versionId: 'tok-a', stage: 'PENDING' }), 'VERSION_NOT_FOUND');
+  });
+
+  it('promote moves CURRENT to the token, the old CURRENT to PREVIOUS and drops the older PREVIOUS label', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await expectCode(store.promote('s', 'nope'), 'VERSION_NOT_FOUND');
+    await store.startRotation('s', 'tok-1');
+    await expectCode(store.promote('s', 'tok-1'), 'VERSION_NOT_FOUND'); // a stub has nothing to promote
+    await store.putPending('s', 'tok-1', 'two');
+    await store.promote('s', 'tok-1');
+    expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['PREVIOUS'], 'tok-1': ['CURRENT'] });
+
+    const before = raw(store);
+    await store.promote('s', 'tok-1'); // already CURRENT: no-op
+    expect(raw(store).equals(before)).toBe(true);
+
+    await store.putPending('s', 'tok-2', 'three');
+    await store.promote('s', 'tok-2');
+    const info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: [], 'tok-1': ['PREVIOUS'], 'tok-2': ['CURRENT'] });
+    expectInvariants(info);
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('three');
+    expect(await store.getValue('s', { stage: 'PREVIOUS' })).toBe('two');
+    await expectCode(store.getValue('s', { stage: 'PENDING' }), 'VERSION_NOT_FOUND');
+  });
+
+  it('promoting PREVIOUS (a rollback) swaps CURRENT and PREVIOUS', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.putValue('s', 'two');
+    await store.promote('s', 'v1');
+    expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['CURRENT'], v2: ['PREVIOUS'] });
+  });
+
+  it('retire deletes superseded versions and refuses CURRENT and PENDING', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.putValue('s', 'two');
+    await store.putValue('s', 'three');
+    await store.putPending('s', 'tok', 'four');
+    const before = raw(store);
+    for (const versionId of ['v3', 'tok']) {
+      const error = await expectCode(store.retire('s', versionId), 'INVALID_INPUT');
+      expect(error.message).toMatch(/CURRENT|PENDING/);
+    }
+    await expectCode(store.retire('s', 'v404'), 'VERSION_NOT_FOUND');
+    expect(raw(store).equals(before)).toBe(true);
+
+    await store.retire('s', 'v1'); // unlabelled
+    await store.retire('s', 'v2'); // PREVIOUS
+    const info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v3: ['CURRENT'], tok: ['PENDING'] });
+    await expectCode(store.getValue('s', { versionId: 'v1' }), 'VERSION_NOT_FOUND');
+  });
+
+  it('getValue by version id honours a stage given with it', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.putValue('s', 'two');
+    expect(await store.getValue('s', { versionId: 'v2', stage: 'CURRENT' })).toBe('two');
+    await expectCode(store.getValue('s', { versionId: 'v1', stage: 'CURRENT' }), 'VERSION_NOT_FOUND');
+    await expectCode(store.getValue('s', { versionId: 'nope' }), 'VERSION_NOT_FOUND');
+    await expectCode(store.getValue('other', { stage: 'CURRENT' }), 'SECRET_NOT_FOUND');
+    await expectCode(store.getValue('s', { stage: 'LATEST' as never }), 'INVALID_INPUT');
+  });
+
+  it('describe lists versions by creation time, not by insertion order', async () => {
+    const times = ['2024-03-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z'];
+    const store = makeStore({ clock: () => new Date(times.shift() ?? '2024-12-31T00:00:00Z') });
+    await store.createSecret('s', 'one'); // v1 at March
+    await store.putValue('s', 'two'); // v2 at January
+    await store.putPending('s', 'tok', 'three'); // February
+    const info = await store.describe('s');
+    expect(info.versions.map((v) => v.versionId)).toEqual(['v2', 'tok', 'v1']);
+    expect(info.versions.map((v) => v.createdAt.toISOString())).toEqual([
+      '2024-01-01T00:00:00.000Z',
+      '2024-02-01T00:00:00.000Z',
+      '2024-03-01T00:00:00.000Z',
+    ]);
+  });
+
+  it('keeps every label unique through a long random sequence of operations', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'initial');
+    // A small deterministic PRNG, so a failure replays the same sequence.
+    let seed = 42;
+    const next = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    const tokens = ['t0', 't1', 't2', 't3', 't4'];
+    const values = new Map<string, string>();
+    for (let step = 0; step < 150; step++) {
+      const token = tokens[next(tokens.length)] ?? 't0';
+      const op = next(5);
+      try {
+        if (op === 0) await store.startRotation('s', token);
+        else if (op === 1) {
+          const value = values.get(token) ?? `value-${token}`;
+          await store.putPending('s', token, value);
+          values.set(token, value);
+        } else if (op === 2) await store.promote('s', token);
+        else if (op === 3) await store.retire('s', token);
+        else await store.putValue('s', `direct-${step}`);
+      } catch (error) {
+        // Refusals are part of the contract; anything else is a bug.
+        if (!isRotatorError(error) || !['VERSION_CONFLICT', 'VERSION_NOT_FOUND', 'INVALID_INPUT'].includes(error.code)) throw error;
+      }
+      const info = await store.describe('s');
+      expectInvariants(info);
+      for (const v of info.versions) {
+        if (v.hasValue && values.has(v.versionId)) expect(await store.getValue('s', { versionId: v.versionId })).toBe(values.get(v.versionId));
+      }
+    }
+  });
+});
+
+describe('FileStore: input validation', () => {
+  it('refuses malformed secret ids with INVALID_INPUT naming the rule', async () => {
+    const store = makeStore();
+    for (const bad of ['', 'a'.repeat(513), 'has space', 'naïve', 'semi;colon', 'new\nline']) {
+      const error = await expectCode(store.createSecret(bad, 'v'), 'INVALID_INPUT');
+      expect(error.message).toContain('1 to 512 characters');
+      await expectCode(store.describe(bad), 'INVALID_INPUT');
+    }
+    await store.createSecret('a'.repeat(512), 'v');
+    await store.createSecret('arn:aws:secretsmanager/x_y+z=w.v@u-1', 'v');
+    expect(await store.list()).toHaveLength(2);
+  });
+
+  it('refuses malformed version ids', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'v');
+    await expectCode(store.startRotation('s', ''), 'INVALID_INPUT');
+    await expectCode(store.putPending('s', 'bad token', 'v'), 'INVALID_INPUT');
+    await expectCode(store.promote('s', 'x'.repeat(129)), 'INVALID_INPUT');
+  });
+
+  it(`accepts values up to ${MAX_SECRET_BYTES} bytes and refuses larger ones without echoing them`, async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'x'.repeat(MAX_SECRET_BYTES));
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toHaveLength(MAX_SECRET_BYTES);
+    const big = 'secret-' + 'é'.repeat(MAX_SECRET_BYTES / 2); // > limit in bytes, < limit in characters
+    const before = raw(store);
+    for (const call of [store.createSecret('t', big), store.putValue('s', big), store.putPending('s', 'tok', big)]) {
+      const error = await expectCode(call, 'INVALID_INPUT');
+      expect(error.message).toContain(String(MAX_SECRET_BYTES));
+      expect(error.message).not.toContain('secret-é');
+    }
+    expect(raw(store).equals(before)).toBe(true);
+  });
+});
+
+describe('FileStore: the store lock', () => {
+  it('gives STORE_LOCKED (retryable, naming the holder) when the store lock stays held, and writes nothing', async () => {
+    const store = makeStore({ lock: { timeoutMs: 150 } });
+    await store.createSecret('s', 'v');
+    const before = raw(store);
+    const held = await tryLock(storeLockPath(store.path));
+    if (!held.acquired) throw new Error('could not take the store lock');
+    const started = Date.now();
+    const error = await expectCode(store.putValue('s', 'other'), 'STORE_LOCKED');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(isRotatorError(error) && error.retryable).toBe(true);
+    expect(error.message).toContain(`pid ${process.pid}`);
+    expect(error.message).toContain(storeLockPath(store.path));
+    expect(raw(store).equals(before)).toBe(true);
+    // Reads take no lock.
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('v');
+    await held.lock.release();
+    await store.putValue('s', 'other');
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('other');
+  });
+
+  it('serializes concurrent writes from one process without losing any', async () => {
+    const store = makeStore({ newVersionId: undefined });
+    await store.createSecret('shared', 'start');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.putValue('shared', `value-${i}`)));
+    const info = await store.describe('shared');
+    expect(info.versions).toHaveLength(21);
+    expectInvariants(info);
+    const stored = await Promise.all(info.versions.map((v) => store.getValue('shared', { versionId: v.versionId })));
+    expect(new Set(stored)).toEqual(new Set(['start', ...Array.from({ length: 20 }, (_, i) => `value-${i}`)]));
+  });
+});
