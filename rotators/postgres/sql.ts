@@ -1,0 +1,49 @@
+import { escapeIdentifier, escapeLiteral } from 'pg';
+
+/**
+ * The statements the rotator runs. DDL cannot take bind parameters, so role names are quoted with the driver's
+ * escapeIdentifier and verifiers with escapeLiteral; catalog look-ups use bind parameters. A statement that
+ * carries a verifier is marked `sensitive`: its text and the server's error details never reach our messages.
+ */
+export interface Statement {
+  /** What the statement does, for error messages and logs (never holds a secret). */
+  label: string;
+  text: string;
+  values?: unknown[];
+  /** The statement holds a verifier: nothing of the statement or the server's echo of it may be reported. */
+  sensitive?: string[];
+}
+
+export const probe: Statement = { label: 'SELECT 1', text: 'SELECT 1' };
+
+export const probeNow: Statement = { label: 'SELECT now()', text: 'SELECT now()' };
+
+export function roleExists(role: string): Statement {
+  return { label: 'look up the role in pg_roles', text: 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', values: [role] };
+}
+
+export function alterRolePassword(role: string, verifier: string): Statement {
+  return {
+    label: `ALTER ROLE ${escapeIdentifier(role)} PASSWORD`,
+    text: `ALTER ROLE ${escapeIdentifier(role)} PASSWORD ${escapeLiteral(verifier)}`,
+    sensitive: [verifier],
+  };
+}
+
+export function createLoginRole(role: string, verifier: string): Statement {
+  return {
+    label: `CREATE ROLE ${escapeIdentifier(role)} WITH LOGIN PASSWORD`,
+    text: `CREATE ROLE ${escapeIdentifier(role)} WITH LOGIN PASSWORD ${escapeLiteral(verifier)}`,
+    sensitive: [verifier],
+  };
+}
+
+/** Makes `member` a member of `role`, so it has the same rights (AWS's template: GRANT current TO clone). */
+export function grantRole(role: string, member: string): Statement {
+  const text = `GRANT ${escapeIdentifier(role)} TO ${escapeIdentifier(member)}`;
+  return { label: text, text };
+}
+
+export const begin: Statement = { label: 'BEGIN', text: 'BEGIN' };
+export const commit: Statement = { label: 'COMMIT', text: 'COMMIT' };
+export const rollback: Statement = { label: 'ROLLBACK', text: 'ROLLBACK' };
