@@ -55,8 +55,3 @@ export function createLogger(options: JsonLoggerOptions = {}, base: LogFields = 
 export function silentLogger(redactor = new Redactor()): Logger {
   return createLogger({ redactor, write: () => undefined });
 }
-
-export function parseLogLevel(value: string | undefined): LogLevel {
-  const v = (value ?? 'info').toLowerCase();
-  return v in ORDER ? (v as LogLevel) : 'info';
-}

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
+import { envBoolean, envError } from './config.js';
 import { RotatorError } from './errors.js';
 
 /**
@@ -78,11 +79,6 @@ export function generatePassword(options: PasswordOptions = {}, random: RandomIn
   throw new RotatorError('PASSWORD_POLICY', 'could not draw a password that contains every required character type; raise PASSWORD_LENGTH or relax the exclusions');
 }
 
-const envBoolean = z
-  .string()
-  .regex(/^(true|false)$/i, 'must be true or false')
-  .transform((s) => s.toLowerCase() === 'true');
-
 const passwordEnvSchema = z.object({
   PASSWORD_LENGTH: z
     .string()
@@ -104,10 +100,7 @@ const passwordEnvSchema = z.object({
  */
 export function passwordOptionsFromEnv(env: NodeJS.ProcessEnv, engineExcludeCharacters: string): PasswordOptions {
   const result = passwordEnvSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new RotatorError('INVALID_INPUT', `password environment variables are invalid: ${problems}`);
-  }
+  if (!result.success) throw envError(result.error);
   const e = result.data;
   return {
     length: e.PASSWORD_LENGTH ?? 32,

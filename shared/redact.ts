@@ -9,7 +9,14 @@ export const REDACTED = '[REDACTED]';
 // Shorter strings would mask ordinary words; generated secrets are far longer than this.
 const MIN_SECRET_LENGTH = 6;
 
-const SENSITIVE_KEY = /pass(word)?|secret|token|verifier|api[-_]?key|private|credential|^value$|^key$/i;
+const SENSITIVE_EXACT = new Set(['value', 'key', 'verifier', 'authorization', 'secretstring', 'secretbinary', 'credentials']);
+const SENSITIVE_SUFFIX = /(password|passwd|secret|token|apikey|privatekey)$/;
+
+/** `password`, `RotationToken`, `api_key`, `SecretString`... but not `secretId` or `tokenCount`. */
+export function isSensitiveKey(key: string): boolean {
+  const k = key.toLowerCase().replace(/[-_]/g, '');
+  return SENSITIVE_EXACT.has(k) || SENSITIVE_SUFFIX.test(k);
+}
 
 export class Redactor {
   readonly #secrets = new Set<string>();
@@ -39,7 +46,7 @@ export class Redactor {
     }
     const walk = (node: unknown, key: string): void => {
       if (typeof node === 'string') {
-        if (SENSITIVE_KEY.test(key)) this.add(node);
+        if (isSensitiveKey(key)) this.add(node);
       } else if (node !== null && typeof node === 'object') {
         for (const [k, v] of Object.entries(node)) walk(v, k);
       }
@@ -62,7 +69,7 @@ export class Redactor {
 
   /** Copies a structured log record, masking sensitive keys and registered values. */
   redactFields(value: unknown, key = ''): unknown {
-    if (typeof value === 'string') return SENSITIVE_KEY.test(key) ? REDACTED : this.redact(value);
+    if (typeof value === 'string') return isSensitiveKey(key) ? REDACTED : this.redact(value);
     if (Array.isArray(value)) return value.map((item) => this.redactFields(item, key));
     if (value instanceof Error) return describeError(value, this);
     if (value !== null && typeof value === 'object') {

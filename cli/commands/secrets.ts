@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { RotatorError } from '../../shared/errors.js';
+import { parseSecretJson } from '../../shared/secret.js';
+import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
+import { parseStrategy } from '../../shared/engine.js';
+import { createRotators } from '../../rotators/index.js';
+import { createContext, type CliContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { describeJson, formatDescribe } from '../format.js';
+
+type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
+
+export function registerSecretsCommands(program: Command, io: CliIO, state: CliState): void {
+  const run: Run = async (action) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor));
+  const secrets = program.command('secrets').description('manage secrets in the embedded file store');
+
+  secrets
+    .command('put')
+    .description('create a secret, or store a new CURRENT value for an existing one (the old one becomes PREVIOUS)')
+    .argument('<secret-id>', 'the secret id, e.g. db/app')
+    .option('--from-file <path>', 'read the value from a file instead of standard input ("-" is standard input)', '-')
+    .option('--enable-rotation', 'allow rotation of this secret')
+    .option('--strategy <strategy>', 'single-user | alternating-users | dual-password (default: ROTATION_STRATEGY)')
+    .addHelpText(
+      'after',
+      '\nThe value is read from standard input or a file, never from the command line, so it stays out of shell\n' +
+        'history and process listings. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
+        '  {"engine":"postgres","host":"127.0.0.1","port":5432,"username":"app","password":"...","dbname":"app","ssl":true}\n',
+    )
+    .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string }) =>
+      run(async (ctx) => {
+        const value = (opts.fromFile === '-' ? await io.readStdin() : await readValueFile(opts.fromFile)).trim();
+        ctx.logger.redactor.addSecretValue(value);
+        validateValue(value, secretId, ctx);
+        const exists = (await ctx.store.list()).some((s) => s.secretId === secretId);
+        if (exists) {
+          await ctx.store.putValue(secretId, value);
+          if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
+            await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
+          }
+          io.stdout(`stored a new CURRENT version of ${secretId}\n`);
+        } else {
+          await ctx.store.createSecret(secretId, value, { rotation: rotationSettings(opts, { enabled: false }) });
+          io.stdout(`created ${secretId}${opts.enableRotation === true ? ' with rotation enabled' : ''}\n`);
+        }
+      }),
+    );
+
+  secrets
+    .command('rotation')
+    .description('enable or disable rotation of a secret, or set its strategy')
+    .argument('<secret-id>')
+    .option('--enable', 'allow rotation')
+    .option('--disable', 'refuse rotation')
+    .option('--strategy <strategy>', 'single-user | alternating-users | dual-password')
+    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string }) =>
+      run(async (ctx) => {
+        if (opts.enable === true && opts.disable === true) {
+          throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
+        }
+        const current = (await ctx.store.describe(secretId)).rotation;
+        const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
+        const settings = rotationSettings({ enableRotation, strategy: opts.strategy }, current);
+        await ctx.store.updateRotation(secretId, settings);
+        io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}\n`);
+      }),
+    );
+
+  secrets
+    .command('get')
+    .description('show a version of a secret; the value itself only with --show-value')
+    .argument('<secret-id>')
+    .option('--stage <stage>', 'CURRENT | PENDING | PREVIOUS', 'CURRENT')
+    .option('--version-id <id>', 'a version id instead of a stage')
+    .option('--show-value', 'print the secret value on standard output')
+    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) =>
+      run(async (ctx) => {
+        const selector = versionSelector(opts);
+        const value = await ctx.store.getValue(secretId, selector);
+        if (opts.showValue === true) {
+          io.stdout(value + '\n');
+          return;
+        }
+        const info = await ctx.store.describe(secretId);
+        const version = info.versions.find((v) => ('versionId' in selector ? v.versionId === selector.versionId : v.stages.includes(selector.stage)));
+        io.stdout(
+          `${secretId} version ${version?.versionId ?? '?'} [${version?.stages.join(',') ?? ''}] holds ${Buffer.byteLength(value)} bytes; ` +
+            'pass --show-value to print it\n',
+        );
+      }),
+    );
+
+  secrets
+    .command('describe')
+    .description('list the versions of a secret with their stage labels, and its rotation settings')
+    .argument('<secret-id>')
+    .option('--json', 'machine-readable output')
+    .action(async (secretId: string, opts: { json?: boolean }) =>
+      run(async (ctx) => {
+        const info = await ctx.store.describe(secretId);
+        io.stdout(opts.json === true ? JSON.stringify(describeJson(info)) + '\n' : formatDescribe(info));
+      }),
+    );
+
+  secrets
+    .command('list')
+    .description('list the secrets in the store')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) =>
+      run(async (ctx) => {
+        const entries = await ctx.store.list();
+        if (opts.json === true) {
+          io.stdout(JSON.stringify(entries) + '\n');
+          return;
+        }
+        if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
+        for (const e of entries) {
+          io.stdout(`${e.secretId}  rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}  ${e.versionCount} version(s)\n`);
+        }
+      }),
+    );
+}
+
+async function readValueFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new RotatorError('INVALID_INPUT', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** Refuse what cannot be rotated later: values must be JSON objects, and valid for their engine when we rotate it. */
+function validateValue(value: string, secretId: string, ctx: CliContext): void {
+  if (value.length === 0) throw new RotatorError('INVALID_INPUT', 'the value is empty; pipe the secret JSON on standard input or pass --from-file');
+  const parsed = parseSecretJson(value, `the value for ${secretId}`);
+  const engine = parsed.engine;
+  const rotator = createRotators(ctx.config).find((r) => typeof engine === 'string' && r.engines.includes(engine));
+  rotator?.validate(parsed, `the value for ${secretId}`);
+}
+
+function rotationSettings(opts: { enableRotation?: boolean | undefined; strategy?: string | undefined }, base: RotationSettings): RotationSettings {
+  const settings: RotationSettings = { ...base, enabled: opts.enableRotation ?? base.enabled };
+  if (opts.strategy !== undefined) settings.strategy = parseStrategy(opts.strategy, '--strategy');
+  return settings;
+}
+
+function versionSelector(opts: { stage: string; versionId?: string }): VersionSelector {
+  if (opts.versionId !== undefined) return { versionId: opts.versionId };
+  const stage = opts.stage.toUpperCase();
+  if (!(STAGES as readonly string[]).includes(stage)) {
+    throw new RotatorError('INVALID_INPUT', `--stage is "${opts.stage}"; use one of ${STAGES.join(', ')}`);
+  }
+  return { stage: stage as Stage };
+}

@@ -1,0 +1,50 @@
+import { Command, CommanderError } from 'commander';
+import { RotatorError } from '../shared/errors.js';
+import { Redactor, describeError } from '../shared/redact.js';
+import { registerRotateCommand } from './commands/rotate.js';
+import { registerSecretsCommands } from './commands/secrets.js';
+import type { CliIO, CliState } from './context.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+/** Runs one `rotator` command line and returns its exit code; never calls process.exit. */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const state: CliState = { json: false, redactor: new Redactor() };
+  const program = new Command('rotator')
+    .description('Rotate database and API-key credentials with the four-step protocol, locally or on AWS, Azure and Google Cloud.')
+    .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
+    .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
+        '  rotator rotate db/app\n' +
+        '  rotator secrets describe db/app\n',
+    );
+  registerSecretsCommands(program, io, state);
+  registerRotateCommand(program, io, state);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    return reportError(error, io, state);
+  }
+}
+
+function reportError(error: unknown, io: CliIO, { json, redactor }: CliState): number {
+  const code = exitCodeFor(error);
+  // Errors from drivers may quote what they were sent; only the redacted message of a known shape is printed.
+  const safe = describeError(error instanceof Error ? error : new Error(String(error)), redactor);
+  if (json) {
+    io.stdout(JSON.stringify({ ok: false, error: { code: safe.code ?? 'INTERNAL', message: safe.message, retryable: safe.retryable ?? false } }) + '\n');
+  } else if (error instanceof RotatorError) {
+    io.stderr(`rotator: ${error.code}: ${String(safe.message)}${error.retryable ? ' (temporary: try again later)' : ''}\n`);
+  } else {
+    io.stderr(`rotator: internal error: ${String(safe.message)}; please report it with the command you ran\n`);
+  }
+  return code;
+}

@@ -1,0 +1,70 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { RotatorError } from './errors.js';
+import type { LogLevel } from './logger.js';
+import { STRATEGIES, type Strategy } from './store.js';
+
+/** "true"/"false" in any case, as AWS's templates and most shells spell them. */
+export const envBoolean = z
+  .string()
+  .regex(/^(true|false)$/i, 'must be true or false')
+  .transform((s) => s.toLowerCase() === 'true');
+
+const milliseconds = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of milliseconds')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const configSchema = z.object({
+  ROTATOR_STORE: z.string().min(1).optional(),
+  ROTATOR_STORE_KEY_FILE: z.string().min(1).optional(),
+  ROTATION_STRATEGY: z.enum(STRATEGIES).optional(),
+  ROTATOR_TLS_CA_FILE: z.string().min(1).optional(),
+  ROTATOR_ALLOW_PLAINTEXT_FALLBACK: envBoolean.optional(),
+  ROTATOR_CONNECT_TIMEOUT_MS: milliseconds(100, 120_000).optional(),
+  ROTATOR_STATEMENT_TIMEOUT_MS: milliseconds(100, 600_000).optional(),
+  LOG_LEVEL: z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.enum(['debug', 'info', 'warn', 'error']))
+    .optional(),
+});
+
+/** Settings shared by every entry point, read once from the environment and validated. */
+export interface Config {
+  storePath: string;
+  storeKeyFile: string | undefined;
+  defaultStrategy: Strategy;
+  tlsCaFile: string | undefined;
+  allowPlaintextFallback: boolean;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_STORE_PATH = join(homedir(), '.rotator', 'store.json');
+
+export function loadConfig(env: NodeJS.ProcessEnv, defaults: { logLevel?: LogLevel } = {}): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) throw envError(result.error);
+  const e = result.data;
+  return {
+    storePath: e.ROTATOR_STORE ?? DEFAULT_STORE_PATH,
+    storeKeyFile: e.ROTATOR_STORE_KEY_FILE,
+    defaultStrategy: e.ROTATION_STRATEGY ?? 'single-user',
+    tlsCaFile: e.ROTATOR_TLS_CA_FILE,
+    allowPlaintextFallback: e.ROTATOR_ALLOW_PLAINTEXT_FALLBACK ?? false,
+    connectTimeoutMs: e.ROTATOR_CONNECT_TIMEOUT_MS ?? 5_000,
+    statementTimeoutMs: e.ROTATOR_STATEMENT_TIMEOUT_MS ?? 15_000,
+    logLevel: e.LOG_LEVEL ?? defaults.logLevel ?? 'info',
+  };
+}
+
+/** One message naming every bad variable and what it must be; never the value, which may be a secret. */
+export function envError(error: z.ZodError): RotatorError {
+  const problems = error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+  return new RotatorError('INVALID_INPUT', `environment variables are invalid: ${problems}`);
+}

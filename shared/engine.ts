@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { RotatorError, isRotatorError } from './errors.js';
+import type { Logger } from './logger.js';
+import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
+import type { Rotator, RotatorContext } from './rotator.js';
+import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
+import { STRATEGIES, versionWithStage, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
+
+/**
+ * The rotation engine joins a SecretStore and the Rotators with the four steps of the rotation protocol.
+ * Every step is idempotent and resumable: all state lives in the store and the target, never in memory, so a
+ * crash at any point is repaired by running the same step (service-driven) or the whole rotation
+ * (self-driven) again.
+ */
+export const STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+export type Step = (typeof STEPS)[number];
+
+export type StepOutcome =
+  | 'done' // the step did its work
+  | 'already-done' // the store or target already showed the step's effect
+  | 'already-current'; // the token is CURRENT: the rotation finished earlier
+
+export interface StepResult {
+  step: Step;
+  outcome: StepOutcome;
+  ms: number;
+}
+
+export interface RotationReport {
+  secretId: string;
+  /** The version that is CURRENT after the rotation. */
+  versionId: string;
+  engine: string;
+  strategy: Strategy;
+  /** True when the run continued a rotation that an earlier run left PENDING. */
+  resumed: boolean;
+  steps: StepResult[];
+  totalMs: number;
+}
+
+export interface EngineOptions {
+  store: SecretStore;
+  rotators: readonly Rotator[];
+  logger: Logger;
+  /** The strategy for secrets whose rotation settings name none (ROTATION_STRATEGY); single-user otherwise. */
+  defaultStrategy?: Strategy;
+  /** Where the password policy env vars of AWS's templates are read (PASSWORD_LENGTH, EXCLUDE_*). */
+  env?: NodeJS.ProcessEnv;
+  random?: RandomInt;
+  newToken?: () => string;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Called after each step of a self-driven rotation, for progress output. */
+  onStep?: (result: StepResult) => void;
+}
+
+interface Loaded {
+  info: SecretInfo;
+  current: SecretObject;
+  rotator: Rotator;
+  engine: string;
+  strategy: Strategy;
+}
+
+export class RotationEngine {
+  readonly #store: SecretStore;
+  readonly #rotators: readonly Rotator[];
+  readonly #logger: Logger;
+  readonly #defaultStrategy: Strategy;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #random: RandomInt | undefined;
+  readonly #newToken: () => string;
+
+  constructor(options: EngineOptions) {
+    this.#store = options.store;
+    this.#rotators = options.rotators;
+    this.#logger = options.logger;
+    this.#defaultStrategy = options.defaultStrategy ?? 'single-user';
+    this.#env = options.env ?? process.env;
+    this.#random = options.random;
+    this.#newToken = options.newToken ?? randomUUID;
+  }
+
+  /**
+   * Service-driven: runs exactly one step for `token`, after the guards of AWS's templates, in their order:
+   * rotation enabled, token a known version, token already CURRENT (succeed without work), token PENDING.
+   */
+  async runStep(secretId: string, token: string, step: Step, options: RunOptions = {}): Promise<StepResult> {
+    const info = await this.#store.describe(secretId);
+    return this.#timedStep(info, token, step, options, () => this.#load(info));
+  }
+
+  /**
+   * Self-driven: all four steps under the secret's rotation lock, resuming a rotation that is already PENDING
+   * instead of starting a second one.
+   */
+  async rotate(secretId: string, options: RunOptions = {}): Promise<RotationReport> {
+    const started = performance.now();
+    const lease = await this.#store.lockRotation(secretId);
+    try {
+      let info = await this.#store.describe(secretId);
+      assertEnabled(info);
+      const pending = info.versions.find((v) => v.stages.includes('PENDING') && !v.stages.includes('CURRENT'));
+      const token = pending?.versionId ?? this.#newToken();
+      if (pending === undefined) {
+        await this.#store.startRotation(secretId, token);
+        info = await this.#store.describe(secretId);
+      } else {
+        this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
+      }
+      // Under the lock nothing else moves the labels, so one description and one read of CURRENT serve all steps.
+      let loaded: Promise<Loaded> | undefined;
+      const load = (): Promise<Loaded> => (loaded ??= this.#load(info));
+      const steps: StepResult[] = [];
+      for (const step of STEPS) {
+        const result = await this.#timedStep(info, token, step, options, load);
+        steps.push(result);
+        options.onStep?.(result);
+      }
+      const { engine, strategy } = await load();
+      return {
+        secretId,
+        versionId: token,
+        engine,
+        strategy,
+        resumed: pending !== undefined,
+        steps,
+        totalMs: Math.round(performance.now() - started),
+      };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  async #timedStep(
+    info: SecretInfo,
+    token: string,
+    step: Step,
+    options: RunOptions,
+    load: () => Promise<Loaded>,
+  ): Promise<StepResult> {
+    const started = performance.now();
+    const logger = this.#logger.child({ secretId: info.secretId, versionId: token, step });
+    const outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options.signal));
+    const result = { step, outcome, ms: Math.round(performance.now() - started) };
+    logger.info(`${step}: ${outcome}`, { ms: result.ms });
+    return result;
+  }
+
+  async #guarded(info: SecretInfo, token: string, logger: Logger, run: () => Promise<StepOutcome>): Promise<StepOutcome> {
+    assertEnabled(info);
+    const version = info.versions.find((v) => v.versionId === token);
+    if (version === undefined) {
+      throw new RotatorError(
+        'VERSION_NOT_FOUND',
+        `secret ${info.secretId} has no version ${token}; a rotation step needs the token of the version its rotation started`,
+      );
+    }
+    if (version.stages.includes('CURRENT')) {
+      logger.info('the version is already CURRENT; nothing to do');
+      return 'already-current';
+    }
+    if (!version.stages.includes('PENDING')) {
+      throw new RotatorError(
+        'NOT_PENDING',
+        `version ${token} of secret ${info.secretId} is not PENDING; only the rotation that owns the PENDING version can run its steps`,
+      );
+    }
+    return run();
+  }
+
+  async #step(step: Step, loaded: Loaded, token: string, logger: Logger, signal?: AbortSignal): Promise<StepOutcome> {
+    const ctx: RotatorContext = signal === undefined ? { logger } : { logger, signal };
+    switch (step) {
+      case 'createSecret':
+        return this.#createSecret(loaded, token);
+      case 'setSecret':
+        return this.#setSecret(loaded, token, ctx);
+      case 'testSecret':
+        await loaded.rotator.test(await this.#readPending(loaded, token), ctx);
+        return 'done';
+      case 'finishSecret':
+        return this.#finishSecret(loaded.info, token);
+    }
+  }
+
+  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string): Promise<StepOutcome> {
+    if (await this.#pendingHasValue(info.secretId, token)) return 'already-done';
+    const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
+    const pending = rotator.createPending({
+      strategy,
+      current,
+      generatePassword: () => {
+        const password = generatePassword(options, this.#random);
+        this.#logger.redactor.add(password);
+        return password;
+      },
+    });
+    rotator.validate(pending, `the new value for secret ${info.secretId}`);
+    const value = JSON.stringify(pending);
+    this.#logger.redactor.addSecretValue(value);
+    if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
+      throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
+    }
+    await this.#store.putPending(info.secretId, token, value);
+    return 'done';
+  }
+
+  async #setSecret(loaded: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
+    const { info, current, rotator, strategy } = loaded;
+    const pending = await this.#readPending(loaded, token);
+    if (await rotator.works(pending, ctx)) return 'already-done';
+    const previous = await this.#readOptional(info, 'PREVIOUS', rotator, ctx.logger);
+    const masterId = rotator.masterSecretId(current, strategy);
+    const master = masterId === undefined ? undefined : await this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`);
+    await rotator.set(
+      {
+        strategy,
+        current,
+        pending,
+        ...(previous === undefined ? {} : { previous }),
+        ...(master === undefined ? {} : { master }),
+      },
+      ctx,
+    );
+    return 'done';
+  }
+
+  async #finishSecret(info: SecretInfo, token: string): Promise<StepOutcome> {
+    // The guard already returned for a CURRENT token; promote is itself a no-op for one.
+    await this.#store.promote(info.secretId, token);
+    return 'done';
+  }
+
+  async #load(info: SecretInfo): Promise<Loaded> {
+    const current = await this.#readValue(info.secretId, 'CURRENT', `the CURRENT value of secret ${info.secretId}`);
+    const engine = current.engine;
+    if (typeof engine !== 'string' || engine.length === 0) {
+      throw new RotatorError('INVALID_SECRET', `the CURRENT value of secret ${info.secretId} is invalid: engine: required`);
+    }
+    const rotator = this.#rotators.find((r) => r.engines.includes(engine));
+    if (rotator === undefined) {
+      const known = this.#rotators.flatMap((r) => r.engines).join(', ');
+      throw new RotatorError('UNSUPPORTED_ENGINE', `secret ${info.secretId} has engine "${engine}", which this deployment cannot rotate (supported: ${known})`);
+    }
+    const strategy = info.rotation.strategy ?? this.#defaultStrategy;
+    if (!rotator.strategies.includes(strategy)) {
+      throw new RotatorError(
+        'UNSUPPORTED_ENGINE',
+        `engine "${engine}" does not support the ${strategy} strategy (supported: ${rotator.strategies.join(', ')})`,
+      );
+    }
+    rotator.validate(current, `the CURRENT value of secret ${info.secretId}`);
+    return { info, current, rotator, engine, strategy };
+  }
+
+  async #readValue(secretId: string, stage: Stage, what: string): Promise<SecretObject> {
+    const raw = await this.#store.getValue(secretId, { stage });
+    this.#logger.redactor.addSecretValue(raw);
+    return parseSecretJson(raw, what);
+  }
+
+  async #readPending({ info, rotator }: Loaded, token: string): Promise<SecretObject> {
+    const what = `the PENDING value of secret ${info.secretId}`;
+    const raw = await this.#store.getValue(info.secretId, { versionId: token, stage: 'PENDING' });
+    this.#logger.redactor.addSecretValue(raw);
+    const pending = parseSecretJson(raw, what);
+    rotator.validate(pending, what);
+    return pending;
+  }
+
+  /** PREVIOUS is a fallback login only: a missing or unusable one is not an error. */
+  async #readOptional(info: SecretInfo, stage: Stage, rotator: Rotator, logger: Logger): Promise<SecretObject | undefined> {
+    if (versionWithStage(info, stage) === undefined) return undefined;
+    try {
+      const value = await this.#readValue(info.secretId, stage, `the ${stage} value of secret ${info.secretId}`);
+      rotator.validate(value, `the ${stage} value of secret ${info.secretId}`);
+      return value;
+    } catch (error) {
+      if (!isRotatorError(error, 'INVALID_SECRET') && !isRotatorError(error, 'VERSION_NOT_FOUND')) throw error;
+      logger.warn(`ignoring the ${stage} value: it cannot be used to log in`, { error });
+      return undefined;
+    }
+  }
+
+  async #pendingHasValue(secretId: string, token: string): Promise<boolean> {
+    try {
+      await this.#store.getValue(secretId, { versionId: token, stage: 'PENDING' });
+      return true;
+    } catch (error) {
+      if (isRotatorError(error, 'VERSION_NOT_FOUND')) return false;
+      throw error;
+    }
+  }
+}
+
+function assertEnabled(info: SecretInfo): void {
+  if (!info.rotation.enabled) {
+    throw new RotatorError(
+      'ROTATION_DISABLED',
+      `rotation is not enabled for secret ${info.secretId}; enable it in the store (file store: rotator secrets rotation ${info.secretId} --enable)`,
+    );
+  }
+}
+
+export function parseStrategy(value: string, source: string): Strategy {
+  if ((STRATEGIES as readonly string[]).includes(value)) return value as Strategy;
+  throw new RotatorError('INVALID_INPUT', `${source} is "${value}"; use one of ${STRATEGIES.join(', ')}`);
+}

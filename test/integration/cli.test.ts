@@ -1,0 +1,161 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { runCli } from '../../cli/program.js';
+import { EXIT } from '../../cli/exit-codes.js';
+import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
+import { recordOutput, recordSecrets } from '../support/canary.js';
+import { postgresAdmin } from '../support/postgres-admin.js';
+import { harvestSecrets } from '../support/stores.js';
+
+/** The `rotator` command line, in-process (fast, exact output) and once as a real process. */
+const pg = inject('postgres');
+const { createRole, logsIn } = postgresAdmin(pg);
+const cliPath = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let counter = 0;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function rotator(args: string[], stdin = ''): Promise<Run> {
+  // --show-value prints a secret because it was asked to; everything else goes to the leak canary.
+  const reveals = args.includes('--show-value');
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    env,
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    readStdin: () => Promise.resolve(stdin),
+  });
+  recordOutput(reveals ? stderr : stdout + stderr);
+  return { code, stdout, stderr };
+}
+
+async function role(): Promise<{ user: string; json: string }> {
+  counter += 1;
+  const user = `cli_user_${counter}`;
+  const password = `Cli-${counter}-${Math.random().toString(36).slice(2)}-pw`;
+  recordSecrets(password);
+  await createRole(user, password);
+  return { user, json: JSON.stringify({ engine: 'postgres', host: pg.host, port: pg.port, username: user, password, dbname: 'postgres', ssl: true }) };
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rotator-cli-'));
+  env = { ROTATOR_STORE: join(dir, 'store.json'), ROTATOR_TLS_CA_FILE: pg.caFile };
+});
+
+afterEach(async () => {
+  const store = new FileStore({ path: join(dir, 'store.json'), key: await loadOrCreateKey({ env, keyFile: join(dir, 'store.json.key') }) });
+  await harvestSecrets(store);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('rotator secrets', () => {
+  it('puts, lists, describes and gets a secret; the value is printed only with --show-value', async () => {
+    const { json } = await role();
+    expect(await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], json)).toMatchObject({ code: 0, stdout: 'created db/app with rotation enabled\n' });
+    expect(statSync(join(dir, 'store.json.key')).mode & 0o777).toBe(0o600);
+    expect((await rotator(['secrets', 'list'])).stdout).toMatch(/^db\/app {2}rotation enabled {2}1 version\(s\)$/m);
+    const described = await rotator(['secrets', 'describe', 'db/app', '--json']);
+    const info = JSON.parse(described.stdout) as { rotation: { enabled: boolean }; versions: Array<{ stages: string[] }> };
+    expect(info.rotation.enabled).toBe(true);
+    expect(info.versions.map((v) => v.stages)).toEqual([['CURRENT']]);
+
+    const hidden = await rotator(['secrets', 'get', 'db/app']);
+    expect(hidden.stdout).toMatch(/holds \d+ bytes; pass --show-value to print it/);
+    expect(hidden.stdout).not.toContain('"password"');
+    expect((await rotator(['secrets', 'get', 'db/app', '--show-value'])).stdout).toBe(json + '\n');
+  });
+
+  it('refuses bad input with exit code 2 and a message that names the problem, storing nothing', async () => {
+    const bad = await rotator(['secrets', 'put', 'db/bad'], JSON.stringify({ engine: 'postgres', host: 'h', username: 'u' }));
+    expect(bad.code).toBe(EXIT.USAGE);
+    expect(bad.stderr).toMatch(/INVALID_SECRET: .*password: required/);
+    expect((await rotator(['secrets', 'put', 'db/bad'], 'not json')).stderr).toMatch(/not valid JSON/);
+    expect((await rotator(['secrets', 'put', 'bad id with spaces'], '{}')).code).toBe(EXIT.USAGE);
+    expect((await rotator(['secrets', 'get', 'db/absent'])).stderr).toMatch(/SECRET_NOT_FOUND/);
+    expect((await rotator(['secrets', 'get', 'db/absent', '--stage', 'LATEST'])).stderr).toMatch(/--stage is "LATEST"; use one of CURRENT, PENDING, PREVIOUS/);
+    expect((await rotator(['secrets', 'list'])).stdout).toMatch(/^no secrets in /);
+    expect((await rotator(['no-such-command'])).code).toBe(EXIT.USAGE);
+    expect((await rotator(['secrets', 'rotation', 'db/x', '--strategy', 'triple'])).code).toBe(EXIT.USAGE);
+  });
+
+  it('refuses an invalid environment variable by name', async () => {
+    env.ROTATOR_CONNECT_TIMEOUT_MS = 'soon';
+    const run = await rotator(['secrets', 'list']);
+    expect(run.code).toBe(EXIT.USAGE);
+    expect(run.stderr).toMatch(/ROTATOR_CONNECT_TIMEOUT_MS: must be a whole number of milliseconds/);
+  });
+});
+
+describe('rotator rotate', () => {
+  it('rotates, printing each step with its duration, and the new CURRENT logs in', async () => {
+    const { user, json } = await role();
+    await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], json);
+    const run = await rotator(['rotate', 'db/app']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^rotating db\/app\n {2}createSecret +\d+ ms\n {2}setSecret +\d+ ms\n {2}testSecret +\d+ ms\n {2}finishSecret +\d+ ms\nrotated db\/app: CURRENT is now version \S+ \(postgres, single-user, \d+ ms\)\n$/);
+    const current = JSON.parse((await rotator(['secrets', 'get', 'db/app', '--show-value'])).stdout) as { password: string };
+    expect(await logsIn(user, current.password)).toBe(true);
+    expect(run.stdout + run.stderr).not.toContain(current.password);
+  });
+
+  it('--json prints one object for success and for failure, with exit codes scripts can trust', async () => {
+    const { json } = await role();
+    await rotator(['secrets', 'put', 'db/app'], json);
+    const disabled = await rotator(['rotate', 'db/app', '--json']);
+    expect(disabled.code).toBe(EXIT.USAGE);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ ok: false, error: { code: 'ROTATION_DISABLED', retryable: false } });
+
+    expect((await rotator(['secrets', 'rotation', 'db/app', '--enable'])).code).toBe(0);
+    const ok = await rotator(['rotate', 'db/app', '--json']);
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout) as { ok: boolean; steps: Array<{ step: string; ms: number }> };
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => s.step)).toEqual(['createSecret', 'setSecret', 'testSecret', 'finishSecret']);
+
+    // A database that is down: retryable, exit 75.
+    const down = JSON.parse((await rotator(['secrets', 'get', 'db/app', '--show-value'])).stdout) as Record<string, unknown>;
+    await rotator(['secrets', 'put', 'db/down', '--enable-rotation'], JSON.stringify({ ...down, port: 1 }));
+    const unreachable = await rotator(['rotate', 'db/down', '--json']);
+    expect(unreachable.code).toBe(EXIT.RETRY);
+    expect(JSON.parse(unreachable.stdout)).toMatchObject({ ok: false, error: { code: 'TARGET_UNREACHABLE', retryable: true } });
+
+    // A password the database refuses: failed, exit 1.
+    await rotator(['secrets', 'put', 'db/wrong', '--enable-rotation'], JSON.stringify({ ...down, password: 'Not-The-Password-42' }));
+    const refused = await rotator(['rotate', 'db/wrong']);
+    expect(refused.code).toBe(EXIT.FAILED);
+    expect(refused.stderr).toMatch(/^rotator: TARGET_AUTH_FAILED: /);
+  });
+
+  it('runs as a real process with the same exit codes and --help', () => {
+    const store = join(dir, 'store.json');
+    const value = join(dir, 'value.json');
+    writeFileSync(value, JSON.stringify({ engine: 'postgres', host: pg.host, username: 'nobody', password: 'Some-Password-123' }));
+    recordSecrets('Some-Password-123');
+    const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', cliPath, '--store', store, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+      recordOutput(result.stdout + result.stderr);
+      return result;
+    };
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/secrets\s+manage secrets in the embedded file store/);
+    expect(help.stdout).toMatch(/rotate \[options\] <secret-id>/);
+    expect(run(['secrets', 'put', 'db/p', '--from-file', value]).status).toBe(0);
+    const missing = run(['rotate', 'db/absent']);
+    expect(missing.status).toBe(EXIT.USAGE);
+    expect(missing.stderr).toMatch(/SECRET_NOT_FOUND/);
+  });
+});

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStore } from '../../shared/stores/file/index.js';
+import { recordSecretValue } from './canary.js';
+
+export interface TestStore {
+  store: FileStore;
+  dir: string;
+  path: string;
+  key: Buffer;
+  /** Hands every value the store holds to the leak canary, then deletes the store. */
+  dispose(): Promise<void>;
+}
+
+/** A file store in a fresh temporary directory. */
+export function createTestStore(): TestStore {
+  const dir = mkdtempSync(join(tmpdir(), 'rotator-test-'));
+  const path = join(dir, 'store.json');
+  const key = randomBytes(32);
+  const store = new FileStore({ path, key });
+  return {
+    store,
+    dir,
+    path,
+    key,
+    async dispose() {
+      await harvestSecrets(store);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function harvestSecrets(store: FileStore): Promise<void> {
+  for (const { secretId } of await store.list()) {
+    for (const version of (await store.describe(secretId)).versions) {
+      if (version.hasValue) recordSecretValue(await store.getValue(secretId, { versionId: version.versionId }));
+    }
+  }
+}

@@ -1,0 +1,233 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RotationEngine, type Step } from '../../shared/engine.js';
+import { RotatorError, type ErrorCode } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import type { SecretStore } from '../../shared/store.js';
+import { MemoryTarget } from '../support/memory-target.js';
+import { createTestStore, type TestStore } from '../support/stores.js';
+import { recordOutput } from '../support/canary.js';
+
+const SECRET = 'app/db';
+const initial = { engine: 'memory', host: 'db.local', username: 'app', password: 'initial-password-1', dbname: 'app', extra: { keep: true } };
+
+let t: TestStore;
+let target: MemoryTarget;
+let lines: string[];
+let logger: Logger;
+
+function engine(options: Partial<ConstructorParameters<typeof RotationEngine>[0]> = {}): RotationEngine {
+  return new RotationEngine({ store: t.store, rotators: [target], logger, env: {}, ...options });
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RotatorError);
+  expect((error as RotatorError).code).toBe(code);
+  return error as RotatorError;
+}
+
+async function current(store: SecretStore = t.store): Promise<Record<string, unknown>> {
+  return JSON.parse(await store.getValue(SECRET, { stage: 'CURRENT' })) as Record<string, unknown>;
+}
+
+beforeEach(async () => {
+  t = createTestStore();
+  target = new MemoryTarget();
+  target.logins.set('app', initial.password);
+  lines = [];
+  logger = createLogger({ level: 'debug', write: (line) => { lines.push(line); recordOutput(line + '\n'); } });
+  await t.store.createSecret(SECRET, JSON.stringify(initial), { rotation: { enabled: true } });
+});
+
+afterEach(async () => {
+  await t.dispose();
+});
+
+describe('guards, in the order of AWS templates', () => {
+  it('refuses when rotation is disabled, before looking at the token', async () => {
+    await t.store.updateRotation(SECRET, { enabled: false });
+    await expectCode(engine().runStep(SECRET, 'no-such-token', 'createSecret'), 'ROTATION_DISABLED');
+    await expectCode(engine().rotate(SECRET), 'ROTATION_DISABLED');
+    expect(target.calls).toEqual([]);
+    expect((await t.store.describe(SECRET)).versions).toHaveLength(1);
+  });
+
+  it('refuses a token that is not a version', async () => {
+    const error = await expectCode(engine().runStep(SECRET, 'no-such-token', 'setSecret'), 'VERSION_NOT_FOUND');
+    expect(error.message).toMatch(/no version no-such-token/);
+  });
+
+  it('succeeds without work when the token is already CURRENT', async () => {
+    const currentId = (await t.store.describe(SECRET)).versions[0]?.versionId ?? '';
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as Step[]) {
+      const result = await engine().runStep(SECRET, currentId, step);
+      expect(result.outcome).toBe('already-current');
+    }
+    expect(target.calls).toEqual([]);
+  });
+
+  it('refuses a known version that is not PENDING', async () => {
+    const first = await engine().rotate(SECRET);
+    await engine().rotate(SECRET);
+    // `first` is now PREVIOUS.
+    await expectCode(engine().runStep(SECRET, first.versionId, 'setSecret'), 'NOT_PENDING');
+  });
+});
+
+describe('service-driven steps', () => {
+  const token = 'tok-00000000-0000-0000-0000-000000000001';
+
+  beforeEach(async () => {
+    await t.store.startRotation(SECRET, token);
+  });
+
+  it('createSecret stores a new password with every other key kept, and is idempotent', async () => {
+    expect((await engine().runStep(SECRET, token, 'createSecret')).outcome).toBe('done');
+    const pending = JSON.parse(await t.store.getValue(SECRET, { versionId: token, stage: 'PENDING' })) as Record<string, unknown>;
+    expect(pending).toMatchObject({ ...initial, password: expect.any(String) as string });
+    expect(pending.password).not.toBe(initial.password);
+    expect(pending.password).toHaveLength(32);
+    expect(await engine().runStep(SECRET, token, 'createSecret')).toMatchObject({ outcome: 'already-done' });
+    expect(await t.store.getValue(SECRET, { versionId: token })).toBe(JSON.stringify(pending));
+  });
+
+  it('createSecret applies the password env vars and the engine exclusions', async () => {
+    await engine({ env: { PASSWORD_LENGTH: '57', EXCLUDE_PUNCTUATION: 'true' } }).runStep(SECRET, token, 'createSecret');
+    const pending = JSON.parse(await t.store.getValue(SECRET, { versionId: token })) as { password: string };
+    expect(pending.password).toMatch(/^[A-Za-z0-9]{57}$/);
+  });
+
+  it('createSecret refuses an engine no rotator serves and a strategy the rotator lacks', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, engine: 'oracle' }));
+    await t.store.startRotation(SECRET, token);
+    const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
+    expect(error.message).toMatch(/"oracle".*supported: memory/);
+    await t.store.putValue(SECRET, JSON.stringify(initial));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'dual-password' });
+    await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
+  });
+
+  it('createSecret refuses a CURRENT value that is not valid JSON or misses keys, naming the problem', async () => {
+    await t.store.putValue(SECRET, 'not json');
+    await t.store.startRotation(SECRET, token);
+    const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
+    expect(error.message).toMatch(/not valid JSON/);
+    await t.store.putValue(SECRET, JSON.stringify({ host: 'x' }));
+    await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
+  });
+
+  it('setSecret before createSecret fails cleanly: the stub has no value', async () => {
+    await expectCode(engine().runStep(SECRET, token, 'setSecret'), 'VERSION_NOT_FOUND');
+    expect(target.calls).toEqual([]);
+  });
+
+  it('setSecret does nothing when the pending credential already works', async () => {
+    await engine().runStep(SECRET, token, 'createSecret');
+    await engine().runStep(SECRET, token, 'setSecret');
+    expect(target.calls).toEqual(['works', 'set:single-user:no-previous:no-master']);
+    expect((await engine().runStep(SECRET, token, 'setSecret')).outcome).toBe('already-done');
+    expect(target.calls.filter((c) => c.startsWith('set'))).toHaveLength(1);
+  });
+
+  it('setSecret passes PREVIOUS when usable and ignores a PREVIOUS that is not', async () => {
+    await t.store.putValue(SECRET, JSON.stringify(initial)); // the original becomes PREVIOUS
+    await t.store.startRotation(SECRET, token);
+    await engine().runStep(SECRET, token, 'createSecret');
+    await engine().runStep(SECRET, token, 'setSecret');
+    expect(target.calls).toContain('set:single-user:previous:no-master');
+
+    const other = 'tok-00000000-0000-0000-0000-000000000002';
+    await t.store.putValue(SECRET, '{"engine":"memory"}');
+    await t.store.putValue(SECRET, JSON.stringify(initial)); // PREVIOUS is now unusable
+    await t.store.startRotation(SECRET, other);
+    await engine().runStep(SECRET, other, 'createSecret');
+    await engine().runStep(SECRET, other, 'setSecret');
+    expect(target.calls.at(-1)).toBe('set:single-user:no-previous:no-master');
+    expect(lines.some((l) => l.includes('ignoring the PREVIOUS value'))).toBe(true);
+  });
+
+  it('setSecret reads the master secret for alternating users', async () => {
+    await t.store.createSecret('app/master', JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/master' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    await t.store.startRotation(SECRET, token);
+    await engine().runStep(SECRET, token, 'createSecret');
+    const pending = JSON.parse(await t.store.getValue(SECRET, { versionId: token })) as { username: string };
+    expect(pending.username).toBe('app_clone');
+    await engine().runStep(SECRET, token, 'setSecret');
+    expect(target.calls.at(-1)).toBe('set:alternating-users:previous:master');
+  });
+
+  it('setSecret fails with the master missing and changes nothing', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/absent' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    await t.store.startRotation(SECRET, token);
+    await engine().runStep(SECRET, token, 'createSecret');
+    await expectCode(engine().runStep(SECRET, token, 'setSecret'), 'SECRET_NOT_FOUND');
+    expect(target.calls.some((c) => c.startsWith('set'))).toBe(false);
+  });
+
+  it('testSecret fails while the target refuses the pending credential, and passes once it is set', async () => {
+    await engine().runStep(SECRET, token, 'createSecret');
+    await expectCode(engine().runStep(SECRET, token, 'testSecret'), 'TARGET_AUTH_FAILED');
+    await engine().runStep(SECRET, token, 'setSecret');
+    expect((await engine().runStep(SECRET, token, 'testSecret')).outcome).toBe('done');
+  });
+
+  it('finishSecret moves CURRENT to the token and the old CURRENT to PREVIOUS', async () => {
+    const before = (await t.store.describe(SECRET)).versions[0]?.versionId;
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as Step[]) await engine().runStep(SECRET, token, step);
+    const info = await t.store.describe(SECRET);
+    expect(info.versions.find((v) => v.versionId === token)?.stages).toEqual(['CURRENT']);
+    expect(info.versions.find((v) => v.versionId === before)?.stages).toEqual(['PREVIOUS']);
+    expect((await engine().runStep(SECRET, token, 'finishSecret')).outcome).toBe('already-current');
+  });
+});
+
+describe('self-driven rotation', () => {
+  it('runs the four steps, reports each, and leaves a working CURRENT', async () => {
+    const seen: string[] = [];
+    const report = await engine().rotate(SECRET, { onStep: (r) => seen.push(`${r.step}:${r.outcome}`) });
+    expect(seen).toEqual(['createSecret:done', 'setSecret:done', 'testSecret:done', 'finishSecret:done']);
+    expect(report).toMatchObject({ secretId: SECRET, engine: 'memory', strategy: 'single-user', resumed: false });
+    const now = await current();
+    expect(target.logins.get('app')).toBe(now.password);
+    expect(now.password).not.toBe(initial.password);
+  });
+
+  it('resumes a rotation left PENDING instead of starting another', async () => {
+    target.failNext.test = new RotatorError('TARGET_UNREACHABLE', 'down', { retryable: true });
+    await expectCode(engine().rotate(SECRET), 'TARGET_UNREACHABLE');
+    const pendingId = (await t.store.describe(SECRET)).versions.find((v) => v.stages.includes('PENDING'))?.versionId;
+    expect(pendingId).toBeDefined();
+    const report = await engine().rotate(SECRET);
+    expect(report).toMatchObject({ resumed: true, versionId: pendingId });
+    expect(report.steps.map((s) => s.outcome)).toEqual(['already-done', 'already-done', 'done', 'done']);
+    expect((await t.store.describe(SECRET)).versions).toHaveLength(2);
+  });
+
+  it('takes the rotation lock: a second rotation of the same secret is refused while one runs, and the lock is released after a failure', async () => {
+    const lease = await t.store.lockRotation(SECRET);
+    const error = await expectCode(engine().rotate(SECRET), 'ROTATION_IN_PROGRESS');
+    expect(error.retryable).toBe(true);
+    await lease.release();
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'nope');
+    await expectCode(engine().rotate(SECRET), 'TARGET_ERROR');
+    await expect(engine().rotate(SECRET)).resolves.toMatchObject({ resumed: true });
+  });
+
+  it('never logs a password, generated or stored', async () => {
+    await engine().rotate(SECRET);
+    target.failNext.test = new RotatorError('TARGET_AUTH_FAILED', 'refused');
+    await expectCode(engine().rotate(SECRET), 'TARGET_AUTH_FAILED');
+    const values = (await t.store.describe(SECRET)).versions.map((v) => v.versionId);
+    const passwords = await Promise.all(values.map(async (id) => (JSON.parse(await t.store.getValue(SECRET, { versionId: id })) as { password: string }).password));
+    expect(passwords.length).toBe(3);
+    const output = lines.join('\n');
+    expect(output.length).toBeGreaterThan(0);
+    for (const p of passwords) expect(output).not.toContain(p);
+  });
+});
