@@ -13,7 +13,7 @@ import { RotationEngine } from '../shared/engine.js';
 import { silentLogger } from '../shared/logger.js';
 import type { SecretStore } from '../shared/store.js';
 import { FileStore } from '../shared/stores/file/index.js';
-import { createPostgresRotator } from '../rotators/postgres/index.js';
+import { createPostgresRotator, scramSha256Verifier } from '../rotators/postgres/index.js';
 import { connectAdmin, localPostgresFromEnv, throwawayPassword, uniqueSuffix } from '../scripts/local-postgres.js';
 
 const rotations = Number(/--rotations[= ](\d+)/.exec(process.argv.slice(2).join(' '))?.[1] ?? '50');
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rotator-bench-'));
   try {
     const password = throwawayPassword();
-    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(scramSha256Verifier(password))}`);
     const fileStore = new FileStore({ path: join(dir, 'store.json'), key: randomBytes(32) });
     const secret = { engine: 'postgres', host: target.host, port: target.port, username: role, password, dbname: target.database, ssl: false };
     await fileStore.createSecret('bench/app', JSON.stringify(secret), { rotation: { enabled: true } });
@@ -55,10 +55,12 @@ async function main(): Promise<void> {
     await engine.rotate('bench/app'); // warm-up: module loading, first TLS-less connection
     counts.clear();
     const times: number[] = [];
+    const stepTimes = new Map<string, number[]>();
     for (let i = 0; i < rotations; i++) {
       const started = performance.now();
-      await engine.rotate('bench/app');
+      const report = await engine.rotate('bench/app');
       times.push(performance.now() - started);
+      for (const { step, ms } of report.steps) stepTimes.set(step, [...(stepTimes.get(step) ?? []), ms]);
     }
     times.sort((a, b) => a - b);
     const ops = [...counts.values()].reduce((a, b) => a + b, 0) / rotations;
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `postgres single-user, ${rotations} rotations against ${target.host}:${target.port}\n` +
         `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation\n` +
+        `  median per step: ${[...stepTimes].map(([step, ms]) => `${step} ${percentile(ms.sort((a, b) => a - b), 50)} ms`).join(', ')}\n` +
         `  store operations per rotation: ${ops} (${perOp})\n`,
     );
   } finally {

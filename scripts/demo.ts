@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { scramSha256Verifier } from '../rotators/postgres/index.js';
 import { connectAdmin, localPostgresFromEnv, throwawayPassword, uniqueSuffix, type LocalPostgres } from './local-postgres.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -34,9 +35,11 @@ async function main(): Promise<number> {
   try {
     say(`creating throwaway roles ${app}, ${alt} and ${master} on ${target.host}:${target.port}`);
     const passwords = { app: throwawayPassword(), alt: throwawayPassword(), master: throwawayPassword() };
-    await admin.query(`CREATE ROLE ${app} LOGIN PASSWORD ${pg.escapeLiteral(passwords.app)}`);
-    await admin.query(`CREATE ROLE ${alt} LOGIN PASSWORD ${pg.escapeLiteral(passwords.alt)}`);
-    await admin.query(`CREATE ROLE ${master} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(passwords.master)}`);
+    // Like the rotator, the demo sends passwords only as SCRAM verifiers, so none reaches the server's log.
+    const verifier = (password: string): string => pg.escapeLiteral(scramSha256Verifier(password));
+    await admin.query(`CREATE ROLE ${app} LOGIN PASSWORD ${verifier(passwords.app)}`);
+    await admin.query(`CREATE ROLE ${alt} LOGIN PASSWORD ${verifier(passwords.alt)}`);
+    await admin.query(`CREATE ROLE ${master} LOGIN CREATEROLE PASSWORD ${verifier(passwords.master)}`);
     // PostgreSQL 16+ lets a CREATEROLE role grant only roles it has ADMIN OPTION on; 15 and older ignore this.
     await admin.query(`GRANT ${alt} TO ${master} WITH ADMIN OPTION`);
 

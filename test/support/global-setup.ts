@@ -1,19 +1,10 @@
 import type { TestProject } from 'vitest/node';
 import { mkdirSync } from 'node:fs';
 import { findLeaks, readCanary, teeStream } from './canary.js';
-import { startScramCluster } from './postgres-cluster.js';
+import { startScramCluster, type ScramCluster } from './postgres-cluster.js';
 
 /** Connection facts of the password-enforcing PostgreSQL the whole run shares (see postgres-cluster.ts). */
-export interface ProvidedPostgres {
-  host: string;
-  port: number;
-  superuser: string;
-  superuserPassword: string;
-  /** PEM of the CA that signed the server's certificate (CN/SAN localhost, IP SAN 127.0.0.1). */
-  caFile: string;
-  /** The server log, with log_statement=all. */
-  logFile: string;
-}
+export type ProvidedPostgres = Pick<ScramCluster, 'host' | 'port' | 'superuser' | 'superuserPassword' | 'caFile' | 'logFile'>;
 
 declare module 'vitest' {
   export interface ProvidedContext {

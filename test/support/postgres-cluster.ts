@@ -10,16 +10,16 @@ import { createTestCertificates } from './tls.js';
 
 const run = promisify(execFile);
 
-/**
- * A throwaway PostgreSQL cluster that enforces passwords (scram-sha-256 for every connection, local or TCP), so
- * rotation tests cannot pass against a server that would let any password in. It listens on 127.0.0.1 only,
- * offers TLS with a certificate from a throwaway CA, and logs every statement to a file the tests read to prove
- * that no plaintext password reached the server.
- */
 /** The one role pg_hba lets in without a password (trust), and the one asked for a cleartext password. */
 export const TRUST_ROLE = 'rotator_trust_role';
 export const CLEARTEXT_ROLE = 'rotator_cleartext_role';
 
+/**
+ * A throwaway PostgreSQL cluster that enforces passwords (scram-sha-256 for every role but the two above), so
+ * rotation tests cannot pass against a server that would let any password in. It listens on 127.0.0.1 only,
+ * offers TLS with a certificate from a throwaway CA, and logs every statement to a file the tests read to prove
+ * that no plaintext password reached the server.
+ */
 export interface ScramCluster {
   host: string;
   port: number;
