@@ -11,7 +11,7 @@ import type { SecretObject } from '../../shared/secret.js';
 import { withSession, type Endpoint } from '../../rotators/postgres/connect.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
 import { scramSha256Verifier } from '../../rotators/postgres/scram.js';
-import { recordSecrets } from '../support/canary.js';
+import { recordOutput, recordSecrets } from '../support/canary.js';
 import { CLEARTEXT_ROLE, TRUST_ROLE, freePort } from '../support/postgres-cluster.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 
@@ -24,7 +24,7 @@ const pg = inject('postgres');
 const { ca, admin, createRole, roleExists, logsIn } = postgresAdmin(pg);
 
 const lines: string[] = [];
-const logger = createLogger({ level: 'debug', write: (line) => lines.push(line) });
+const logger = createLogger({ level: 'debug', write: (line) => { lines.push(line); recordOutput(line + '\n'); } });
 const ctx: RotatorContext = { logger };
 const rotator = createPostgresRotator({ tls: { ca }, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
 
