@@ -73,6 +73,8 @@ export class RotationEngine {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: RandomInt | undefined;
   readonly #newToken: () => string;
+  /** Values by secret and version id. Versions are immutable, so a value once read or written stays true. */
+  readonly #values = new Map<string, string>();
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -188,7 +190,7 @@ export class RotationEngine {
   }
 
   async #createSecret({ info, current, rotator, strategy }: Loaded, token: string): Promise<StepOutcome> {
-    if (await this.#pendingHasValue(info.secretId, token)) return 'already-done';
+    if (info.versions.find((v) => v.versionId === token)?.hasValue === true) return 'already-done';
     const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
     const pending = rotator.createPending({
       strategy,
@@ -206,6 +208,7 @@ export class RotationEngine {
       throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
     }
     await this.#store.putPending(info.secretId, token, value);
+    this.#values.set(versionKey(info.secretId, token), value);
     return 'done';
   }
 
@@ -263,10 +266,16 @@ export class RotationEngine {
     return parseSecretJson(raw, what);
   }
 
+  /** The guards have checked that the token is PENDING, so its value can be read (or recalled) by id alone. */
   async #readPending({ info, rotator }: Loaded, token: string): Promise<SecretObject> {
     const what = `the PENDING value of secret ${info.secretId}`;
-    const raw = await this.#store.getValue(info.secretId, { versionId: token, stage: 'PENDING' });
-    this.#logger.redactor.addSecretValue(raw);
+    const key = versionKey(info.secretId, token);
+    let raw = this.#values.get(key);
+    if (raw === undefined) {
+      raw = await this.#store.getValue(info.secretId, { versionId: token, stage: 'PENDING' });
+      this.#logger.redactor.addSecretValue(raw);
+      this.#values.set(key, raw);
+    }
     const pending = parseSecretJson(raw, what);
     rotator.validate(pending, what);
     return pending;
@@ -285,16 +294,10 @@ export class RotationEngine {
       return undefined;
     }
   }
+}
 
-  async #pendingHasValue(secretId: string, token: string): Promise<boolean> {
-    try {
-      await this.#store.getValue(secretId, { versionId: token, stage: 'PENDING' });
-      return true;
-    } catch (error) {
-      if (isRotatorError(error, 'VERSION_NOT_FOUND')) return false;
-      throw error;
-    }
-  }
+function versionKey(secretId: string, versionId: string): string {
+  return JSON.stringify([secretId, versionId]);
 }
 
 function assertEnabled(info: SecretInfo): void {
