@@ -333,18 +333,25 @@ export async function withSession<T>(endpoint: Endpoint, settings: ConnectionSet
 }
 
 /**
- * Logs in and runs `statement`. False when the server refuses the credential, and also when it let the user in
- * without asking for a password (trust authentication), since that says nothing about the password; throws on
- * anything else (outage, TLS), which must not be mistaken for "does not work".
+ * Logs in and runs `statement`; false when the server refuses the credential, and throws on anything else
+ * (outage, TLS), which must not be mistaken for "does not work". A server that lets the user in without asking
+ * for a password (trust authentication) proves nothing about the password: with `passwordMustBeChecked` that
+ * counts as false ("is this the password?"); without it, as true ("can this credential be used?").
  */
-export async function canLogIn(endpoint: Endpoint, settings: ConnectionSettings, ctx: RotatorContext, statement: Statement): Promise<boolean> {
+export async function canLogIn(
+  endpoint: Endpoint,
+  settings: ConnectionSettings,
+  ctx: RotatorContext,
+  statement: Statement,
+  { passwordMustBeChecked }: { passwordMustBeChecked: boolean },
+): Promise<boolean> {
   try {
     const checked = await withSession(endpoint, settings, ctx, async (session) => {
       await session.query(statement);
       return session.passwordChecked;
     });
     if (!checked) warnTrust(endpoint, ctx);
-    return checked;
+    return checked || !passwordMustBeChecked;
   } catch (error) {
     if (isAuthFailure(error)) return false;
     throw error;

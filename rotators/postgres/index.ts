@@ -124,7 +124,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
     }
     // Like AWS's template: the current credential must work before a clone of its rights is made from it, so a
     // secret edited to name another role cannot borrow that role's rights (confused deputy).
-    if (!(await canLogIn(endpointOf(current), settings, ctx, sql.probe))) {
+    if (!(await canLogIn(endpointOf(current), settings, ctx, sql.probe, { passwordMustBeChecked: false }))) {
       throw new RotatorError(
         'TARGET_AUTH_FAILED',
         `the current secret no longer logs in to PostgreSQL at ${current.host}:${current.port} as user "${current.username}"; refusing to set user "${pending.username}" from it. Restore a working current value first`,
@@ -188,7 +188,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
     async works(pending: SecretObject, ctx: RotatorContext): Promise<boolean> {
       const secret = parsePostgresSecret(pending, 'the pending secret');
       remember(ctx, secret);
-      return canLogIn(endpointOf(secret), settings, ctx, sql.probe);
+      return canLogIn(endpointOf(secret), settings, ctx, sql.probe, { passwordMustBeChecked: true });
     },
 
     async set(input: SetInput, ctx: RotatorContext): Promise<void> {

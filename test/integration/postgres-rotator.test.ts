@@ -468,6 +468,19 @@ describe('weak server authentication', () => {
     expect(stored).toBe(scramSha256Verifier(pending.password, { salt: Buffer.from(/:([^$]+)\$/.exec(stored ?? '')?.[1] ?? '', 'base64') }));
   });
 
+  it('lets a trust login count as "current still logs in" for alternating users', async () => {
+    if (!(await roleExists(TRUST_ROLE))) await createRole(TRUST_ROLE, newPassword());
+    const masterPassword = newPassword();
+    const masterName = uniqueName('trust_master');
+    await createRole(masterName, masterPassword, 'LOGIN CREATEROLE');
+    const current = secretFor(TRUST_ROLE, newPassword(), { masterarn: 'm' });
+    const pending = { ...current, username: `${TRUST_ROLE}_clone`, password: newPassword() };
+    await rotator.set({ strategy: 'alternating-users', current, pending, master: secretFor(masterName, masterPassword) }, ctx);
+    // The clone is under scram: its new password, and only that, logs in.
+    expect(await logsIn(`${TRUST_ROLE}_clone`, pending.password)).toBe(true);
+    expect(await logsIn(`${TRUST_ROLE}_clone`, newPassword())).toBe(false);
+  });
+
   it('never sends a password in cleartext over plaintext; over TLS the same login works', async () => {
     const password = newPassword();
     if (!(await roleExists(CLEARTEXT_ROLE))) await createRole(CLEARTEXT_ROLE, password);
