@@ -1,6 +1,9 @@
 import { z } from 'zod';
+import { CLONE_SUFFIX, alternateUsername } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
 import { databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';
+
+export { CLONE_SUFFIX, alternateUsername } from '../../shared/alternate-user.js';
 
 /** Values of the secret's `engine` key this rotator serves (what RDS writes for PostgreSQL and Aurora PostgreSQL). */
 export const POSTGRES_ENGINES = ['postgres', 'aurora-postgresql'] as const;
@@ -10,9 +13,6 @@ export const MAX_IDENTIFIER_BYTES = 63;
 
 export const DEFAULT_PORT = 5432;
 export const DEFAULT_DBNAME = 'postgres';
-
-/** AWS's alternating-users scheme: `app` <-> `app_clone`. */
-export const CLONE_SUFFIX = '_clone';
 
 export function identifierBytes(name: string): number {
   return Buffer.byteLength(name, 'utf8');
@@ -64,11 +64,6 @@ export function parsePostgresSecret(value: SecretObject, what: string): Postgres
     masterarn: s.masterarn,
     ssl: s.ssl,
   };
-}
-
-/** The other user of an alternating pair: strips a trailing `_clone`, else appends it. */
-export function alternateUsername(username: string): string {
-  return username.endsWith(CLONE_SUFFIX) && username.length > CLONE_SUFFIX.length ? username.slice(0, -CLONE_SUFFIX.length) : `${username}${CLONE_SUFFIX}`;
 }
 
 /** The alternate of `username`, refused when it would be longer than PostgreSQL keeps. */

@@ -1,14 +1,19 @@
 import type { TestProject } from 'vitest/node';
 import { mkdirSync } from 'node:fs';
 import { findLeaks, readCanary, teeStream } from './canary.js';
+import { startMariadbServer, type MariadbServer } from './mariadb-server.js';
 import { startScramCluster, type ScramCluster } from './postgres-cluster.js';
 
 /** Connection facts of the password-enforcing PostgreSQL the whole run shares (see postgres-cluster.ts). */
 export type ProvidedPostgres = Pick<ScramCluster, 'host' | 'port' | 'superuser' | 'superuserPassword' | 'caFile' | 'logFile'>;
 
+/** Connection facts of the throwaway MariaDB the whole run shares (see mariadb-server.ts). */
+export type ProvidedMariadb = Pick<MariadbServer, 'host' | 'port' | 'rootUser' | 'rootPassword' | 'caFile' | 'generalLogFile'>;
+
 declare module 'vitest' {
   export interface ProvidedContext {
     postgres: ProvidedPostgres;
+    mariadb: ProvidedMariadb;
   }
 }
 
@@ -20,6 +25,14 @@ async function providePostgres(project: TestProject): Promise<Teardown> {
   const { host, port, superuser, superuserPassword, caFile, logFile } = cluster;
   project.provide('postgres', { host, port, superuser, superuserPassword, caFile, logFile });
   return () => cluster.stop();
+}
+
+/** Starts the MariaDB server once for the run and hands its facts to the tests (`inject('mariadb')`). */
+async function provideMariadb(project: TestProject): Promise<Teardown> {
+  const server = await startMariadbServer();
+  const { host, port, rootUser, rootPassword, caFile, generalLogFile } = server;
+  project.provide('mariadb', { host, port, rootUser, rootPassword, caFile, generalLogFile });
+  return () => server.stop();
 }
 
 /**
@@ -53,7 +66,7 @@ function leakCanary(): Promise<Teardown> {
  * vitest globalSetup: runs each fixture in order and tears them down in reverse. Add a fixture by appending
  * a `(project) => Promise<Teardown>` to FIXTURES.
  */
-const FIXTURES: ReadonlyArray<(project: TestProject) => Promise<Teardown>> = [leakCanary, providePostgres];
+const FIXTURES: ReadonlyArray<(project: TestProject) => Promise<Teardown>> = [leakCanary, providePostgres, provideMariadb];
 
 export default async function setup(project: TestProject): Promise<Teardown> {
   const teardowns: Teardown[] = [];

@@ -1,0 +1,131 @@
+import { RotatorError } from '../../shared/errors.js';
+import type { RotatorContext } from '../../shared/rotator.js';
+import type { MysqlConnection } from './connect.js';
+import { copyAccount, type CopyOptions, type CopyReport } from './grants.js';
+import { checkUsernameLength } from './secret.js';
+import { describeServer, serverUsernameLimit, supportsDualPassword } from './server-info.js';
+import type { MysqlSession, ServerInfo } from './session.js';
+import * as statements from './statements.js';
+
+/**
+ * What the rotator does inside one logged-in session, apart from how it logged in (index.ts picks the login):
+ * these take any session with a ServerInfo, so the statements each server gets are testable without that server.
+ */
+export type StepSession = Pick<MysqlConnection, 'server' | 'account' | 'authenticatedAsUser' | 'run' | 'query'>;
+
+export type CopyAccount = (session: MysqlSession, from: string, to: string, options: CopyOptions) => Promise<CopyReport>;
+
+/** Where the step runs, for messages: `MySQL/MariaDB at host:port`, and as which user. */
+export interface StepTarget {
+  where: string;
+  user: string;
+}
+
+/** The name must fit the server now that it is known; an explicit USERNAME_CHARACTER_LIMIT wins. */
+export function checkAgainstServer(username: string, server: ServerInfo, limit: number | undefined, what: string): void {
+  checkUsernameLength(username, limit ?? serverUsernameLimit(server), what, limit === undefined ? `the ${describeServer(server)} limit` : 'USERNAME_CHARACTER_LIMIT');
+}
+
+export function dualPasswordUnsupported(server: ServerInfo): RotatorError {
+  return new RotatorError(
+    'UNSUPPORTED_ENGINE',
+    `the dual-password strategy needs MySQL 8.0.14 or later (ALTER USER ... RETAIN CURRENT PASSWORD), but the server is ${describeServer(server)} (VERSION() = ${JSON.stringify(server.versionText)}); use alternating-users, the zero-downtime strategy on this server`,
+  );
+}
+
+/**
+ * A session whose every statement also withholds `secrets`: grants.ts builds CREATE USER from the clause we hand
+ * it, so the password or hash inside stays out of its errors whatever it lists itself.
+ */
+export function withSecrets(session: MysqlSession, secrets: readonly string[]): MysqlSession {
+  return {
+    server: session.server,
+    query: (sql, options = {}) => session.query(sql, { ...options, sensitive: [...(options.sensitive ?? []), ...secrets] }),
+  };
+}
+
+/** Every host the user has an account on; TARGET_ERROR when there is none. */
+export async function accountHosts(session: StepSession, user: string, target: StepTarget): Promise<string[]> {
+  const rows = await session.run<{ host: unknown }>(statements.accountHosts(user));
+  const hosts = rows.map((r) => (Buffer.isBuffer(r.host) ? r.host.toString('utf8') : String(r.host)));
+  if (hosts.length === 0) {
+    throw new RotatorError('TARGET_ERROR', `${target.where} has no account for user "${user}" (looked up in mysql.user as user "${target.user}")`);
+  }
+  return hosts;
+}
+
+/**
+ * Single user: the session is logged in as the user itself (with `loginPassword`), which changes the password of
+ * the account the server matched, the only one an unprivileged user may change.
+ */
+export async function changeOwnPassword(
+  session: StepSession,
+  target: StepTarget,
+  loginPassword: string,
+  pendingUser: string,
+  material: statements.PasswordMaterial,
+  limit: number | undefined,
+): Promise<void> {
+  if (!session.authenticatedAsUser) {
+    // SET PASSWORD would change the password of the account we landed in, not the user's.
+    throw new RotatorError(
+      'TARGET_ERROR',
+      `${target.where} logged user "${target.user}" in as account '${session.account.user}'@'${session.account.host}'; refusing to change that account's password. Drop anonymous accounts, and do not run the server with --skip-grant-tables`,
+    );
+  }
+  checkAgainstServer(pendingUser, session.server, limit, 'the pending secret');
+  await session.run(statements.setOwnPassword(session.server, material, loginPassword));
+}
+
+/**
+ * Alternating users, as the master: makes `to` a copy of `from` on every host (grants.ts), then sets the new
+ * password on every account of `to`, since accounts that already existed keep their old one.
+ */
+export async function setAlternatePassword(
+  session: StepSession,
+  target: StepTarget,
+  from: string,
+  to: string,
+  material: statements.PasswordMaterial,
+  limit: number | undefined,
+  ctx: RotatorContext,
+  copy: CopyAccount = copyAccount,
+): Promise<void> {
+  checkAgainstServer(to, session.server, limit, 'the pending secret');
+  const createIdentifiedBy = statements.createIdentifiedBy(session.server, material);
+  const report = await copy(withSecrets(session, [material.password, material.hash]), from, to, { createIdentifiedBy });
+  if (report.extraHosts.length > 0) {
+    ctx.logger.warn('the alternate user has accounts on hosts the current user has none on; they keep their own rights and get the new password too', {
+      user: to,
+      extraHosts: report.extraHosts,
+    });
+  }
+  const hosts = await accountHosts(session, to, target);
+  for (const host of hosts) await session.run(statements.alterAccountPassword(session.server, { user: to, host }, material));
+  ctx.logger.info(report.created > 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
+    user: to,
+    accounts: hosts.length,
+    created: report.created,
+    grantsAdded: report.grantsAdded,
+    grantsRevoked: report.grantsRevoked,
+    server: describeServer(session.server),
+  });
+}
+
+/**
+ * Dual password (MySQL 8.0.14+), as the master: every account of the user gets the new password while its current
+ * one stays valid as the secondary password, so CURRENT keeps working until the secret is promoted. The next
+ * rotation's RETAIN replaces that secondary password; the purger may end it sooner with DISCARD OLD PASSWORD
+ * (statements.discardOldPassword).
+ *
+ * A re-run after a failure part-way through several accounts retains the new password on the accounts already
+ * done (their old one is then gone); users with one account, the usual case, are not affected.
+ */
+export async function setRetainingPassword(session: StepSession, target: StepTarget, user: string, material: statements.PasswordMaterial, ctx: RotatorContext): Promise<void> {
+  if (!supportsDualPassword(session.server)) throw dualPasswordUnsupported(session.server);
+  const hosts = await accountHosts(session, user, target);
+  for (const host of hosts) {
+    await session.run(statements.alterAccountPassword(session.server, { user, host }, material, { retainCurrent: true }));
+  }
+  ctx.logger.info('set the new password, keeping the current one as the secondary password', { user, accounts: hosts.length, server: describeServer(session.server) });
+}
