@@ -1,22 +1,23 @@
 /**
- * `npm run bench`: single-user rotations of a throwaway PostgreSQL role through the engine and the file store,
- * as `rotator rotate` runs them. Prints the median and p90 time per rotation and the store operations per
- * rotation. Usage: npm run bench [-- --rotations 50]; the server comes from PGHOST/PGPORT/PGUSER/PGPASSWORD.
+ * `npm run bench`: single-user rotations of a throwaway database user through the engine and the file store,
+ * as `rotator rotate` runs them, on each local server. Prints the median and p90 time per rotation, the
+ * median per step, and the store operations per rotation.
+ * Usage: npm run bench [-- --rotations 50] [-- --engine postgres|mariadb]; servers as for the demo
+ * (PG* and MYSQL_* variables).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
+import { parseArgs } from 'node:util';
 import { RotationEngine } from '../shared/engine.js';
 import { silentLogger } from '../shared/logger.js';
 import type { SecretStore } from '../shared/store.js';
 import { FileStore } from '../shared/stores/file/index.js';
-import { createPostgresRotator, scramSha256Verifier } from '../rotators/postgres/index.js';
-import { connectAdmin, localPostgresFromEnv, throwawayPassword, uniqueSuffix } from '../scripts/local-postgres.js';
-
-const rotations = Number(/--rotations[= ](\d+)/.exec(process.argv.slice(2).join(' '))?.[1] ?? '50');
+import { createRotators } from '../rotators/index.js';
+import { loadConfig } from '../shared/config.js';
+import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';
 
 /** Wraps a store so every port call is counted. */
 function counting(store: SecretStore): { store: SecretStore; counts: Map<string, number> } {
@@ -38,21 +39,21 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-async function main(): Promise<void> {
-  const target = localPostgresFromEnv(process.env);
-  const admin = await connectAdmin(target);
-  const role = `rotator_bench_${uniqueSuffix()}`;
+const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+
+async function bench(engineName: LocalEngine, rotations: number): Promise<void> {
+  const db = await connectLocal(engineName, process.env);
+  const user = `rotator_bench_${uniqueSuffix()}`;
   const dir = mkdtempSync(join(tmpdir(), 'rotator-bench-'));
   try {
     const password = throwawayPassword();
-    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(scramSha256Verifier(password))}`);
+    await db.createUser(user, password);
     const fileStore = new FileStore({ path: join(dir, 'store.json'), key: randomBytes(32) });
-    const secret = { engine: 'postgres', host: target.host, port: target.port, username: role, password, dbname: target.database, ssl: false };
-    await fileStore.createSecret('bench/app', JSON.stringify(secret), { rotation: { enabled: true } });
+    await fileStore.createSecret('bench/app', JSON.stringify(db.secret(user, password)), { rotation: { enabled: true } });
     const { store, counts } = counting(fileStore);
-    const engine = new RotationEngine({ store, rotators: [createPostgresRotator({})], logger: silentLogger() });
+    const engine = new RotationEngine({ store, rotators: createRotators(loadConfig(process.env)), logger: silentLogger() });
 
-    await engine.rotate('bench/app'); // warm-up: module loading, first TLS-less connection
+    await engine.rotate('bench/app'); // warm-up: module loading, first connections
     counts.clear();
     const times: number[] = [];
     const stepTimes = new Map<string, number[]>();
@@ -66,16 +67,23 @@ async function main(): Promise<void> {
     const ops = [...counts.values()].reduce((a, b) => a + b, 0) / rotations;
     const perOp = [...counts.entries()].map(([name, n]) => `${name} ${n / rotations}`).join(', ');
     process.stdout.write(
-      `postgres single-user, ${rotations} rotations against ${target.host}:${target.port}\n` +
+      `${engineName} single-user, ${rotations} rotations against ${db.where}\n` +
         `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation\n` +
-        `  median per step: ${[...stepTimes].map(([step, ms]) => `${step} ${percentile(ms.sort((a, b) => a - b), 50)} ms`).join(', ')}\n` +
+        `  median per step: ${[...stepTimes].map(([step, ms]) => `${step} ${median(ms)} ms`).join(', ')}\n` +
         `  store operations per rotation: ${ops} (${perOp})\n`,
     );
   } finally {
-    await admin.query(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
+    await db.dropUsers([user]);
+    await db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+const { values } = parseArgs({ options: { rotations: { type: 'string', default: '50' }, engine: { type: 'string', multiple: true } } });
+const rotations = Number(values.rotations);
+if (!Number.isInteger(rotations) || rotations < 1) throw new Error(`--rotations is "${values.rotations}"; use a whole number of at least 1`);
+const engines = values.engine ?? [...LOCAL_ENGINES];
+for (const name of engines) {
+  if (!(LOCAL_ENGINES as readonly string[]).includes(name)) throw new Error(`--engine is "${name}"; use one of ${LOCAL_ENGINES.join(', ')}`);
+  await bench(name as LocalEngine, rotations);
+}

@@ -2,12 +2,27 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../shared/config.js';
 import { RotatorError } from '../shared/errors.js';
 import type { Rotator } from '../shared/rotator.js';
+import { createMysqlRotator } from './mysql/index.js';
 import { createPostgresRotator } from './postgres/index.js';
 
+export type RotatorSettings = Pick<
+  Config,
+  'connectTimeoutMs' | 'statementTimeoutMs' | 'tlsCaFile' | 'allowPlaintextFallback' | 'allowPublicKeyRetrieval' | 'usernameCharacterLimit'
+>;
+
 /** Every rotator this build ships, configured from the shared settings. */
-export function createRotators(config: Pick<Config, 'connectTimeoutMs' | 'statementTimeoutMs' | 'tlsCaFile' | 'allowPlaintextFallback'>): Rotator[] {
+export function createRotators(config: RotatorSettings): Rotator[] {
   const tls = { allowPlaintextFallback: config.allowPlaintextFallback, ...(config.tlsCaFile === undefined ? {} : { ca: readCa(config.tlsCaFile) }) };
-  return [createPostgresRotator({ connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, tls })];
+  const timeouts = { connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs };
+  return [
+    createPostgresRotator({ ...timeouts, tls }),
+    createMysqlRotator({
+      ...timeouts,
+      tls,
+      allowPublicKeyRetrieval: config.allowPublicKeyRetrieval,
+      ...(config.usernameCharacterLimit === undefined ? {} : { usernameCharacterLimit: config.usernameCharacterLimit }),
+    }),
+  ];
 }
 
 function readCa(path: string): Buffer {

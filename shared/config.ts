@@ -24,6 +24,13 @@ const configSchema = z.object({
   ROTATION_STRATEGY: z.enum(STRATEGIES).optional(),
   ROTATOR_TLS_CA_FILE: z.string().min(1).optional(),
   ROTATOR_ALLOW_PLAINTEXT_FALLBACK: envBoolean.optional(),
+  ROTATOR_ALLOW_PUBLIC_KEY_RETRIEVAL: envBoolean.optional(),
+  USERNAME_CHARACTER_LIMIT: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of characters')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(128))
+    .optional(),
   ROTATOR_CONNECT_TIMEOUT_MS: milliseconds(100, 120_000).optional(),
   ROTATOR_STATEMENT_TIMEOUT_MS: milliseconds(100, 600_000).optional(),
   LOG_LEVEL: z
@@ -40,6 +47,10 @@ export interface Config {
   defaultStrategy: Strategy;
   tlsCaFile: string | undefined;
   allowPlaintextFallback: boolean;
+  /** MySQL 8: may fetch the server's RSA key to send a password over plaintext (unauthenticated key). */
+  allowPublicKeyRetrieval: boolean;
+  /** Longest alternate user name for MySQL/MariaDB (AWS's USERNAME_CHARACTER_LIMIT); unset: per server. */
+  usernameCharacterLimit: number | undefined;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   logLevel: LogLevel;
@@ -57,6 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaults: { logLevel?: LogLev
     defaultStrategy: e.ROTATION_STRATEGY ?? 'single-user',
     tlsCaFile: e.ROTATOR_TLS_CA_FILE,
     allowPlaintextFallback: e.ROTATOR_ALLOW_PLAINTEXT_FALLBACK ?? false,
+    allowPublicKeyRetrieval: e.ROTATOR_ALLOW_PUBLIC_KEY_RETRIEVAL ?? false,
+    usernameCharacterLimit: e.USERNAME_CHARACTER_LIMIT,
     connectTimeoutMs: e.ROTATOR_CONNECT_TIMEOUT_MS ?? 5_000,
     statementTimeoutMs: e.ROTATOR_STATEMENT_TIMEOUT_MS ?? 15_000,
     logLevel: e.LOG_LEVEL ?? defaults.logLevel ?? 'info',
