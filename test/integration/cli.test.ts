@@ -8,6 +8,7 @@ import { runCli } from '../../cli/program.js';
 import { EXIT } from '../../cli/exit-codes.js';
 import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
+import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { harvestSecrets } from '../support/stores.js';
 
@@ -137,6 +138,25 @@ describe('rotator rotate', () => {
     const refused = await rotator(['rotate', 'db/wrong']);
     expect(refused.code).toBe(EXIT.FAILED);
     expect(refused.stderr).toMatch(/^rotator: TARGET_AUTH_FAILED: /);
+  });
+
+  it('rotates a MariaDB secret the same way', async () => {
+    const maria = inject('mariadb');
+    const { createUser, logsIn: mariaLogsIn } = mariadbAdmin(maria);
+    env.ROTATOR_TLS_CA_FILE = maria.caFile;
+    const user = `cli_maria_${++counter}`;
+    const password = `Cli-${counter}-${Math.random().toString(36).slice(2)}-pw`;
+    recordSecrets(password);
+    await createUser(user, password);
+    const json = JSON.stringify({ engine: 'mariadb', host: maria.host, port: maria.port, username: user, password, ssl: true });
+    expect((await rotator(['secrets', 'put', 'db/maria', '--enable-rotation'], json)).code).toBe(0);
+    const run = await rotator(['rotate', 'db/maria']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/CURRENT is now version \S+ \(mariadb, single-user, \d+ ms\)/);
+    const current = JSON.parse((await rotator(['secrets', 'get', 'db/maria', '--show-value'])).stdout) as { password: string };
+    expect(current.password).not.toBe(password);
+    expect(await mariaLogsIn(user, current.password)).toBe(true);
+    expect(await mariaLogsIn(user, password)).toBe(false);
   });
 
   it('runs as a real process with the same exit codes and --help', () => {
