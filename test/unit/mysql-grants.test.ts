@@ -1,19 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { GRANTEE, GrantParseError, granteeRenderings, normaliseGrantLine, parseGrantLine } from '../../rotators/mysql/grant-lines.js';
 import {
-  GRANTEE,
-  GrantParseError,
   diffGrants,
   grantUnits,
-  granteeRenderings,
   limitsClause,
-  normaliseGrantLine,
-  parseGrantLine,
   planSync,
   requireClause,
   sameTls,
   unsafeRevocations,
   type GrantUnit,
-} from '../../rotators/mysql/grants.js';
+} from '../../rotators/mysql/grant-plan.js';
 import type { Account } from '../../rotators/mysql/session.js';
 
 const app: Account = { user: 'app', host: '%' };
