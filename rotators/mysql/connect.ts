@@ -1,6 +1,7 @@
 import mysql from 'mysql2';
 import type { AuthPlugin, ConnectionOptions, RowDataPacket } from 'mysql2';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
+import type { ConnectionSettings } from '../database.js';
 import type { RotatorContext } from '../../shared/rotator.js';
 import { parseServerInfo } from './server-info.js';
 import type { Account, MysqlSession, ServerInfo } from './session.js';
@@ -19,22 +20,6 @@ import { detectServer, sessionTimeouts, type Statement } from './statements.js';
  * the user, or a server started with --skip-grant-tables, which lets anyone in): the session reads CURRENT_USER()
  * and `authenticatedAsUser` is false then, and such a login is never taken as proof that a password works.
  */
-export interface TlsOptions {
-  /** CA certificates (PEM) to trust instead of Node's default store, e.g. the RDS bundle (ROTATOR_TLS_CA_FILE). */
-  ca?: string | Buffer;
-  /**
-   * When the secret has no `ssl` key and the server answers that it does not support TLS, connect again in
-   * plaintext (with a warning). Never used for a certificate failure, nor when the secret says `"ssl": true`.
-   */
-  allowPlaintextFallback?: boolean;
-}
-
-export interface ConnectionSettings {
-  connectTimeoutMs: number;
-  statementTimeoutMs: number;
-  tls: TlsOptions;
-}
-
 /** Where and as whom to log in. */
 export interface Endpoint {
   host: string;

@@ -1,9 +1,20 @@
-import { alternateUsername } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { CreatePendingInput, Rotator, RotatorContext, SetInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
-import { canLogIn, isAuthFailure, warnOtherAccount, where, withSession, type ConnectionSettings, type Endpoint, type TlsOptions } from './connect.js';
+import {
+  assertAlternate,
+  assertSameUser,
+  changeAsUser,
+  checkStrategy,
+  checkedMaster,
+  connectionSettings,
+  currentNoLongerLogsIn,
+  masterSsl,
+  rememberPasswords,
+  type ConnectionOptions,
+} from '../database.js';
+import { canLogIn, isAuthFailure, warnOtherAccount, where, withSession, type Endpoint } from './connect.js';
 import { mysqlNativePasswordHash } from './password-hash.js';
 import { MYSQL_ENGINES, MAX_USERNAME_CHARACTER_LIMIT, checkedAlternateUsername, engineUsernameLimit, parseMysqlSecret, type MysqlSecret } from './secret.js';
 import { describeServer, supportsDualPassword } from './server-info.js';
@@ -14,14 +25,10 @@ import { changeOwnPassword, dualPasswordUnsupported, setAlternatePassword, setRe
 export { MYSQL_ENGINES, parseMysqlSecret, type MysqlSecret } from './secret.js';
 export { mysqlNativePasswordHash } from './password-hash.js';
 export { parseServerInfo, supportsDualPassword } from './server-info.js';
-export type { TlsOptions } from './connect.js';
+export type { TlsOptions } from '../database.js';
 
-export interface MysqlRotatorOptions {
-  /** Bound on connect + TLS + login, in ms (default 5000). */
-  connectTimeoutMs?: number;
-  /** Per statement, in ms (default 15000): the session's lock_wait_timeout (and MariaDB's max_statement_time); the client gives up 2 s later. */
-  statementTimeoutMs?: number;
-  tls?: TlsOptions;
+/** statementTimeoutMs bounds each statement: the session's lock_wait_timeout (and MariaDB's max_statement_time); the client gives up 2 s later. */
+export interface MysqlRotatorOptions extends ConnectionOptions {
   /**
    * Lets MySQL 8's caching_sha2_password (and sha256_password) fetch the server's RSA public key to send a password
    * over a plaintext ("ssl": false) connection, for every secret. A secret can opt in alone with
@@ -63,36 +70,14 @@ function targetOf(login: Endpoint): StepTarget {
  * mysql_native_password hash computed here; MySQL 8 needs the password itself (see statements.ts).
  */
 export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
-  for (const key of ['connectTimeoutMs', 'statementTimeoutMs'] as const) {
-    const value = options[key];
-    // 0 would mean "no timeout" to the driver: a hung server would then hold the rotation forever.
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
-      throw new RotatorError('INVALID_INPUT', `createMysqlRotator: ${key} must be a positive whole number of milliseconds`);
-    }
-  }
   const limit = options.usernameCharacterLimit;
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= MAX_USERNAME_CHARACTER_LIMIT)) {
     throw new RotatorError('INVALID_INPUT', `createMysqlRotator: usernameCharacterLimit (USERNAME_CHARACTER_LIMIT) must be a whole number from 1 to ${MAX_USERNAME_CHARACTER_LIMIT}`);
   }
-  const settings: ConnectionSettings = {
-    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
-    statementTimeoutMs: options.statementTimeoutMs ?? 15_000,
-    tls: options.tls ?? {},
-  };
+  const settings = connectionSettings(options, 'createMysqlRotator');
   const allowKeyRetrieval = options.allowPublicKeyRetrieval === true;
   const parse = (value: SecretObject, what: string): MysqlSecret => parseMysqlSecret(value, what, limit);
   const endpoint = (secret: MysqlSecret): Endpoint => endpointOf(secret, allowKeyRetrieval);
-
-  const checkStrategy = (strategy: Strategy): void => {
-    if (!STRATEGIES.includes(strategy)) {
-      throw new RotatorError('UNSUPPORTED_ENGINE', `the MySQL rotator does not support the ${strategy} strategy; use ${STRATEGIES.join(', ')}`);
-    }
-  };
-
-  /** Every password we hold is masked in logs before anything can print it. */
-  const remember = (ctx: RotatorContext, ...secrets: Array<MysqlSecret | undefined>): void => {
-    for (const s of secrets) if (s !== undefined) ctx.logger.redactor.add(s.password);
-  };
 
   /** The pending password and its hash, the hash registered with the redactor before it is used. */
   const materialFor = (pending: MysqlSecret, ctx: RotatorContext): statements.PasswordMaterial => {
@@ -103,83 +88,44 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
 
   /** Like AWS's template, and for the same confused-deputy reason: the master only acts for a credential that works. */
   const requireCurrentLogsIn = async (current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
-    if (!(await canLogIn(endpoint(current), settings, ctx, statements.probe))) {
-      throw new RotatorError(
-        'TARGET_AUTH_FAILED',
-        `the current secret no longer logs in to ${where(current)} as user "${current.username}"; refusing to set user "${pending.username}" from it. Restore a working current value first`,
-      );
-    }
+    if (!(await canLogIn(endpoint(current), settings, ctx, statements.probe))) throw currentNoLongerLogsIn(where(current), current, pending);
   };
 
   /** The master's credentials against the current secret's server; TLS is required when either secret asks for it. */
   const masterEndpoint = (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Endpoint => {
-    if (input.master === undefined) {
-      throw new RotatorError('INVALID_INPUT', `the ${input.strategy} strategy needs the master secret named by "masterarn" of the current secret`);
-    }
-    const master = parse(input.master, 'the master secret');
-    remember(ctx, master);
-    if (master.host !== current.host) {
-      // The master's password must not be offered to a host its secret does not name.
-      throw new RotatorError('CREDENTIAL_MISMATCH', `the master secret names host ${master.host}, but the secret being rotated names ${current.host}; both must name the same server`);
-    }
-    if (master.username === pending.username) {
-      throw new RotatorError('CREDENTIAL_MISMATCH', `the pending user "${pending.username}" is the master user itself; the master secret must name another user`);
-    }
-    const ssl = current.ssl === true || master.ssl === true ? true : current.ssl === false && master.ssl === false ? false : undefined;
-    return { ...endpoint(current), user: master.username, password: master.password, ssl, allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval };
+    const master = checkedMaster(input.master === undefined ? undefined : parse(input.master, 'the master secret'), current, pending, input.strategy);
+    rememberPasswords(ctx, master);
+    return {
+      ...endpoint(current),
+      user: master.username,
+      password: master.password,
+      ssl: masterSsl(current, master),
+      allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval,
+    };
   };
 
   const setSingleUser = async (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
-    if (pending.username !== current.username || pending.host !== current.host) {
-      throw new RotatorError(
-        'CREDENTIAL_MISMATCH',
-        `the pending secret names user "${pending.username}" at ${pending.host}, but the current one names user "${current.username}" at ${current.host}; single-user rotation changes only the password`,
-      );
-    }
+    assertSameUser(pending, current, input.strategy);
     const material = materialFor(pending, ctx);
-    // AWS's template order: the current password, then the previous one (with the current secret's TLS setting),
-    // which still works when an earlier run changed the password but did not finish.
-    const logins: Array<{ label: string; endpoint: Endpoint }> = [{ label: 'current', endpoint: endpoint(current) }];
-    if (input.previous !== undefined) {
-      const previous = parse(input.previous, 'the previous secret');
-      remember(ctx, previous);
-      if (previous.username === pending.username && previous.host === pending.host) {
-        logins.push({ label: 'previous', endpoint: { ...endpoint(previous), ssl: current.ssl, allowPublicKeyRetrieval: endpoint(current).allowPublicKeyRetrieval } });
-      } else {
-        ctx.logger.info('not trying the previous secret: it names another user or host', { user: previous.username, host: previous.host });
-      }
-    }
-    for (const { label, endpoint: login } of logins) {
-      try {
-        await withSession(login, settings, ctx, async (session) => {
-          await changeOwnPassword(session, targetOf(login), login.password, pending.username, material, limit);
-          ctx.logger.info('set the new password', {
-            user: pending.username,
-            host: pending.host,
-            account: `${session.account.user}@${session.account.host}`,
-            loggedInWith: label,
-            server: describeServer(session.server),
-          });
+    // An older value must not widen what the login may do: it keeps current's public-key setting (and TLS).
+    const previous = input.previous === undefined ? undefined : { ...parse(input.previous, 'the previous secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
+    await changeAsUser({ current, previous, where: where(current) }, ctx, async (login, label) => {
+      const loginEndpoint = endpoint(login);
+      await withSession(loginEndpoint, settings, ctx, async (session) => {
+        await changeOwnPassword(session, targetOf(loginEndpoint), login.password, pending.username, material, limit);
+        ctx.logger.info('set the new password', {
+          user: pending.username,
+          host: pending.host,
+          account: `${session.account.user}@${session.account.host}`,
+          loggedInWith: label,
+          server: describeServer(session.server),
         });
-        return;
-      } catch (error) {
-        if (!isAuthFailure(error)) throw error;
-        ctx.logger.info(`the ${label} password of the user no longer logs in`, { user: current.username, host: current.host });
-      }
-    }
-    throw new RotatorError(
-      'TARGET_AUTH_FAILED',
-      `cannot log in to ${where(current)} as user "${current.username}" with the current${input.previous === undefined ? '' : ' or the previous'} password, so the new one cannot be set; reset the password by hand and store it as the current secret value`,
-    );
+      });
+    });
   };
 
   const setAlternating = async (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
-    if (pending.username !== alternateUsername(current.username) || pending.host !== current.host) {
-      throw new RotatorError(
-        'CREDENTIAL_MISMATCH',
-        `the pending secret names user "${pending.username}" at ${pending.host}; alternating-users rotation expects user "${alternateUsername(current.username)}" at ${current.host}`,
-      );
-    }
+    assertAlternate(pending, current);
     const asMaster = masterEndpoint(input, current, pending, ctx);
     await requireCurrentLogsIn(current, pending, ctx);
     const material = materialFor(pending, ctx);
@@ -189,12 +135,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
   };
 
   const setDualPassword = async (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
-    if (pending.username !== current.username || pending.host !== current.host) {
-      throw new RotatorError(
-        'CREDENTIAL_MISMATCH',
-        `the pending secret names user "${pending.username}" at ${pending.host}, but the current one names user "${current.username}" at ${current.host}; dual-password rotation changes only the password`,
-      );
-    }
+    assertSameUser(pending, current, input.strategy);
     const asMaster = masterEndpoint(input, current, pending, ctx);
     // The current credential logs in (confused deputy, as for alternating users), and tells us the server.
     let server: ServerInfo | undefined;
@@ -240,7 +181,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
     },
 
     createPending({ strategy, current, generatePassword }: CreatePendingInput): SecretObject {
-      checkStrategy(strategy);
+      checkStrategy(strategy, STRATEGIES, 'MySQL');
       const parsed = parse(current, 'the current secret');
       const password = generatePassword();
       if (password.length === 0 || password.includes('\0')) {
@@ -255,15 +196,15 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
 
     async works(pending: SecretObject, ctx: RotatorContext): Promise<boolean> {
       const secret = parse(pending, 'the pending secret');
-      remember(ctx, secret);
+      rememberPasswords(ctx, secret);
       return canLogIn(endpoint(secret), settings, ctx, statements.probe);
     },
 
     async set(input: SetInput, ctx: RotatorContext): Promise<void> {
-      checkStrategy(input.strategy);
+      checkStrategy(input.strategy, STRATEGIES, 'MySQL');
       const current = parse(input.current, 'the current secret');
       const pending = parse(input.pending, 'the pending secret');
-      remember(ctx, current, pending);
+      rememberPasswords(ctx, current, pending);
       if (input.strategy === 'alternating-users') await setAlternating(input, current, pending, ctx);
       else if (input.strategy === 'dual-password') await setDualPassword(input, current, pending, ctx);
       else await setSingleUser(input, current, pending, ctx);
@@ -271,7 +212,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
 
     async test(pending: SecretObject, ctx: RotatorContext): Promise<void> {
       const secret = parse(pending, 'the pending secret');
-      remember(ctx, secret);
+      rememberPasswords(ctx, secret);
       const target = endpoint(secret);
       await withSession(target, settings, ctx, async (session) => {
         await session.run(statements.probe);

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Client, type QueryResult, type QueryResultRow } from 'pg';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { RotatorContext } from '../../shared/rotator.js';
+import type { ConnectionSettings } from '../database.js';
 import type { Statement } from './sql.js';
 
 /**
@@ -9,22 +10,6 @@ import type { Statement } from './sql.js';
  * the secret's `ssl` key, the caller's AbortSignal ends it, and every failure becomes a RotatorError whose
  * message names host, port and user but never a password, a verifier, or a statement that held one.
  */
-export interface TlsOptions {
-  /** CA certificates (PEM) to trust instead of Node's default store, e.g. the RDS bundle (ROTATOR_TLS_CA_FILE). */
-  ca?: string | Buffer;
-  /**
-   * When the secret has no `ssl` key and the server answers that it does not support TLS, connect again in
-   * plaintext (with a warning). Never used for a certificate failure, nor when the secret says `"ssl": true`.
-   */
-  allowPlaintextFallback?: boolean;
-}
-
-export interface ConnectionSettings {
-  connectTimeoutMs: number;
-  statementTimeoutMs: number;
-  tls: TlsOptions;
-}
-
 /** Where and as whom to log in. */
 export interface Endpoint {
   host: string;
