@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { normaliseGrantLine, parseGrantLine } from '../../rotators/mysql/grant-lines.js';
 import { grantUnits, type GrantUnit } from '../../rotators/mysql/grant-plan.js';
 import { copyAccount, type CopyReport } from '../../rotators/mysql/grants.js';
 import type { Account, MysqlSession, ServerInfo } from '../../rotators/mysql/session.js';
 import * as sql from '../../rotators/mysql/sql.js';
 import { recordSecrets } from '../support/canary.js';
+import { rejection } from '../support/unreachable.js';
 
 /**
  * copyAccount against the machine's MariaDB 10.11 (127.0.0.1:3306, root without a password). Every user, role
@@ -129,15 +129,6 @@ async function tlsOf(account: Account): Promise<Record<string, unknown>> {
   return rows[0] ?? {};
 }
 
-async function rejection(run: () => Promise<unknown>): Promise<RotatorError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RotatorError');
-}
 
 async function copyWith(from: string, to: string, password: string, options: { noBackslashEscapes?: boolean } = {}): Promise<{ report: CopyReport; statements: string[] }> {
   const s = await openSession(options);

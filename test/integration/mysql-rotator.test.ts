@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { generatePassword } from '../../shared/password.js';
 import type { RotatorContext } from '../../shared/rotator.js';
@@ -13,9 +11,9 @@ import { withSession, type Endpoint } from '../../rotators/mysql/connect.js';
 import type { ConnectionSettings } from '../../rotators/database.js';
 import { MYSQL_EXCLUDE_CHARACTERS, createMysqlRotator } from '../../rotators/mysql/index.js';
 import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
+import { describeUnreachableTargets, rejection } from '../support/unreachable.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
-import { freePort } from '../support/postgres-cluster.js';
 
 /**
  * The MySQL/MariaDB rotator against a real MariaDB 10.11 that enforces passwords and offers TLS
@@ -64,15 +62,6 @@ function secretFor(username: string, password: string, extra: SecretObject = {})
 
 const master = (): SecretObject => secretFor(db.rootUser, db.rootPassword);
 
-async function rejection(run: () => Promise<unknown>): Promise<RotatorError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RotatorError');
-}
 
 function expectNoPassword(text: string): void {
   for (const p of passwords) {
@@ -625,56 +614,10 @@ describe('TLS', () => {
   });
 });
 
-describe('unreachable targets', () => {
-  it('a port nobody listens on gives a retryable TARGET_UNREACHABLE at once', async () => {
-    const port = await freePort();
-    const started = Date.now();
-    const e = await rejection(() => rotator.works(secretFor('anyone', newPassword(), { port }), ctx));
-    expect(e.code).toBe('TARGET_UNREACHABLE');
-    expect(e.retryable).toBe(true);
-    expect(e.message).toContain(`127.0.0.1:${port}`);
-    expect(Date.now() - started).toBeLessThan(2_000);
-  });
-
-  describe('a blackholed port (accepts the connection, never sends the greeting)', () => {
-    let silent: Server;
-    let port: number;
-    const sockets = new Set<Socket>();
-    beforeAll(async () => {
-      silent = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-      });
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      port = (silent.address() as { port: number }).port;
-    });
-    afterAll(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    });
-
-    it('times out after connectTimeoutMs with a retryable TARGET_UNREACHABLE', async () => {
-      const impatient = createMysqlRotator({ tls: { ca }, connectTimeoutMs: 300 });
-      const started = Date.now();
-      const e = await rejection(() => impatient.works(secretFor('anyone', newPassword(), { port }), ctx));
-      const elapsed = Date.now() - started;
-      expect(e.code).toBe('TARGET_UNREACHABLE');
-      expect(e.retryable).toBe(true);
-      expect(e.message).toMatch(/within 300 ms/);
-      expect(elapsed).toBeGreaterThanOrEqual(250);
-      expect(elapsed).toBeLessThan(2_000);
-    });
-
-    it('stops at once when the caller aborts', async () => {
-      const patient = createMysqlRotator({ tls: { ca }, connectTimeoutMs: 20_000 });
-      const started = Date.now();
-      const signal = AbortSignal.timeout(200);
-      const e = await rejection(() => patient.test(secretFor('anyone', newPassword(), { port }), { logger, signal }));
-      expect(e.code).toBe('TARGET_UNREACHABLE');
-      expect(e.message).toMatch(/aborted/);
-      expect(Date.now() - started).toBeLessThan(2_000);
-    });
-  });
+describeUnreachableTargets({
+  rotator: (connectTimeoutMs) => createMysqlRotator({ tls: { ca }, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) }),
+  secretOn: (port) => secretFor('anyone', newPassword(), { port }),
+  ctx,
 });
 
 describe('the general log', () => {

@@ -3,7 +3,6 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { inspect } from 'node:util';
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { generatePassword } from '../../shared/password.js';
 import type { RotatorContext } from '../../shared/rotator.js';
@@ -11,8 +10,9 @@ import type { SecretObject } from '../../shared/secret.js';
 import { withSession, type Endpoint } from '../../rotators/postgres/connect.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
 import { scramSha256Verifier } from '../../rotators/postgres/scram.js';
+import { describeUnreachableTargets, rejection } from '../support/unreachable.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
-import { CLEARTEXT_ROLE, TRUST_ROLE, freePort } from '../support/postgres-cluster.js';
+import { CLEARTEXT_ROLE, TRUST_ROLE } from '../support/postgres-cluster.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 
 /**
@@ -46,15 +46,6 @@ function secretFor(username: string, password: string, extra: SecretObject = {})
   return { engine: 'postgres', host: pg.host, port: pg.port, username, password, dbname: 'postgres', ssl: true, ...extra };
 }
 
-async function rejection(run: () => Promise<unknown>): Promise<RotatorError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RotatorError');
-}
 
 function expectNoPassword(text: string): void {
   for (const p of passwords) expect(text).not.toContain(p);
@@ -492,56 +483,10 @@ describe('weak server authentication', () => {
   });
 });
 
-describe('unreachable targets', () => {
-  it('a port nobody listens on gives a retryable TARGET_UNREACHABLE at once', async () => {
-    const port = await freePort();
-    const started = Date.now();
-    const e = await rejection(() => rotator.works(secretFor('anyone', newPassword(), { port }), ctx));
-    expect(e.code).toBe('TARGET_UNREACHABLE');
-    expect(e.retryable).toBe(true);
-    expect(e.message).toContain(`127.0.0.1:${port}`);
-    expect(Date.now() - started).toBeLessThan(2_000);
-  });
-
-  describe('a server that accepts connections and never answers', () => {
-    let silent: Server;
-    let port: number;
-    const sockets = new Set<Socket>();
-    beforeAll(async () => {
-      silent = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-      });
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      port = (silent.address() as { port: number }).port;
-    });
-    afterAll(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    });
-
-    it('times out after connectTimeoutMs with a retryable TARGET_UNREACHABLE', async () => {
-      const impatient = createPostgresRotator({ tls: { ca }, connectTimeoutMs: 300 });
-      const started = Date.now();
-      const e = await rejection(() => impatient.works(secretFor('anyone', newPassword(), { port }), ctx));
-      const elapsed = Date.now() - started;
-      expect(e.code).toBe('TARGET_UNREACHABLE');
-      expect(e.retryable).toBe(true);
-      expect(e.message).toMatch(/within 300 ms/);
-      expect(elapsed).toBeGreaterThanOrEqual(250);
-      expect(elapsed).toBeLessThan(2_000);
-    });
-
-    it('stops at once when the caller aborts', async () => {
-      const patient = createPostgresRotator({ tls: { ca }, connectTimeoutMs: 20_000 });
-      const started = Date.now();
-      const signal = AbortSignal.timeout(200);
-      const e = await rejection(() => patient.test(secretFor('anyone', newPassword(), { port }), { logger, signal }));
-      expect(e.code).toBe('TARGET_UNREACHABLE');
-      expect(e.message).toMatch(/aborted/);
-      expect(Date.now() - started).toBeLessThan(2_000);
-    });
-  });
+describeUnreachableTargets({
+  rotator: (connectTimeoutMs) => createPostgresRotator({ tls: { ca }, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) }),
+  secretOn: (port) => secretFor('anyone', newPassword(), { port }),
+  ctx,
 });
 
 // Runs last (tests in a file run in order): searches what the whole file produced.

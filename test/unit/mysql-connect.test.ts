@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { guardedAuthPlugins, labelOf, parseAccount, withSession, type AuthGuard, type Endpoint } from '../../rotators/mysql/connect.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
+import { rejection } from '../support/unreachable.js';
 
 const lines: string[] = [];
 const logger = createLogger({
@@ -177,15 +177,6 @@ describe('against a server that wants the full password over plaintext (fake MyS
   });
   const settings = { connectTimeoutMs: 2_000, statementTimeoutMs: 2_000, tls: {} };
 
-  async function rejection(run: () => Promise<unknown>): Promise<RotatorError> {
-    try {
-      await run();
-    } catch (error) {
-      if (isRotatorError(error)) return error;
-      throw error;
-    }
-    throw new Error('expected a RotatorError');
-  }
 
   it('stops before asking for the key, with TARGET_TLS saying how to opt in', async () => {
     seen.length = 0;
