@@ -12,7 +12,7 @@ export type SecretObject = Record<string, unknown>;
 export const MAX_SECRET_BYTES = 65_536;
 
 /** `ssl` arrives as a boolean or, in hand-written secrets, as "true"/"false". */
-const booleanish = z.union([
+export const booleanish = z.union([
   z.boolean(),
   z
     .string()
@@ -32,7 +32,12 @@ const port = z.union([
 
 export const databaseSecretSchema = z.looseObject({
   engine: z.string().min(1),
-  host: z.string().min(1).max(253),
+  // A host with "/" would make a driver use a unix socket, where TLS and the host checks mean nothing.
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .refine((s) => !s.includes('/') && !s.includes('\0'), 'must be a host name or IP address'),
   port: port.optional(),
   username: z.string().min(1),
   password: z.string().min(1).max(4096),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { alternateUsername, CLONE_SUFFIX } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
-import { databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';
+import { booleanish, databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';
 import { MARIADB_USERNAME_LIMIT, MYSQL_USERNAME_LIMIT } from './server-info.js';
 
 /** Values of the secret's `engine` key this rotator serves (what RDS writes for MySQL, Aurora MySQL and MariaDB). */
@@ -13,22 +13,8 @@ export const DEFAULT_PORT = 3306;
 /** The most any supported server keeps (MariaDB 10.6+); USERNAME_CHARACTER_LIMIT may not exceed it. */
 export const MAX_USERNAME_CHARACTER_LIMIT = 128;
 
-/** `true`/`false`, or "true"/"false" in hand-written secrets. */
-const booleanish = z.union([
-  z.boolean(),
-  z
-    .string()
-    .regex(/^(true|false)$/i, 'must be true or false')
-    .transform((s) => s.toLowerCase() === 'true'),
-]);
-
 export const mysqlSecretSchema = databaseSecretSchema.extend({
   engine: z.enum(MYSQL_ENGINES, { error: () => `must be one of ${MYSQL_ENGINES.join(', ')}` }),
-  host: z
-    .string()
-    .min(1)
-    .max(253)
-    .refine((s) => !s.includes('/') && !s.includes('\0'), 'must be a host name or IP address'),
   username: z
     .string()
     .min(1)

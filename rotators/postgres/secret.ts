@@ -29,12 +29,6 @@ const roleName = z
 
 export const postgresSecretSchema = databaseSecretSchema.extend({
   engine: z.enum(POSTGRES_ENGINES, { error: () => `must be one of ${POSTGRES_ENGINES.join(', ')}` }),
-  // A host starting with "/" would make the driver use a unix socket, where TLS and the host checks mean nothing.
-  host: z
-    .string()
-    .min(1)
-    .max(253)
-    .refine((s) => !s.includes('/') && !s.includes('\0'), 'must be a host name or IP address'),
   username: roleName,
 });
 
