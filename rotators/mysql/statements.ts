@@ -88,35 +88,34 @@ export function createIdentifiedBy(server: ServerInfo, next: PasswordMaterial): 
  * secondary one (MySQL 8.0.14+, dual-password); the next rotation's RETAIN replaces it, and the purger can end it
  * sooner with discardOldPassword.
  */
-export function alterAccountPassword(server: ServerInfo, target: Account, next: PasswordMaterial, options: { retainCurrent?: boolean } = {}): Statement {
-  const name = account(target);
+export function alterAccountPassword(server: ServerInfo, targets: readonly Account[], next: PasswordMaterial, options: { retainCurrent?: boolean } = {}): Statement[] {
+  if (targets.length === 0) throw new RotatorError('INTERNAL', 'alterAccountPassword needs at least one account');
+  const names = targets.map(account);
+  // One ALTER USER names every account, so a run that dies cannot leave some accounts of the user with the old
+  // password and others with the new one (MySQL 8 applies it atomically; the server finishes a statement even
+  // when the client is gone). SET PASSWORD takes one account, so servers that need it get one statement each.
+  const alterUser = (label: string, clause: (name: string) => string, sensitive: string): Statement[] => [
+    { label: `ALTER USER ${names.join(', ')} ${label}`, sql: `ALTER USER ${names.map(clause).join(', ')}`, sensitive: [sensitive] },
+  ];
+  const setPassword = (): Statement[] =>
+    names.map((name) => ({ label: `SET PASSWORD FOR ${name}`, sql: `SET PASSWORD FOR ${name} = ${literal(next.hash, server)}`, sensitive: [next.hash] }));
   if (options.retainCurrent === true) {
     if (!supportsDualPassword(server)) {
       throw new RotatorError('UNSUPPORTED_ENGINE', `${describeServer(server)} has no dual passwords (RETAIN CURRENT PASSWORD needs MySQL 8.0.14 or later)`);
     }
-    return {
-      label: `ALTER USER ${name} IDENTIFIED BY ... RETAIN CURRENT PASSWORD`,
-      sql: `ALTER USER ${name} IDENTIFIED BY ${literal(next.password, server)} RETAIN CURRENT PASSWORD`,
-      sensitive: [next.password],
-    };
+    return alterUser('IDENTIFIED BY ... RETAIN CURRENT PASSWORD', (name) => `${name} IDENTIFIED BY ${literal(next.password, server)} RETAIN CURRENT PASSWORD`, next.password);
   }
   if (server.flavor === 'mariadb') {
     // ALTER USER exists from MariaDB 10.2; SET PASSWORD FOR takes the same hash on every version.
     return atLeast(server.version, 10, 2, 0)
-      ? { label: `ALTER USER ${name} IDENTIFIED BY PASSWORD`, sql: `ALTER USER ${name} IDENTIFIED BY PASSWORD ${literal(next.hash, server)}`, sensitive: [next.hash] }
-      : { label: `SET PASSWORD FOR ${name}`, sql: `SET PASSWORD FOR ${name} = ${literal(next.hash, server)}`, sensitive: [next.hash] };
+      ? alterUser('IDENTIFIED BY PASSWORD', (name) => `${name} IDENTIFIED BY PASSWORD ${literal(next.hash, server)}`, next.hash)
+      : setPassword();
   }
-  if (!atLeast(server.version, 5, 7, 6)) {
-    return { label: `SET PASSWORD FOR ${name}`, sql: `SET PASSWORD FOR ${name} = ${literal(next.hash, server)}`, sensitive: [next.hash] };
-  }
+  if (!atLeast(server.version, 5, 7, 6)) return setPassword();
   if (passwordTransport(server) === 'native-hash') {
-    return {
-      label: `ALTER USER ${name} IDENTIFIED WITH mysql_native_password AS`,
-      sql: `ALTER USER ${name} IDENTIFIED WITH mysql_native_password AS ${literal(next.hash, server)}`,
-      sensitive: [next.hash],
-    };
+    return alterUser('IDENTIFIED WITH mysql_native_password AS', (name) => `${name} IDENTIFIED WITH mysql_native_password AS ${literal(next.hash, server)}`, next.hash);
   }
-  return { label: `ALTER USER ${name} IDENTIFIED BY`, sql: `ALTER USER ${name} IDENTIFIED BY ${literal(next.password, server)}`, sensitive: [next.password] };
+  return alterUser('IDENTIFIED BY', (name) => `${name} IDENTIFIED BY ${literal(next.password, server)}`, next.password);
 }
 
 /** Ends the secondary password RETAIN CURRENT PASSWORD kept (the purger's revoke for dual-password secrets). */

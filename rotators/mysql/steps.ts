@@ -101,7 +101,8 @@ export async function setAlternatePassword(
     });
   }
   const hosts = await accountHosts(session, to, target);
-  for (const host of hosts) await session.run(statements.alterAccountPassword(session.server, { user: to, host }, material));
+  const accounts = hosts.map((host) => ({ user: to, host }));
+  for (const statement of statements.alterAccountPassword(session.server, accounts, material)) await session.run(statement);
   ctx.logger.info(report.created > 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
     user: to,
     accounts: hosts.length,
@@ -117,15 +118,12 @@ export async function setAlternatePassword(
  * one stays valid as the secondary password, so CURRENT keeps working until the secret is promoted. The next
  * rotation's RETAIN replaces that secondary password; the purger may end it sooner with DISCARD OLD PASSWORD
  * (statements.discardOldPassword).
- *
- * A re-run after a failure part-way through several accounts retains the new password on the accounts already
- * done (their old one is then gone); users with one account, the usual case, are not affected.
+ * All accounts change in one statement, so no account is left behind the others.
  */
 export async function setRetainingPassword(session: StepSession, target: StepTarget, user: string, material: statements.PasswordMaterial, ctx: RotatorContext): Promise<void> {
   if (!supportsDualPassword(session.server)) throw dualPasswordUnsupported(session.server);
   const hosts = await accountHosts(session, user, target);
-  for (const host of hosts) {
-    await session.run(statements.alterAccountPassword(session.server, { user, host }, material, { retainCurrent: true }));
-  }
+  const accounts = hosts.map((host) => ({ user, host }));
+  for (const statement of statements.alterAccountPassword(session.server, accounts, material, { retainCurrent: true })) await session.run(statement);
   ctx.logger.info('set the new password, keeping the current one as the secondary password', { user, accounts: hosts.length, server: describeServer(session.server) });
 }

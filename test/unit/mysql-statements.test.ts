@@ -73,9 +73,29 @@ describe('changing the own password (single-user)', () => {
   });
 });
 
+/** The statements for one account: exactly one. */
+function only(statements: readonly Statement[]): Statement {
+  expect(statements).toHaveLength(1);
+  return statements[0] as Statement;
+}
+
 describe('setting another account password (alternating users, as the master)', () => {
+  it('names every account of the user in one ALTER USER, so none is left behind; SET PASSWORD servers get one each', () => {
+    const other = { user: app.user, host: 'localhost' };
+    expect(only(alterAccountPassword(mariadb, [app, other], material)).sql).toBe(
+      `ALTER USER \`app'\`\`x\`@\`10.0.%\` IDENTIFIED BY PASSWORD '${hash}', \`app'\`\`x\`@\`localhost\` IDENTIFIED BY PASSWORD '${hash}'`,
+    );
+    expect(only(alterAccountPassword(mysql84, [app, other], material, { retainCurrent: true })).sql).toMatch(
+      /^ALTER USER `app'``x`@`10\.0\.%` IDENTIFIED BY '.*' RETAIN CURRENT PASSWORD, `app'``x`@`localhost` IDENTIFIED BY '.*' RETAIN CURRENT PASSWORD$/,
+    );
+    expect(alterAccountPassword(mysql56, [app, other], material).map((s) => s.sql)).toEqual([
+      `SET PASSWORD FOR \`app'\`\`x\`@\`10.0.%\` = '${hash}'`,
+      `SET PASSWORD FOR \`app'\`\`x\`@\`localhost\` = '${hash}'`,
+    ]);
+  });
+
   it('MariaDB 10.2+: ALTER USER ... IDENTIFIED BY PASSWORD with the hash', () => {
-    const s = alterAccountPassword(mariadb, app, material);
+    const s = only(alterAccountPassword(mariadb, [app], material));
     expect(s.sql).toBe(`ALTER USER \`app'\`\`x\`@\`10.0.%\` IDENTIFIED BY PASSWORD '${hash}'`);
     expect(s.sensitive).toEqual([hash]);
     expectSafeLabel(s);
@@ -83,19 +103,19 @@ describe('setting another account password (alternating users, as the master)', 
   });
 
   it('MariaDB 10.1 and MySQL 5.6: SET PASSWORD FOR with the hash', () => {
-    expect(alterAccountPassword(mariadb101, app, material).sql).toBe(`SET PASSWORD FOR \`app'\`\`x\`@\`10.0.%\` = '${hash}'`);
-    expect(alterAccountPassword(mysql56, app, material).sql).toBe(`SET PASSWORD FOR \`app'\`\`x\`@\`10.0.%\` = '${hash}'`);
+    expect(only(alterAccountPassword(mariadb101, [app], material)).sql).toBe(`SET PASSWORD FOR \`app'\`\`x\`@\`10.0.%\` = '${hash}'`);
+    expect(only(alterAccountPassword(mysql56, [app], material)).sql).toBe(`SET PASSWORD FOR \`app'\`\`x\`@\`10.0.%\` = '${hash}'`);
   });
 
   it('MySQL 5.7: IDENTIFIED WITH mysql_native_password AS the hash', () => {
-    const s = alterAccountPassword(mysql57, app, material);
+    const s = only(alterAccountPassword(mysql57, [app], material));
     expect(s.sql).toBe(`ALTER USER \`app'\`\`x\`@\`10.0.%\` IDENTIFIED WITH mysql_native_password AS '${hash}'`);
     expect(s.sensitive).toEqual([hash]);
     expectSafeLabel(s);
   });
 
   it('MySQL 8: IDENTIFIED BY the password (the account keeps its plugin)', () => {
-    const s = alterAccountPassword(mysql84, app, material);
+    const s = only(alterAccountPassword(mysql84, [app], material));
     expect(s.sql).toBe("ALTER USER `app'``x`@`10.0.%` IDENTIFIED BY 'n3w\\'P@ss\\\\word'");
     expect(s.sensitive).toEqual([password]);
     expectSafeLabel(s);
@@ -105,12 +125,12 @@ describe('setting another account password (alternating users, as the master)', 
 describe('dual passwords', () => {
   it('MySQL 8.0.14+: RETAIN CURRENT PASSWORD', () => {
     for (const server of [mysql8014, mysql84]) {
-      const s = alterAccountPassword(server, app, material, { retainCurrent: true });
+      const s = only(alterAccountPassword(server, [app], material, { retainCurrent: true }));
       expect(s.sql).toBe("ALTER USER `app'``x`@`10.0.%` IDENTIFIED BY 'n3w\\'P@ss\\\\word' RETAIN CURRENT PASSWORD");
       expect(s.sensitive).toEqual([password]);
       expectSafeLabel(s);
     }
-    expect(alterAccountPassword(noBackslash(mysql84), app, material, { retainCurrent: true }).sql).toBe(
+    expect(only(alterAccountPassword(noBackslash(mysql84), [app], material, { retainCurrent: true })).sql).toBe(
       "ALTER USER `app'``x`@`10.0.%` IDENTIFIED BY 'n3w''P@ss\\word' RETAIN CURRENT PASSWORD",
     );
   });
@@ -118,7 +138,7 @@ describe('dual passwords', () => {
   it.each([mysql8013, mysql57, mariadb])('refused with UNSUPPORTED_ENGINE on %j', (server) => {
     let error: unknown;
     try {
-      alterAccountPassword(server, app, material, { retainCurrent: true });
+      alterAccountPassword(server, [app], material, { retainCurrent: true });
     } catch (e) {
       error = e;
     }

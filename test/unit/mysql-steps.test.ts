@@ -57,8 +57,7 @@ describe('dual-password as the master', () => {
     await setRetainingPassword(session, target, 'app', material, ctx);
     expect(recorded.map((r) => r.sql)).toEqual([
       'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
-      `ALTER USER \`app\`@\`%\` IDENTIFIED BY '${password}' RETAIN CURRENT PASSWORD`,
-      `ALTER USER \`app\`@\`10.0.%\` IDENTIFIED BY '${password}' RETAIN CURRENT PASSWORD`,
+      `ALTER USER \`app\`@\`%\` IDENTIFIED BY '${password}' RETAIN CURRENT PASSWORD, \`app\`@\`10.0.%\` IDENTIFIED BY '${password}' RETAIN CURRENT PASSWORD`,
     ]);
     expect(recorded[1]?.sensitive).toEqual([password]);
     expect(recorded[1]?.label).not.toContain(password);
@@ -105,8 +104,8 @@ describe('alternating users as the master', () => {
     // The wrapper adds our secrets to whatever the copier lists.
     expect(calls[0]?.sensitiveSeen).toEqual(expect.arrayContaining([password, material.hash]));
     expect(recorded.slice(-2).map((r) => r.sql)).toEqual([
-      `ALTER USER \`app_clone\`@\`%\` IDENTIFIED BY '${password}'`,
-      `ALTER USER \`app_clone\`@\`10.0.%\` IDENTIFIED BY '${password}'`,
+      'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
+      `ALTER USER \`app_clone\`@\`%\` IDENTIFIED BY '${password}', \`app_clone\`@\`10.0.%\` IDENTIFIED BY '${password}'`,
     ]);
     expect(lines.some((l) => l.includes('"extraHosts":["10.0.%"]'))).toBe(true);
   });
@@ -115,8 +114,8 @@ describe('alternating users as the master', () => {
     const { recorded, calls } = await run('5.7.44');
     expect(calls[0]?.options.createIdentifiedBy).toBe(`IDENTIFIED WITH mysql_native_password AS '${material.hash}'`);
     expect(recorded.slice(-2).map((r) => r.sql)).toEqual([
-      `ALTER USER \`app_clone\`@\`%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}'`,
-      `ALTER USER \`app_clone\`@\`10.0.%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}'`,
+      'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
+      `ALTER USER \`app_clone\`@\`%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}', \`app_clone\`@\`10.0.%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}'`,
     ]);
     expect(recorded.map((r) => r.sql).join('\n')).not.toContain(password);
   });
