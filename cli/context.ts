@@ -1,4 +1,5 @@
 import { RotationEngine } from '../shared/engine.js';
+import { Purger } from '../shared/purger.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { Redactor } from '../shared/redact.js';
@@ -30,6 +31,7 @@ export interface CliContext {
   logger: Logger;
   store: FileStore;
   engine(): RotationEngine;
+  purger(): Purger;
 }
 
 /** Wires config, logger, store and engine for one command; nothing is opened before a command needs it. */
@@ -50,5 +52,6 @@ export async function createContext(options: GlobalOptions, io: CliIO, redactor:
     store,
     engine: () =>
       new RotationEngine({ store, rotators: createRotators(config), logger, defaultStrategy: config.defaultStrategy, env }),
+    purger: () => new Purger({ store, rotators: createRotators(config), logger, defaultStrategy: config.defaultStrategy, defaultPolicy: config.retention }),
   };
 }

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../shared/errors.js';
 import { Redactor, describeError } from '../shared/redact.js';
+import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import type { CliIO, CliState } from './context.js';
@@ -21,10 +22,12 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       '\nExamples:\n' +
         '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
         '  rotator rotate db/app\n' +
-        '  rotator secrets describe db/app\n',
+        '  rotator secrets describe db/app\n' +
+        '  rotator purge --dry-run\n',
     );
   registerSecretsCommands(program, io, state);
   registerRotateCommand(program, io, state);
+  registerPurgeCommand(program, io, state);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -2,7 +2,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { RotatorError } from './errors.js';
+import { parseDuration } from './duration.js';
 import type { LogLevel } from './logger.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './purger.js';
 import { STRATEGIES, type Strategy } from './store.js';
 
 /** "true"/"false" in any case, as AWS's templates and most shells spell them. */
@@ -33,6 +35,12 @@ const configSchema = z.object({
     .optional(),
   ROTATOR_CONNECT_TIMEOUT_MS: milliseconds(100, 120_000).optional(),
   ROTATOR_STATEMENT_TIMEOUT_MS: milliseconds(100, 600_000).optional(),
+  ROTATOR_SAFE_WINDOW: z.string().min(1).optional(),
+  ROTATOR_KEEP_SUPERSEDED: z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be a whole number of versions')
+    .transform(Number)
+    .optional(),
   LOG_LEVEL: z
     .string()
     .transform((s) => s.toLowerCase())
@@ -54,6 +62,8 @@ export interface Config {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   logLevel: LogLevel;
+  /** The purger's defaults; each secret's rotation settings may override them. */
+  retention: RetentionPolicy;
 }
 
 export const DEFAULT_STORE_PATH = join(homedir(), '.rotator', 'store.json');
@@ -73,6 +83,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaults: { logLevel?: LogLev
     connectTimeoutMs: e.ROTATOR_CONNECT_TIMEOUT_MS ?? 5_000,
     statementTimeoutMs: e.ROTATOR_STATEMENT_TIMEOUT_MS ?? 15_000,
     logLevel: e.LOG_LEVEL ?? defaults.logLevel ?? 'info',
+    retention: {
+      safeWindowMs: e.ROTATOR_SAFE_WINDOW === undefined ? DEFAULT_RETENTION.safeWindowMs : parseDuration(e.ROTATOR_SAFE_WINDOW, 'ROTATOR_SAFE_WINDOW'),
+      keepSuperseded: e.ROTATOR_KEEP_SUPERSEDED ?? DEFAULT_RETENTION.keepSuperseded,
+    },
   };
 }
 

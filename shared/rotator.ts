@@ -29,6 +29,21 @@ export interface SetInput {
   master?: SecretObject;
 }
 
+export interface RevokeInput {
+  strategy: Strategy;
+  /** The superseded version being retired. */
+  retired: SecretObject;
+  current: SecretObject;
+  /** The PENDING value, when a rotation is under way: its credential must keep working. */
+  pending?: SecretObject;
+  /** The CURRENT value of the secret named by `masterSecretId`, for strategies that need it. */
+  master?: SecretObject;
+}
+
+/** What revoke did: `revoked` the target no longer accepts the retired credential because of this call;
+ * `not-needed` it already did not (a changed password), or the credential is one the target must keep. */
+export type RevokeOutcome = 'revoked' | 'not-needed';
+
 export interface Rotator {
   /** Values of the secret's `engine` key this rotator serves. */
   readonly engines: readonly string[];
@@ -47,4 +62,10 @@ export interface Rotator {
   set(input: SetInput, ctx: RotatorContext): Promise<void>;
   /** Logs in with the pending credential and runs a probe; throws when it does not work. */
   test(pending: SecretObject, ctx: RotatorContext): Promise<void>;
+  /**
+   * Makes the target refuse a retired credential it still accepts (the purger's second half). Absent when the
+   * target keeps nothing alive (single-user database passwords are replaced, not added). Never touches the
+   * credential of CURRENT or PENDING.
+   */
+  revoke?(input: RevokeInput, ctx: RotatorContext): Promise<RevokeOutcome>;
 }

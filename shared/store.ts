@@ -15,12 +15,19 @@ export interface VersionInfo {
   createdAt: Date;
   /** False for the PENDING stub a rotation starts with, before createSecret stores a value. */
   hasValue: boolean;
+  /** When the version last became CURRENT; unset for versions that never were. The purger's clock starts when
+   * the next version is promoted. */
+  promotedAt?: Date;
 }
 
 export interface RotationSettings {
   enabled: boolean;
   /** Unset means the deployment's default (ROTATION_STRATEGY, else single-user). */
   strategy?: Strategy;
+  /** How long a superseded version stays before the purger retires it, in ms; unset: the deployment's default. */
+  safeWindowMs?: number;
+  /** How many of the newest superseded versions the purger keeps whatever their age; unset: the default. */
+  keepSuperseded?: number;
 }
 
 export interface SecretInfo {
@@ -36,6 +43,8 @@ export interface Lease {
 }
 
 export interface SecretStore {
+  /** The ids of every secret in the store (the purger's sweep). */
+  listSecretIds(): Promise<string[]>;
   /** SECRET_NOT_FOUND when the secret does not exist. */
   describe(secretId: string): Promise<SecretInfo>;
   /**

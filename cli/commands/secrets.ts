@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
@@ -53,7 +54,9 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--enable', 'allow rotation')
     .option('--disable', 'refuse rotation')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password')
-    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string }) =>
+    .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
+    .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
+    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string }) =>
       run(async (ctx) => {
         if (opts.enable === true && opts.disable === true) {
           throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
@@ -61,8 +64,14 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         const current = (await ctx.store.describe(secretId)).rotation;
         const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
         const settings = rotationSettings({ enableRotation, strategy: opts.strategy }, current);
+        if (opts.safeWindow !== undefined) settings.safeWindowMs = parseDuration(opts.safeWindow, '--safe-window');
+        if (opts.keep !== undefined) settings.keepSuperseded = parseCount(opts.keep, '--keep');
         await ctx.store.updateRotation(secretId, settings);
-        io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}\n`);
+        const retention = [
+          settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
+          settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
+        ].join('');
+        io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}${retention}\n`);
       }),
     );
 
@@ -142,6 +151,11 @@ function rotationSettings(opts: { enableRotation?: boolean | undefined; strategy
   const settings: RotationSettings = { ...base, enabled: opts.enableRotation ?? base.enabled };
   if (opts.strategy !== undefined) settings.strategy = parseStrategy(opts.strategy, '--strategy');
   return settings;
+}
+
+function parseCount(value: string, source: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new RotatorError('INVALID_INPUT', `${source} is "${value}"; use a whole number of versions`);
+  return Number(value);
 }
 
 function versionSelector(opts: { stage: string; versionId?: string }): VersionSelector {

@@ -159,6 +159,36 @@ describe('rotator rotate', () => {
     expect(await mariaLogsIn(user, password)).toBe(false);
   });
 
+  it('purges past-window versions: --dry-run changes nothing, --json reports, a failing secret sets the exit code', async () => {
+    const { json } = await role();
+    await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], json);
+    await rotator(['rotate', 'db/app']);
+    await rotator(['rotate', 'db/app']);
+    // Inside the default 30-day window nothing goes.
+    const early = await rotator(['purge', 'db/app']);
+    expect(early.code).toBe(0);
+    expect(early.stdout).toMatch(/db\/app \(safe window 30d, keep 0\)\n {2}nothing past the safe window/);
+
+    expect((await rotator(['secrets', 'rotation', 'db/app', '--safe-window', '0s'])).stdout).toMatch(/safe window 0s$/m);
+    const dry = await rotator(['purge', '--dry-run', 'db/app']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^dry run at /);
+    expect(dry.stdout.match(/would retire/g)).toHaveLength(2);
+    expect(JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout)).toMatchObject({ versions: [{}, {}, {}] });
+
+    const done = await rotator(['purge', '--json', 'db/app']);
+    expect(done.code).toBe(0);
+    const report = JSON.parse(done.stdout) as { failed: number; secrets: Array<{ actions: Array<{ retired: boolean }> }> };
+    expect(report.failed).toBe(0);
+    expect(report.secrets[0]?.actions.map((a) => a.retired)).toEqual([true, true]);
+    const left = JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout) as { versions: Array<{ stages: string[] }> };
+    expect(left.versions.map((v) => v.stages)).toEqual([['CURRENT']]);
+
+    // A secret that cannot be purged (it does not exist) makes the run exit 1; the others still go.
+    expect((await rotator(['purge', 'db/absent', 'db/app'])).code).toBe(EXIT.FAILED);
+    expect((await rotator(['secrets', 'rotation', 'db/app', '--safe-window', 'soon'])).stderr).toMatch(/--safe-window is "soon"; use a whole number with a unit/);
+  });
+
   it('runs as a real process with the same exit codes and --help', () => {
     const store = join(dir, 'store.json');
     const value = join(dir, 'value.json');

@@ -14,7 +14,7 @@ export class MemoryTarget implements Rotator {
   /** user -> password the target accepts */
   readonly logins = new Map<string, string>();
   readonly calls: string[] = [];
-  failNext: Partial<Record<'set' | 'test' | 'works', Error>> = {};
+  failNext: Partial<Record<'set' | 'test' | 'works' | 'revoke', Error>> = {};
 
   validate(value: SecretObject, what: string): void {
     if (value.engine !== 'memory' || typeof value.username !== 'string' || typeof value.password !== 'string') {
@@ -53,7 +53,17 @@ export class MemoryTarget implements Rotator {
     });
   }
 
-  async #maybeFail<T>(call: 'set' | 'test' | 'works', run: () => T): Promise<T> {
+  revoke({ retired, current }: Parameters<NonNullable<Rotator['revoke']>>[0]): Promise<'revoked' | 'not-needed'> {
+    this.calls.push(`revoke:${String(retired.username)}`);
+    return this.#maybeFail('revoke', () => {
+      const user = retired.username as string;
+      if (user === current.username || this.logins.get(user) !== retired.password) return 'not-needed';
+      this.logins.set(user, 'revoked-unknown-password');
+      return 'revoked';
+    });
+  }
+
+  async #maybeFail<T>(call: 'set' | 'test' | 'works' | 'revoke', run: () => T): Promise<T> {
     await Promise.resolve();
     const error = this.failNext[call];
     if (error !== undefined) {

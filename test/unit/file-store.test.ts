@@ -79,7 +79,9 @@ describe('FileStore: creating and listing', () => {
     ]);
     const info = await store.describe('db/app');
     expect(info.rotation).toEqual({ enabled: true, strategy: 'single-user' });
-    expect(info.versions).toEqual([{ versionId: 'v1', stages: ['CURRENT'], createdAt: new Date('2024-01-01T00:00:01Z'), hasValue: true }]);
+    expect(info.versions).toEqual([
+      { versionId: 'v1', stages: ['CURRENT'], createdAt: new Date('2024-01-01T00:00:01Z'), hasValue: true, promotedAt: new Date('2024-01-01T00:00:01Z') },
+    ]);
     expect(await store.getValue('db/app', { stage: 'CURRENT' })).toBe('value-one');
     // No temporary file or lock is left next to the store.
     expect(existsSync(storeLockPath(path))).toBe(false);

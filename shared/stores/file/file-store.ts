@@ -16,6 +16,7 @@ import {
   versionIdSchema,
   type StoreDocument,
   type StoredSecret,
+  rotationSettingsSchema,
   type StoredVersion,
 } from './format.js';
 import { ensureDir, errnoCode, ioError, readIfExists, writeFileAtomic } from './io.js';
@@ -109,6 +110,7 @@ export class FileStore implements SecretStore {
         stages: [...v.stages],
         createdAt: new Date(v.createdAt),
         hasValue: v.value !== undefined,
+        ...(v.promotedAt === undefined ? {} : { promotedAt: new Date(v.promotedAt) }),
       })),
     };
   }
@@ -195,6 +197,7 @@ export class FileStore implements SecretStore {
       else removeStage(secret, 'PREVIOUS');
       if (version.stages.includes('PENDING')) removeStage(secret, 'PENDING');
       moveStage(secret, 'CURRENT', version);
+      version.promotedAt = this.#now();
       return true;
     });
   }
@@ -250,7 +253,7 @@ export class FileStore implements SecretStore {
         ...(description === undefined ? {} : { description }),
         rotation,
         createdAt,
-        versions: [{ versionId, createdAt, stages: ['CURRENT'], value: sealValue(this.#key, secretId, versionId, value) }],
+        versions: [{ versionId, createdAt, stages: ['CURRENT'], value: sealValue(this.#key, secretId, versionId, value), promotedAt: createdAt }],
       };
       doc.secrets.push(secret);
       doc.secrets.sort((a, b) => (a.secretId < b.secretId ? -1 : a.secretId > b.secretId ? 1 : 0));
@@ -274,6 +277,7 @@ export class FileStore implements SecretStore {
       const current = withStage(secret, 'CURRENT');
       if (current !== undefined) moveStage(secret, 'PREVIOUS', current);
       moveStage(secret, 'CURRENT', version);
+      version.promotedAt = version.createdAt;
       return true;
     });
   }
@@ -283,10 +287,15 @@ export class FileStore implements SecretStore {
     const rotation = checkRotation(settings);
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
-      if (secret.rotation.enabled === rotation.enabled && secret.rotation.strategy === rotation.strategy) return false;
+      const keys = Object.keys(rotationSettingsSchema.shape) as Array<keyof RotationSettings>;
+      if (keys.every((k) => secret.rotation[k] === rotation[k])) return false;
       secret.rotation = rotation;
       return true;
     });
+  }
+
+  async listSecretIds(): Promise<string[]> {
+    return (await this.list()).map((s) => s.secretId);
   }
 
   async list(): Promise<SecretSummary[]> {

@@ -37,6 +37,8 @@ export const DESCRIPTION_MAX = 2048;
 export const rotationSettingsSchema = z.strictObject({
   enabled: z.boolean(),
   strategy: z.enum(STRATEGIES).optional(),
+  safeWindowMs: z.number().int().min(0).optional(),
+  keepSuperseded: z.number().int().min(0).max(1000).optional(),
 });
 
 /** The same settings as given by a caller: unknown keys are dropped rather than refused. */
@@ -51,6 +53,8 @@ const versionSchema = z.strictObject({
   createdAt: timestamp,
   stages: z.array(z.enum(STAGES)),
   value: sealedSchema.optional(),
+  /** When the version last became CURRENT (the purger measures the safe window from its successor's). */
+  promotedAt: timestamp.optional(),
 });
 
 const secretSchema = z.strictObject({

@@ -1,0 +1,205 @@
+import { RotatorError, toRotatorError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { RevokeOutcome, Rotator } from './rotator.js';
+import { parseSecretJson, type SecretObject } from './secret.js';
+import { versionWithStage, type SecretInfo, type SecretStore, type Strategy, type VersionInfo } from './store.js';
+
+/**
+ * The retention purger. A version is retired once the version that replaced it has been CURRENT for longer than
+ * the safe window: consumers that cached the old value have refreshed by then. CURRENT and PENDING are never
+ * retired. Before the store forgets a version, its rotator makes the target refuse the credential if it still
+ * accepts it (alternating users, dual passwords, API keys); a version whose revocation fails stays in the store, so
+ * the next run can try again. Each secret is purged under its rotation lock, so a rotation and a purge of the same
+ * secret never interleave, and one failing secret does not stop the others.
+ */
+export interface RetentionPolicy {
+  safeWindowMs: number;
+  /** The newest superseded versions kept whatever their age. */
+  keepSuperseded: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { safeWindowMs: 30 * 86_400_000, keepSuperseded: 0 };
+
+export interface VersionVerdict {
+  version: VersionInfo;
+  /** When the version stopped being CURRENT (its successor's promotion); unset when nothing replaced it. */
+  supersededAt: Date | undefined;
+  retire: boolean;
+  reason: string;
+}
+
+/** Which versions of a secret are past the window (pure; `now` from the caller's clock). */
+export function planRetention(info: SecretInfo, policy: RetentionPolicy, now: Date): VersionVerdict[] {
+  // Promotions in order (creation breaks ties): each promoted version is superseded by the next one promoted.
+  const promoted = info.versions
+    .filter((v) => v.promotedAt !== undefined)
+    .sort((a, b) => (a.promotedAt?.getTime() ?? 0) - (b.promotedAt?.getTime() ?? 0) || a.createdAt.getTime() - b.createdAt.getTime());
+  const successorOf = (version: VersionInfo): VersionInfo | undefined => {
+    const index = promoted.indexOf(version);
+    return index >= 0 ? promoted[index + 1] : promoted.find((w) => (w.promotedAt?.getTime() ?? 0) > version.createdAt.getTime());
+  };
+  const verdicts = info.versions.map((version): VersionVerdict => {
+    if (version.stages.includes('CURRENT')) return { version, supersededAt: undefined, retire: false, reason: 'CURRENT' };
+    if (version.stages.includes('PENDING')) return { version, supersededAt: undefined, retire: false, reason: 'PENDING' };
+    const supersededAt = successorOf(version)?.promotedAt;
+    if (supersededAt === undefined) return { version, supersededAt, retire: false, reason: 'not superseded' };
+    const age = now.getTime() - supersededAt.getTime();
+    return age >= policy.safeWindowMs
+      ? { version, supersededAt, retire: true, reason: 'past the safe window' }
+      : { version, supersededAt, retire: false, reason: 'inside the safe window' };
+  });
+  // The newest superseded versions stay, however old.
+  const superseded = verdicts.filter((v) => v.supersededAt !== undefined).sort((a, b) => (b.supersededAt?.getTime() ?? 0) - (a.supersededAt?.getTime() ?? 0));
+  for (const kept of superseded.slice(0, policy.keepSuperseded)) {
+    if (kept.retire) Object.assign(kept, { retire: false, reason: `one of the ${policy.keepSuperseded} newest superseded versions kept` });
+  }
+  return verdicts;
+}
+
+export type RevocationResult = RevokeOutcome | 'no-revoke' | 'would-revoke' | 'failed';
+
+export interface PurgeAction {
+  versionId: string;
+  supersededAt: string;
+  /** What the target was told: revoked / not-needed; no-revoke when the engine keeps nothing alive or has no rotator. */
+  revocation: RevocationResult;
+  retired: boolean;
+  error?: { code: string; message: string; retryable: boolean };
+}
+
+export interface SecretPurge {
+  secretId: string;
+  policy: RetentionPolicy;
+  ok: boolean;
+  actions: PurgeAction[];
+  /** Versions kept, with why (inside the window, CURRENT, ...). */
+  kept: Array<{ versionId: string; reason: string }>;
+  error?: { code: string; message: string; retryable: boolean };
+}
+
+export interface PurgeReport {
+  dryRun: boolean;
+  at: string;
+  secrets: SecretPurge[];
+  failed: number;
+}
+
+export interface PurgerOptions {
+  store: SecretStore;
+  rotators: readonly Rotator[];
+  logger: Logger;
+  defaultPolicy?: RetentionPolicy;
+  defaultStrategy?: Strategy;
+  clock?: () => Date;
+}
+
+function errorFields(error: unknown): { code: string; message: string; retryable: boolean } {
+  const e = toRotatorError(error);
+  return { code: e.code, message: e.message, retryable: e.retryable };
+}
+
+export class Purger {
+  readonly #store: SecretStore;
+  readonly #rotators: readonly Rotator[];
+  readonly #logger: Logger;
+  readonly #defaultPolicy: RetentionPolicy;
+  readonly #defaultStrategy: Strategy;
+  readonly #clock: () => Date;
+
+  constructor(options: PurgerOptions) {
+    this.#store = options.store;
+    this.#rotators = options.rotators;
+    this.#logger = options.logger;
+    this.#defaultPolicy = options.defaultPolicy ?? DEFAULT_RETENTION;
+    this.#defaultStrategy = options.defaultStrategy ?? 'single-user';
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  /** Purges the given secrets, or every secret in the store; never throws for one secret's failure. */
+  async purge(secretIds: readonly string[] | undefined, options: { dryRun?: boolean } = {}): Promise<PurgeReport> {
+    const dryRun = options.dryRun === true;
+    const now = this.#clock();
+    const ids = secretIds ?? (await this.#store.listSecretIds());
+    const secrets: SecretPurge[] = [];
+    for (const secretId of ids) secrets.push(await this.#purgeOne(secretId, now, dryRun));
+    return { dryRun, at: now.toISOString(), secrets, failed: secrets.filter((s) => !s.ok).length };
+  }
+
+  async #purgeOne(secretId: string, now: Date, dryRun: boolean): Promise<SecretPurge> {
+    const logger = this.#logger.child({ secretId });
+    let policy = this.#defaultPolicy;
+    try {
+      const lease = await this.#store.lockRotation(secretId);
+      try {
+        const info = await this.#store.describe(secretId);
+        policy = {
+          safeWindowMs: info.rotation.safeWindowMs ?? this.#defaultPolicy.safeWindowMs,
+          keepSuperseded: info.rotation.keepSuperseded ?? this.#defaultPolicy.keepSuperseded,
+        };
+        const verdicts = planRetention(info, policy, now);
+        const kept = verdicts.filter((v) => !v.retire).map((v) => ({ versionId: v.version.versionId, reason: v.reason }));
+        const actions: PurgeAction[] = [];
+        for (const verdict of verdicts.filter((v) => v.retire)) {
+          actions.push(await this.#retire(info, verdict, dryRun, logger));
+        }
+        const failure = actions.find((a) => a.error !== undefined)?.error;
+        return { secretId, policy, ok: failure === undefined, actions, kept, ...(failure === undefined ? {} : { error: failure }) };
+      } finally {
+        await lease.release();
+      }
+    } catch (error) {
+      logger.warn('purge failed', { error });
+      return { secretId, policy, ok: false, actions: [], kept: [], error: errorFields(error) };
+    }
+  }
+
+  async #retire(info: SecretInfo, verdict: VersionVerdict, dryRun: boolean, logger: Logger): Promise<PurgeAction> {
+    const { versionId } = verdict.version;
+    const base = { versionId, supersededAt: (verdict.supersededAt ?? new Date(0)).toISOString() };
+    let revocation: RevocationResult = 'no-revoke';
+    try {
+      const target = verdict.version.hasValue ? await this.#revocationTarget(info, versionId) : undefined;
+      if (target !== undefined) {
+        revocation = dryRun ? 'would-revoke' : await target.revoke();
+      }
+      if (!dryRun) await this.#store.retire(info.secretId, versionId);
+      logger.info(dryRun ? 'would retire the version' : 'retired the version', { versionId, revocation });
+      return { ...base, revocation, retired: !dryRun };
+    } catch (error) {
+      // The version stays in the store: without it the next run could not revoke the credential.
+      logger.warn('could not retire the version', { versionId, error });
+      return { ...base, revocation: 'failed', retired: false, error: errorFields(error) };
+    }
+  }
+
+  /** How to revoke the retired version's credential, or undefined when its engine keeps nothing alive. */
+  async #revocationTarget(info: SecretInfo, versionId: string): Promise<{ revoke: () => Promise<RevokeOutcome> } | undefined> {
+    const read = async (selector: { versionId: string } | { stage: 'CURRENT' | 'PENDING' }, what: string, secretId = info.secretId): Promise<SecretObject> => {
+      const raw = await this.#store.getValue(secretId, selector);
+      this.#logger.redactor.addSecretValue(raw);
+      return parseSecretJson(raw, what);
+    };
+    const retired = await read({ versionId }, `version ${versionId} of secret ${info.secretId}`).catch((error: unknown) => {
+      // A value that is not a JSON secret (a plain config value) has no target to revoke at.
+      if (error instanceof RotatorError && error.code === 'INVALID_SECRET') return undefined;
+      throw error;
+    });
+    const engine = retired?.engine;
+    const rotator = typeof engine === 'string' ? this.#rotators.find((r) => r.engines.includes(engine)) : undefined;
+    if (retired === undefined || rotator?.revoke === undefined) return undefined;
+    const revoke = rotator.revoke.bind(rotator);
+    const strategy = info.rotation.strategy ?? this.#defaultStrategy;
+    const current = await read({ stage: 'CURRENT' }, `the CURRENT value of secret ${info.secretId}`);
+    const pendingVersion = versionWithStage(info, 'PENDING');
+    const pending = pendingVersion?.hasValue === true ? await read({ stage: 'PENDING' }, `the PENDING value of secret ${info.secretId}`) : undefined;
+    const masterId = rotator.masterSecretId(current, strategy);
+    const master = masterId === undefined ? undefined : await read({ stage: 'CURRENT' }, `master secret ${masterId}`, masterId);
+    return {
+      revoke: () =>
+        revoke(
+          { strategy, retired, current, ...(pending === undefined ? {} : { pending }), ...(master === undefined ? {} : { master }) },
+          { logger: this.#logger.child({ secretId: info.secretId, versionId }) },
+        ),
+    };
+  }
+}
