@@ -1,5 +1,7 @@
 import { RotatorError } from '../shared/errors.js';
-import type { RotatorContext } from '../shared/rotator.js';
+import { generatePassword } from '../shared/password.js';
+import type { CreatePendingInput, RevokeOutcome, Rotator, RotatorContext } from '../shared/rotator.js';
+import type { SecretObject } from '../shared/secret.js';
 import { alternateUsername } from '../shared/alternate-user.js';
 import type { Strategy } from '../shared/store.js';
 
@@ -7,6 +9,12 @@ import type { Strategy } from '../shared/store.js';
  * The rules every database rotator follows, whatever the server: which credentials may be used for what, the
  * order logins are tried in, and the connection bounds. Each rotator keeps only what its server does differently.
  */
+/** A database rotator computes the pending value without I/O (a new password, or the alternate user), so it needs
+ * neither the token nor the master for it, and callers may use it synchronously. */
+export interface DatabaseRotator extends Rotator {
+  createPending(input: Pick<CreatePendingInput, 'strategy' | 'current' | 'generatePassword'>): SecretObject;
+}
+
 export interface TlsOptions {
   /** CA certificates (PEM) to trust instead of Node's default store, e.g. the RDS bundle (ROTATOR_TLS_CA_FILE). */
   ca?: string | Buffer;
@@ -83,8 +91,17 @@ export function assertAlternate(pending: Credential, current: Credential): void 
   }
 }
 
-/** The master secret, when the strategy needs one: present, on current's host, and not the user being changed. */
-export function checkedMaster<S extends Credential>(master: S | undefined, current: Credential, pending: Credential, strategy: Strategy): S {
+/**
+ * The master secret, when the strategy needs one: present, on current's host, and not the user being changed
+ * (`changed` is the pending user for `set`, the retired one for `revoke`).
+ */
+export function checkedMaster<S extends Credential>(
+  master: S | undefined,
+  current: Credential,
+  changed: Credential,
+  strategy: Strategy,
+  role: 'pending' | 'retired' = 'pending',
+): S {
   if (master === undefined) {
     throw new RotatorError('INVALID_INPUT', `the ${strategy} strategy needs the master secret named by "masterarn" of the current secret`);
   }
@@ -92,16 +109,21 @@ export function checkedMaster<S extends Credential>(master: S | undefined, curre
     // The master's password must not be offered to a host its secret does not name.
     throw new RotatorError('CREDENTIAL_MISMATCH', `the master secret names host ${master.host}, but the secret being rotated names ${current.host}; both must name the same server`);
   }
-  if (master.username === pending.username) {
-    throw new RotatorError('CREDENTIAL_MISMATCH', `the pending user "${pending.username}" is the master user itself; the master secret must name another user`);
+  if (master.username === changed.username) {
+    throw new RotatorError('CREDENTIAL_MISMATCH', `the ${role} user "${changed.username}" is the master user itself; the master secret must name another user`);
   }
   return master;
 }
 
+/** A login that uses what two secrets say: plaintext only when both say so, TLS when either asks for it. */
+export function strictestSsl(a: Credential, b: Credential): boolean | undefined {
+  if (a.ssl === true || b.ssl === true) return true;
+  return a.ssl === false && b.ssl === false ? false : undefined;
+}
+
 /** The master logs in to current's server: plaintext only when both secrets say so, TLS when either asks for it. */
 export function masterSsl(current: Credential, master: Credential): boolean | undefined {
-  if (current.ssl === true || master.ssl === true) return true;
-  return current.ssl === false && master.ssl === false ? false : undefined;
+  return strictestSsl(current, master);
 }
 
 /** Like AWS's template, and for the same confused-deputy reason: the master only acts for a credential that works. */
@@ -147,4 +169,134 @@ export async function changeAsUser<S extends Credential>(
     'TARGET_AUTH_FAILED',
     `cannot log in to ${where} as user "${current.username}" with the current${previous === undefined ? '' : ' or the previous'} password, so the new one cannot be set; reset the password by hand and store it as the current secret value`,
   );
+}
+
+/**
+ * The purger's revoke (Rotator.revoke), the same on every database server. The rotator parses the secrets and
+ * supplies the server-specific actions; these rules decide whether anything may be done at all.
+ */
+export interface RevokeRequest<S extends Credential> {
+  strategy: Strategy;
+  retired: S;
+  current: S;
+  pending: S | undefined;
+  master: S | undefined;
+}
+
+export interface RevokeActions<S extends Credential> {
+  /** Where current's server is, for messages ("PostgreSQL at host:port"). */
+  where: string;
+  /**
+   * True only when the server asked for this secret's password and let it in (`works`, passwordMustBeChecked);
+   * false when it refuses; throws on anything else (outage, TLS), which must not be taken for "refused".
+   */
+  passwordWorks(secret: S): Promise<boolean>;
+  /**
+   * True when current's credential can be used (what `set` demands before the master acts for a secret); may throw
+   * when current's server cannot do what the strategy needs (MySQL dual passwords).
+   */
+  currentWorks(current: S): Promise<boolean>;
+  /** alternating-users: as `master`, sets `password` on every account of `user` (a password nobody stores). */
+  replacePassword(user: string, master: S, password: string): Promise<void>;
+  /** dual-password: as `master`, ends the secondary password of every account of `user`. */
+  discardOldPassword?(user: string, master: S): Promise<void>;
+}
+
+/**
+ * A password nobody stores, for the retired alternate user: 40 characters from node:crypto (shared/password.ts),
+ * printable ASCII (SCRAM-safe), with every character class (MySQL's validate_password accepts it) and none of the
+ * characters AWS's templates exclude. Registered with the redactor before it goes anywhere.
+ */
+export function unstoredPassword(ctx: RotatorContext): string {
+  const password = generatePassword({ length: 40, excludeCharacters: ':/@"\'\\`' });
+  ctx.logger.redactor.add(password);
+  return password;
+}
+
+function sameAccount(a: Credential, b: { username: string; host: string }): boolean {
+  return a.username === b.username && a.host === b.host;
+}
+
+/**
+ * Makes current's server refuse a retired credential it still accepts, without ever touching the credential of
+ * CURRENT or PENDING. In order:
+ *
+ * 1. single-user: the password was replaced, nothing older stays valid: `not-needed` without connecting.
+ * 2. The retired value is CURRENT's credential (alternating users: CURRENT's user, whose password has been
+ *    replaced since; dual password: CURRENT's password) or PENDING's: `not-needed`.
+ * 3. It names a user (or host) this secret does not rotate: `not-needed` when that login is refused, else
+ *    CREDENTIAL_MISMATCH (the master acts only on current's server, for the users of this secret).
+ * 4. The master is checked as for `set` (present, same host, not the retired user) before anything connects.
+ * 5. CURRENT must log in, as `set` demands, so a secret edited to name another user cannot make the master act for
+ *    it (confused deputy), and so the retired credential is never taken away while it may be the last one working.
+ * 6. PENDING names the retired user and already logs in: the retired password has been replaced: `not-needed`.
+ * 7. The retired credential is refused (passwordMustBeChecked): `not-needed`.
+ * 8. Otherwise, as the master:
+ *    - alternating-users: the retired user (the alternate of CURRENT's) gets a random password nobody stores.
+ *      Not a lock (NOLOGIN / ACCOUNT LOCK): the next rotation sets this user's password through the master anyway,
+ *      so a random password needs no undo, while a lock would have to be lifted by the next rotation, and a
+ *      rotation that knows nothing of it would set a password on an account that still cannot log in.
+ *    - dual-password: DISCARD OLD PASSWORD ends the secondary password RETAIN CURRENT PASSWORD kept.
+ *    `revoked`.
+ *
+ * The pending and retired checks run last, right before the change, to keep the window in which a rotation could
+ * set a password between check and change small; the purger runs under the secret's rotation lock besides.
+ * Sessions already open with the retired credential are not ended: the server only checks passwords at login.
+ */
+export async function revokeRetired<S extends Credential>(request: RevokeRequest<S>, ctx: RotatorContext, actions: RevokeActions<S>): Promise<RevokeOutcome> {
+  const { strategy, retired, current, pending } = request;
+  rememberPasswords(ctx, retired, current, pending, request.master);
+  const about = { user: retired.username, host: retired.host, strategy };
+  const notNeeded = (reason: string): RevokeOutcome => {
+    ctx.logger.info(`nothing to revoke: ${reason}`, about);
+    return 'not-needed';
+  };
+
+  if (strategy === 'single-user') return notNeeded('single-user rotation replaces the password, so no older one stays valid');
+  if (sameAccount(retired, current) && (strategy === 'alternating-users' || retired.password === current.password)) {
+    return notNeeded(strategy === 'alternating-users' ? "the retired value names the current user, whose password has since been replaced" : 'the retired value holds the current password');
+  }
+  if (pending !== undefined && sameAccount(retired, pending) && retired.password === pending.password) {
+    return notNeeded('the retired value holds the pending credential');
+  }
+
+  // With TLS when either secret asks for it: an older value must not weaken the connection.
+  const retiredLogin: S = { ...retired, ssl: strictestSsl(current, retired) };
+  const expected = strategy === 'alternating-users' ? { username: alternateUsername(current.username), host: current.host } : current;
+  if (!sameAccount(retired, expected)) {
+    if (!(await actions.passwordWorks(retiredLogin))) return notNeeded('the retired value names a user or host this secret no longer rotates, and its login is refused');
+    throw new RotatorError(
+      'CREDENTIAL_MISMATCH',
+      `the retired secret names user "${retired.username}" at ${retired.host}, which is not ${
+        strategy === 'alternating-users' ? `the alternate user "${expected.username}"` : `the user "${current.username}"`
+      } of the current secret at ${current.host}, and it still logs in; revoke it by hand (change its password or drop the user), then purge again`,
+    );
+  }
+
+  const master = checkedMaster(request.master, current, retired, strategy, 'retired');
+  if (!(await actions.currentWorks(current))) {
+    throw new RotatorError(
+      'TARGET_AUTH_FAILED',
+      `the current secret no longer logs in to ${actions.where} as user "${current.username}"; refusing to revoke the retired password of user "${retired.username}", which may be the last one that works. Restore a working current value first`,
+    );
+  }
+  if (pending !== undefined && sameAccount(retired, pending) && (await actions.passwordWorks(pending))) {
+    return notNeeded('the pending password of this user already logs in, so the retired one has been replaced');
+  }
+  // Same server, port and database as current: that is where the retired user must no longer get in.
+  if (!(await actions.passwordWorks({ ...current, username: retired.username, password: retired.password, ssl: retiredLogin.ssl }))) {
+    return notNeeded('the target already refuses the retired password');
+  }
+
+  if (strategy === 'alternating-users') {
+    await actions.replacePassword(retired.username, master, unstoredPassword(ctx));
+    ctx.logger.info('revoked the retired password: the alternate user now has a random password nobody stores; the next rotation sets its new one', about);
+    return 'revoked';
+  }
+  if (actions.discardOldPassword === undefined) {
+    throw new RotatorError('UNSUPPORTED_ENGINE', `${actions.where} has no ${strategy} strategy to revoke a password of`);
+  }
+  await actions.discardOldPassword(retired.username, master);
+  ctx.logger.info('revoked the retired password: discarded the secondary password kept by RETAIN CURRENT PASSWORD', about);
+  return 'revoked';
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
-import type { Rotator, RotatorContext } from './rotator.js';
+import type { CreatePendingInput, Rotator, RotatorContext } from './rotator.js';
 import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
 import { STRATEGIES, versionWithStage, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
@@ -178,7 +178,7 @@ export class RotationEngine {
     const ctx: RotatorContext = signal === undefined ? { logger } : { logger, signal };
     switch (step) {
       case 'createSecret':
-        return this.#createSecret(loaded, token);
+        return this.#createSecret(loaded, token, ctx);
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
       case 'testSecret':
@@ -189,25 +189,40 @@ export class RotationEngine {
     }
   }
 
-  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string): Promise<StepOutcome> {
+  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     if (info.versions.find((v) => v.versionId === token)?.hasValue === true) return 'already-done';
     const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
-    const pending = rotator.createPending({
+    const masterId = rotator.masterSecretId(current, strategy);
+    const input: CreatePendingInput = {
       strategy,
       current,
+      token,
       generatePassword: () => {
         const password = generatePassword(options, this.#random);
         this.#logger.redactor.add(password);
         return password;
       },
-    });
-    rotator.validate(pending, `the new value for secret ${info.secretId}`);
+      readMaster: () => {
+        if (masterId === undefined) throw new RotatorError('INVALID_SECRET', `secret ${info.secretId} names no master secret ("masterarn")`);
+        return this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`);
+      },
+    };
+    const pending = await rotator.createPending(input, ctx);
     const value = JSON.stringify(pending);
     this.#logger.redactor.addSecretValue(value);
-    if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
-      throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
+    try {
+      rotator.validate(pending, `the new value for secret ${info.secretId}`);
+      if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
+        throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
+      }
+      await this.#store.putPending(info.secretId, token, value);
+    } catch (error) {
+      // A key minted for a value that was never stored would live on with nobody holding it.
+      await rotator.discardPending?.(pending, input, ctx).catch((cleanup: unknown) => {
+        ctx.logger.error('could not discard what createSecret made for a value that was not stored; remove it by hand', { error: cleanup });
+      });
+      throw error;
     }
-    await this.#store.putPending(info.secretId, token, value);
     this.#values.set(versionKey(info.secretId, token), value);
     return 'done';
   }

@@ -15,8 +15,13 @@ export interface RotatorContext {
 export interface CreatePendingInput {
   strategy: Strategy;
   current: SecretObject;
+  /** The rotation token (version id) the pending value is stored under; providers name minted keys after it, so a
+   * retry finds what an interrupted attempt left behind. */
+  token: string;
   /** Draws a password with the deployment's policy (PASSWORD_LENGTH, EXCLUDE_CHARACTERS, ...). */
   generatePassword: () => string;
+  /** Reads the CURRENT value of the secret named by `masterSecretId` (API-key providers' admin credential). */
+  readMaster: () => Promise<SecretObject>;
 }
 
 export interface SetInput {
@@ -54,8 +59,16 @@ export interface Rotator {
   validate(value: SecretObject, what: string): void;
   /** The id of the secret whose credentials `set` needs (alternating users: `masterarn`). */
   masterSecretId(current: SecretObject, strategy: Strategy): string | undefined;
-  /** The next value: the current one with the rotated fields replaced and every other key kept. */
-  createPending(input: CreatePendingInput): SecretObject;
+  /**
+   * The next value: the current one with the rotated fields replaced and every other key kept. Database rotators
+   * only compute it; API-key providers mint the key here, which is why it may be asynchronous.
+   */
+  createPending(input: CreatePendingInput, ctx: RotatorContext): SecretObject | Promise<SecretObject>;
+  /**
+   * Undoes what createPending did outside the store when the pending value could not be stored (a minted key
+   * nobody would ever hold). Absent when createPending touches nothing outside.
+   */
+  discardPending?(pending: SecretObject, input: CreatePendingInput, ctx: RotatorContext): Promise<void>;
   /** True when the pending credential already logs in (setSecret then has nothing to do). */
   works(pending: SecretObject, ctx: RotatorContext): Promise<boolean>;
   /** Makes the target accept the pending credential. */

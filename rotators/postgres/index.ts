@@ -1,5 +1,5 @@
 import { RotatorError } from '../../shared/errors.js';
-import type { CreatePendingInput, Rotator, RotatorContext, SetInput } from '../../shared/rotator.js';
+import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -12,7 +12,9 @@ import {
   currentNoLongerLogsIn,
   masterSsl,
   rememberPasswords,
+  revokeRetired,
   type ConnectionOptions,
+  type DatabaseRotator,
 } from '../database.js';
 import { canLogIn, warnTrust, withSession, type Endpoint } from './connect.js';
 import { assertScramSafePassword, scramSha256Verifier } from './scram.js';
@@ -39,21 +41,29 @@ function endpointOf(secret: PostgresSecret): Endpoint {
  * Rotates PostgreSQL (and Aurora PostgreSQL) login passwords, with AWS's single-user and alternating-users
  * (`_clone`) schemes. Passwords reach the server only as SCRAM-SHA-256 verifiers computed here.
  */
-export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rotator {
+export function createPostgresRotator(options: PostgresRotatorOptions = {}): DatabaseRotator {
   const settings = connectionSettings(options, 'createPostgresRotator');
   const where = (secret: PostgresSecret): string => `PostgreSQL at ${secret.host}:${secret.port}`;
 
-  /** A fresh verifier for the pending password, registered with the redactor before it is used. */
-  const verifierFor = (pending: PostgresSecret, ctx: RotatorContext): string => {
-    assertScramSafePassword(pending.password, 'the pending secret');
-    const verifier = scramSha256Verifier(pending.password);
+  /** A fresh verifier for a password we set, registered with the redactor before it is used. */
+  const verifierFor = (password: string, what: string, ctx: RotatorContext): string => {
+    assertScramSafePassword(password, what);
+    const verifier = scramSha256Verifier(password);
     ctx.logger.redactor.add(verifier);
     return verifier;
   };
 
+  /** The master's username and password against the current secret's host, port and database (AWS's template). */
+  const masterEndpoint = (current: PostgresSecret, master: PostgresSecret): Endpoint => ({
+    ...endpointOf(current),
+    user: master.username,
+    password: master.password,
+    ssl: masterSsl(current, master),
+  });
+
   const setSingleUser = async (input: SetInput, current: PostgresSecret, pending: PostgresSecret, ctx: RotatorContext): Promise<void> => {
     assertSameUser(pending, current, input.strategy);
-    const verifier = verifierFor(pending, ctx);
+    const verifier = verifierFor(pending.password, 'the pending secret', ctx);
     const previous = input.previous === undefined ? undefined : parsePostgresSecret(input.previous, 'the previous secret');
     await changeAsUser({ current, previous, where: where(current) }, ctx, async (login, label) => {
       await withSession(endpointOf(login), settings, ctx, (session) => session.query(sql.alterRolePassword(pending.username, verifier)));
@@ -70,9 +80,8 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
     if (!(await canLogIn(endpointOf(current), settings, ctx, sql.probe, { passwordMustBeChecked: false }))) {
       throw currentNoLongerLogsIn(where(current), current, pending);
     }
-    const verifier = verifierFor(pending, ctx);
-    // AWS's template: the master's username and password against the current secret's host, port and database.
-    const asMaster: Endpoint = { ...endpointOf(current), user: master.username, password: master.password, ssl: masterSsl(current, master) };
+    const verifier = verifierFor(pending.password, 'the pending secret', ctx);
+    const asMaster = masterEndpoint(current, master);
     await withSession(asMaster, settings, ctx, async (session) => {
       await session.query(sql.begin);
       try {
@@ -95,6 +104,26 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
     });
   };
 
+  /** The purger's revoke: the rules are rotators/database.ts's revokeRetired; these are PostgreSQL's actions. */
+  const revoke = async (input: RevokeInput, ctx: RotatorContext): Promise<RevokeOutcome> => {
+    checkStrategy(input.strategy, STRATEGIES, 'PostgreSQL');
+    const retired = parsePostgresSecret(input.retired, 'the retired secret');
+    const current = parsePostgresSecret(input.current, 'the current secret');
+    const pending = input.pending === undefined ? undefined : parsePostgresSecret(input.pending, 'the pending secret');
+    const master = input.master === undefined ? undefined : parsePostgresSecret(input.master, 'the master secret');
+    return revokeRetired({ strategy: input.strategy, retired, current, pending, master }, ctx, {
+      where: where(current),
+      passwordWorks: (secret) => canLogIn(endpointOf(secret), settings, ctx, sql.probe, { passwordMustBeChecked: true }),
+      // As in setAlternating: a trust login counts as "can be used".
+      currentWorks: (secret) => canLogIn(endpointOf(secret), settings, ctx, sql.probe, { passwordMustBeChecked: false }),
+      replacePassword: async (user, asMaster, password) => {
+        // Only the verifier reaches the server, as for every password we set.
+        const verifier = verifierFor(password, 'the random password', ctx);
+        await withSession(masterEndpoint(current, asMaster), settings, ctx, (session) => session.query(sql.alterRolePassword(user, verifier)));
+      },
+    });
+  };
+
   return {
     engines: POSTGRES_ENGINES,
     strategies: STRATEGIES,
@@ -113,7 +142,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
       return masterarn;
     },
 
-    createPending({ strategy, current, generatePassword }: CreatePendingInput): SecretObject {
+    createPending({ strategy, current, generatePassword }: Pick<CreatePendingInput, 'strategy' | 'current' | 'generatePassword'>): SecretObject {
       checkStrategy(strategy, STRATEGIES, 'PostgreSQL');
       const parsed = parsePostgresSecret(current, 'the current secret');
       const password = generatePassword();
@@ -148,5 +177,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Rot
       });
       if (!checked) warnTrust(endpoint, ctx);
     },
+
+    revoke,
   };
 }

@@ -119,6 +119,35 @@ describe('service-driven steps', () => {
     await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
   });
 
+  it('createSecret hands the token and the master to createPending, and discards what it made when the value cannot be stored', async () => {
+    await t.store.createSecret('app/master', JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/master' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    await t.store.startRotation(SECRET, token);
+    const seen: string[] = [];
+    const minting = Object.assign(target, {
+      createPending: async (input: Parameters<MemoryTarget['createPending']>[0] & { token: string; readMaster: () => Promise<Record<string, unknown>> }) => {
+        const master = await input.readMaster();
+        seen.push(`mint:${input.token}:${String(master.username)}`);
+        return { ...input.current, password: 'minted-key-value-1' };
+      },
+      discardPending: (pending: Record<string, unknown>) => {
+        seen.push(`discard:${String(pending.password)}`);
+        return Promise.resolve();
+      },
+    });
+    const failingStore = new Proxy(t.store, {
+      get: (store, name) =>
+        name === 'putPending' ? () => Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true })) : (Reflect.get(store, name) as (...a: unknown[]) => unknown).bind(store),
+    });
+    await expectCode(engine({ store: failingStore, rotators: [minting] }).runStep(SECRET, token, 'createSecret'), 'STORE_IO');
+    expect(seen).toEqual([`mint:${token}:admin`, 'discard:minted-key-value-1']);
+    // With a working store the same step keeps what it made.
+    await engine({ rotators: [minting] }).runStep(SECRET, token, 'createSecret');
+    expect(seen.slice(2)).toEqual([`mint:${token}:admin`]);
+    expect(JSON.parse(await t.store.getValue(SECRET, { versionId: token }))).toMatchObject({ password: 'minted-key-value-1' });
+  });
+
   it('setSecret before createSecret fails cleanly: the stub has no value', async () => {
     await expectCode(engine().runStep(SECRET, token, 'setSecret'), 'VERSION_NOT_FOUND');
     expect(target.calls).toEqual([]);
