@@ -1,5 +1,5 @@
 import { RotatorError } from '../../shared/errors.js';
-import type { CreatePendingInput, Rotator, RotatorContext, SetInput } from '../../shared/rotator.js';
+import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -12,7 +12,9 @@ import {
   currentNoLongerLogsIn,
   masterSsl,
   rememberPasswords,
+  revokeRetired,
   type ConnectionOptions,
+  type DatabaseRotator,
 } from '../database.js';
 import { canLogIn, isAuthFailure, warnOtherAccount, where, withSession, type Endpoint } from './connect.js';
 import { mysqlNativePasswordHash } from './password-hash.js';
@@ -20,7 +22,15 @@ import { MYSQL_ENGINES, MAX_USERNAME_CHARACTER_LIMIT, checkedAlternateUsername, 
 import { describeServer, supportsDualPassword } from './server-info.js';
 import type { ServerInfo } from './session.js';
 import * as statements from './statements.js';
-import { changeOwnPassword, dualPasswordUnsupported, setAlternatePassword, setRetainingPassword, type StepTarget } from './steps.js';
+import {
+  changeOwnPassword,
+  discardRetainedPassword,
+  dualPasswordUnsupported,
+  resetAlternatePassword,
+  setAlternatePassword,
+  setRetainingPassword,
+  type StepTarget,
+} from './steps.js';
 
 export { MYSQL_ENGINES, parseMysqlSecret, type MysqlSecret } from './secret.js';
 export { mysqlNativePasswordHash } from './password-hash.js';
@@ -69,7 +79,7 @@ function targetOf(login: Endpoint): StepTarget {
  * and MySQL 8.0.14+'s dual passwords. On MariaDB and MySQL 5.x the password reaches the server only as the
  * mysql_native_password hash computed here; MySQL 8 needs the password itself (see statements.ts).
  */
-export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
+export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseRotator {
   const limit = options.usernameCharacterLimit;
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= MAX_USERNAME_CHARACTER_LIMIT)) {
     throw new RotatorError('INVALID_INPUT', `createMysqlRotator: usernameCharacterLimit (USERNAME_CHARACTER_LIMIT) must be a whole number from 1 to ${MAX_USERNAME_CHARACTER_LIMIT}`);
@@ -79,11 +89,11 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
   const parse = (value: SecretObject, what: string): MysqlSecret => parseMysqlSecret(value, what, limit);
   const endpoint = (secret: MysqlSecret): Endpoint => endpointOf(secret, allowKeyRetrieval);
 
-  /** The pending password and its hash, the hash registered with the redactor before it is used. */
-  const materialFor = (pending: MysqlSecret, ctx: RotatorContext): statements.PasswordMaterial => {
-    const hash = mysqlNativePasswordHash(pending.password);
+  /** A password we set and its hash, the hash registered with the redactor before it is used. */
+  const materialFor = (password: string, ctx: RotatorContext): statements.PasswordMaterial => {
+    const hash = mysqlNativePasswordHash(password);
     ctx.logger.redactor.add(hash);
-    return { password: pending.password, hash };
+    return { password, hash };
   };
 
   /** Like AWS's template, and for the same confused-deputy reason: the master only acts for a credential that works. */
@@ -92,21 +102,41 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
   };
 
   /** The master's credentials against the current secret's server; TLS is required when either secret asks for it. */
+  const asMasterOf = (current: MysqlSecret, master: MysqlSecret): Endpoint => ({
+    ...endpoint(current),
+    user: master.username,
+    password: master.password,
+    ssl: masterSsl(current, master),
+    allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval,
+  });
+
+  /** The checked master of a `set` (present, same host, not the pending user), as an endpoint. */
   const masterEndpoint = (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Endpoint => {
     const master = checkedMaster(input.master === undefined ? undefined : parse(input.master, 'the master secret'), current, pending, input.strategy);
     rememberPasswords(ctx, master);
-    return {
-      ...endpoint(current),
-      user: master.username,
-      password: master.password,
-      ssl: masterSsl(current, master),
-      allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval,
-    };
+    return asMasterOf(current, master);
+  };
+
+  /**
+   * The server, learnt by logging in with the current credential; undefined when the login is refused or lands in
+   * another account (which proves nothing about the password).
+   */
+  const currentServer = async (current: MysqlSecret, ctx: RotatorContext): Promise<ServerInfo | undefined> => {
+    try {
+      return await withSession(endpoint(current), settings, ctx, async (session) => {
+        await session.run(statements.probe);
+        if (!session.authenticatedAsUser) warnOtherAccount(endpoint(current), session.account, ctx);
+        return session.authenticatedAsUser ? session.server : undefined;
+      });
+    } catch (error) {
+      if (!isAuthFailure(error)) throw error;
+      return undefined;
+    }
   };
 
   const setSingleUser = async (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
     assertSameUser(pending, current, input.strategy);
-    const material = materialFor(pending, ctx);
+    const material = materialFor(pending.password, ctx);
     // An older value must not widen what the login may do: it keeps current's public-key setting (and TLS).
     const previous = input.previous === undefined ? undefined : { ...parse(input.previous, 'the previous secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
     await changeAsUser({ current, previous, where: where(current) }, ctx, async (login, label) => {
@@ -128,7 +158,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
     assertAlternate(pending, current);
     const asMaster = masterEndpoint(input, current, pending, ctx);
     await requireCurrentLogsIn(current, pending, ctx);
-    const material = materialFor(pending, ctx);
+    const material = materialFor(pending.password, ctx);
     await withSession(asMaster, settings, ctx, (session) =>
       setAlternatePassword(session, targetOf(asMaster), current.username, pending.username, material, limit, ctx),
     );
@@ -138,16 +168,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
     assertSameUser(pending, current, input.strategy);
     const asMaster = masterEndpoint(input, current, pending, ctx);
     // The current credential logs in (confused deputy, as for alternating users), and tells us the server.
-    let server: ServerInfo | undefined;
-    try {
-      server = await withSession(endpoint(current), settings, ctx, async (session) => {
-        await session.run(statements.probe);
-        if (!session.authenticatedAsUser) warnOtherAccount(endpoint(current), session.account, ctx);
-        return session.authenticatedAsUser ? session.server : undefined;
-      });
-    } catch (error) {
-      if (!isAuthFailure(error)) throw error;
-    }
+    const server = await currentServer(current, ctx);
     if (server === undefined) {
       throw new RotatorError(
         'TARGET_AUTH_FAILED',
@@ -155,8 +176,38 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
       );
     }
     if (!supportsDualPassword(server)) throw dualPasswordUnsupported(server);
-    const material = materialFor(pending, ctx);
+    const material = materialFor(pending.password, ctx);
     await withSession(asMaster, settings, ctx, (session) => setRetainingPassword(session, targetOf(asMaster), current.username, material, ctx));
+  };
+
+  /** The purger's revoke: the rules are rotators/database.ts's revokeRetired; these are MySQL's and MariaDB's actions. */
+  const revoke = async (input: RevokeInput, ctx: RotatorContext): Promise<RevokeOutcome> => {
+    checkStrategy(input.strategy, STRATEGIES, 'MySQL');
+    const current = parse(input.current, 'the current secret');
+    // An older value must not widen what the login may do: it keeps current's public-key setting (and TLS).
+    const retired = { ...parse(input.retired, 'the retired secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
+    const pending = input.pending === undefined ? undefined : parse(input.pending, 'the pending secret');
+    const master = input.master === undefined ? undefined : parse(input.master, 'the master secret');
+    return revokeRetired({ strategy: input.strategy, retired, current, pending, master }, ctx, {
+      where: where(current),
+      passwordWorks: (secret) => canLogIn(endpoint(secret), settings, ctx, statements.probe),
+      currentWorks: async (secret) => {
+        if (input.strategy !== 'dual-password') return canLogIn(endpoint(secret), settings, ctx, statements.probe);
+        // As setDualPassword: the server must have dual passwords, or there is no secondary password to end.
+        const server = await currentServer(secret, ctx);
+        if (server !== undefined && !supportsDualPassword(server)) throw dualPasswordUnsupported(server);
+        return server !== undefined;
+      },
+      replacePassword: async (user, asMaster, password) => {
+        const material = materialFor(password, ctx);
+        const login = asMasterOf(current, asMaster);
+        await withSession(login, settings, ctx, (session) => resetAlternatePassword(session, targetOf(login), user, material, ctx));
+      },
+      discardOldPassword: async (user, asMaster) => {
+        const login = asMasterOf(current, asMaster);
+        await withSession(login, settings, ctx, (session) => discardRetainedPassword(session, targetOf(login), user, ctx));
+      },
+    });
   };
 
   return {
@@ -180,7 +231,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
       return masterarn;
     },
 
-    createPending({ strategy, current, generatePassword }: CreatePendingInput): SecretObject {
+    createPending({ strategy, current, generatePassword }: Pick<CreatePendingInput, 'strategy' | 'current' | 'generatePassword'>): SecretObject {
       checkStrategy(strategy, STRATEGIES, 'MySQL');
       const parsed = parse(current, 'the current secret');
       const password = generatePassword();
@@ -219,5 +270,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): Rotator {
         if (!session.authenticatedAsUser) warnOtherAccount(target, session.account, ctx);
       });
     },
+
+    revoke,
   };
 }

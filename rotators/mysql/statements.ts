@@ -118,11 +118,15 @@ export function alterAccountPassword(server: ServerInfo, targets: readonly Accou
   return alterUser('IDENTIFIED BY', (name) => `${name} IDENTIFIED BY ${literal(next.password, server)}`, next.password);
 }
 
-/** Ends the secondary password RETAIN CURRENT PASSWORD kept (the purger's revoke for dual-password secrets). */
-export function discardOldPassword(server: ServerInfo, target: Account): Statement {
+/**
+ * Ends the secondary password RETAIN CURRENT PASSWORD kept (the purger's revoke for dual-password secrets), on every
+ * account of the user in one statement, as alterAccountPassword does, so no account keeps its old password.
+ */
+export function discardOldPassword(server: ServerInfo, targets: readonly Account[]): Statement {
   if (!supportsDualPassword(server)) {
     throw new RotatorError('UNSUPPORTED_ENGINE', `${describeServer(server)} has no dual passwords, so there is no old password to discard`);
   }
-  const text = `ALTER USER ${account(target)} DISCARD OLD PASSWORD`;
+  if (targets.length === 0) throw new RotatorError('INTERNAL', 'discardOldPassword needs at least one account');
+  const text = `ALTER USER ${targets.map((t) => `${account(t)} DISCARD OLD PASSWORD`).join(', ')}`;
   return { label: text, sql: text };
 }

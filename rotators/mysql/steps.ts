@@ -117,7 +117,7 @@ export async function setAlternatePassword(
  * Dual password (MySQL 8.0.14+), as the master: every account of the user gets the new password while its current
  * one stays valid as the secondary password, so CURRENT keeps working until the secret is promoted. The next
  * rotation's RETAIN replaces that secondary password; the purger may end it sooner with DISCARD OLD PASSWORD
- * (statements.discardOldPassword).
+ * (discardRetainedPassword).
  * All accounts change in one statement, so no account is left behind the others.
  */
 export async function setRetainingPassword(session: StepSession, target: StepTarget, user: string, material: statements.PasswordMaterial, ctx: RotatorContext): Promise<void> {
@@ -126,4 +126,28 @@ export async function setRetainingPassword(session: StepSession, target: StepTar
   const accounts = hosts.map((host) => ({ user, host }));
   for (const statement of statements.alterAccountPassword(session.server, accounts, material, { retainCurrent: true })) await session.run(statement);
   ctx.logger.info('set the new password, keeping the current one as the secondary password', { user, accounts: hosts.length, server: describeServer(session.server) });
+}
+
+/**
+ * The purger's revoke for alternating users, as the master: every account of the retired alternate user gets a
+ * password nobody stores (see rotators/database.ts's revokeRetired for why not a lock), in one ALTER USER where the
+ * server has it, like setAlternatePassword. Nothing is copied: the next rotation brings the rights up to date.
+ */
+export async function resetAlternatePassword(session: StepSession, target: StepTarget, user: string, material: statements.PasswordMaterial, ctx: RotatorContext): Promise<void> {
+  const hosts = await accountHosts(session, user, target);
+  const accounts = hosts.map((host) => ({ user, host }));
+  for (const statement of statements.alterAccountPassword(session.server, accounts, material)) await session.run(statement);
+  ctx.logger.info('set a random password nobody stores on the retired alternate user', { user, accounts: hosts.length, server: describeServer(session.server) });
+}
+
+/**
+ * The purger's revoke for dual passwords (MySQL 8.0.14+), as the master: ends the secondary password that RETAIN
+ * CURRENT PASSWORD kept, on every account of the user in one statement. Refused before any statement on a server
+ * without dual passwords, as setRetainingPassword is.
+ */
+export async function discardRetainedPassword(session: StepSession, target: StepTarget, user: string, ctx: RotatorContext): Promise<void> {
+  if (!supportsDualPassword(session.server)) throw dualPasswordUnsupported(session.server);
+  const hosts = await accountHosts(session, user, target);
+  await session.run(statements.discardOldPassword(session.server, hosts.map((host) => ({ user, host }))));
+  ctx.logger.info('discarded the secondary password of the user', { user, accounts: hosts.length, server: describeServer(session.server) });
 }

@@ -147,8 +147,29 @@ describe('dual passwords', () => {
   });
 
   it('DISCARD OLD PASSWORD for the purger', () => {
-    expect(discardOldPassword(mysql84, app)).toEqual({ label: "ALTER USER `app'``x`@`10.0.%` DISCARD OLD PASSWORD", sql: "ALTER USER `app'``x`@`10.0.%` DISCARD OLD PASSWORD" });
-    expect(() => discardOldPassword(mariadb, app)).toThrow(/no old password to discard/);
+    expect(discardOldPassword(mysql84, [app])).toEqual({ label: "ALTER USER `app'``x`@`10.0.%` DISCARD OLD PASSWORD", sql: "ALTER USER `app'``x`@`10.0.%` DISCARD OLD PASSWORD" });
+    expect(() => discardOldPassword(mariadb, [app])).toThrow(/no old password to discard/);
+  });
+
+  it('DISCARD OLD PASSWORD names every account of the user in one statement, so none keeps its old password', () => {
+    const s = discardOldPassword(mysql8014, [app, { user: app.user, host: '%' }]);
+    expect(s.sql).toBe("ALTER USER `app'``x`@`10.0.%` DISCARD OLD PASSWORD, `app'``x`@`%` DISCARD OLD PASSWORD");
+    expect(s.label).toBe(s.sql);
+    expect(s.sensitive).toBeUndefined();
+  });
+
+  it.each([mysql8013, mysql57, mariadb, mariadb101])('DISCARD OLD PASSWORD is refused with UNSUPPORTED_ENGINE on %j', (server) => {
+    let error: unknown;
+    try {
+      discardOldPassword(server, [app]);
+    } catch (e) {
+      error = e;
+    }
+    expect(isRotatorError(error, 'UNSUPPORTED_ENGINE')).toBe(true);
+  });
+
+  it('DISCARD OLD PASSWORD without an account is an internal error, never a bare ALTER USER', () => {
+    expect(() => discardOldPassword(mysql84, [])).toThrow(/at least one account/);
   });
 });
 

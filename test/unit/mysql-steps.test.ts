@@ -6,7 +6,14 @@ import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { parseServerInfo } from '../../rotators/mysql/server-info.js';
 import type { MysqlSession } from '../../rotators/mysql/session.js';
 import type { PasswordMaterial, Statement } from '../../rotators/mysql/statements.js';
-import { changeOwnPassword, setAlternatePassword, setRetainingPassword, type StepSession } from '../../rotators/mysql/steps.js';
+import {
+  changeOwnPassword,
+  discardRetainedPassword,
+  resetAlternatePassword,
+  setAlternatePassword,
+  setRetainingPassword,
+  type StepSession,
+} from '../../rotators/mysql/steps.js';
 
 /**
  * The rotator's per-session steps against a scripted session: the statements MySQL 8 (and 5.7) would get, which
@@ -148,5 +155,61 @@ describe('single user, logged in as the user', () => {
     const { session, recorded } = fakeSession('8.4.0', {}, { account: { user: '', host: '%' }, authenticatedAsUser: false });
     await expect(changeOwnPassword(session, target, 'x', 'app', material, undefined)).rejects.toThrow(/refusing to change that account's password/);
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('revoking a retired password, as the master (the purger)', () => {
+  it('dual password, MySQL 8.0.14+: DISCARD OLD PASSWORD on every account of the user in one statement', async () => {
+    const { session, recorded } = fakeSession('8.0.14', { app: ['%', '10.0.%'] });
+    await discardRetainedPassword(session, target, 'app', ctx);
+    expect(recorded.map((r) => r.sql)).toEqual([
+      'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
+      'ALTER USER `app`@`%` DISCARD OLD PASSWORD, `app`@`10.0.%` DISCARD OLD PASSWORD',
+    ]);
+    expect(recorded[0]?.values).toEqual(['app']);
+  });
+
+  it.each(['8.0.13', '5.7.44', '10.11.19-MariaDB-0+deb12u1'])('dual password, %s: refused before any statement, pointing to alternating-users', async (version) => {
+    const { session, recorded } = fakeSession(version, { app: ['%'] });
+    let error: unknown;
+    try {
+      await discardRetainedPassword(session, target, 'app', ctx);
+    } catch (e) {
+      error = e;
+    }
+    expect(isRotatorError(error, 'UNSUPPORTED_ENGINE')).toBe(true);
+    expect((error as Error).message).toMatch(/use alternating-users/);
+    expect(recorded).toEqual([]);
+  });
+
+  it('dual password: a user without accounts is an error naming the user, and nothing is discarded', async () => {
+    const { session, recorded } = fakeSession('8.4.0', {});
+    await expect(discardRetainedPassword(session, target, 'ghost', ctx)).rejects.toThrow(/no account for user "ghost"/);
+    expect(recorded.map((r) => r.sql).join('\n')).not.toContain('DISCARD');
+  });
+
+  it('alternating users, MySQL 8: the random password on every account in one ALTER USER, withheld from errors', async () => {
+    const { session, recorded } = fakeSession('8.0.36', { app_clone: ['%', '10.0.%'] });
+    await resetAlternatePassword(session, target, 'app_clone', material, ctx);
+    expect(recorded.map((r) => r.sql)).toEqual([
+      'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
+      `ALTER USER \`app_clone\`@\`%\` IDENTIFIED BY '${password}', \`app_clone\`@\`10.0.%\` IDENTIFIED BY '${password}'`,
+    ]);
+    expect(recorded[1]?.sensitive).toEqual([password]);
+    expect(recorded[1]?.label).not.toContain(password);
+    // No account is created or copied: only the password of the existing accounts changes.
+    expect(recorded.map((r) => r.sql).join('\n')).not.toMatch(/CREATE USER|GRANT/);
+  });
+
+  it('alternating users, MariaDB and MySQL 5.7: only the hash', async () => {
+    for (const [version, clause] of [
+      ['10.11.19-MariaDB', `IDENTIFIED BY PASSWORD '${material.hash}'`],
+      ['5.7.44', `IDENTIFIED WITH mysql_native_password AS '${material.hash}'`],
+    ] as const) {
+      const { session, recorded } = fakeSession(version, { app_clone: ['%'] });
+      await resetAlternatePassword(session, target, 'app_clone', material, ctx);
+      expect(recorded.at(-1)?.sql).toBe(`ALTER USER \`app_clone\`@\`%\` ${clause}`);
+      expect(recorded.map((r) => r.sql).join('\n')).not.toContain(password);
+    }
   });
 });
