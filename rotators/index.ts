@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../shared/config.js';
 import { RotatorError } from '../shared/errors.js';
 import type { Rotator } from '../shared/rotator.js';
+import { createApiKeyRotator } from './api-key/index.js';
 import { createMysqlRotator } from './mysql/index.js';
 import { createPostgresRotator } from './postgres/index.js';
 
@@ -22,6 +23,7 @@ export function createRotators(config: RotatorSettings): Rotator[] {
       allowPublicKeyRetrieval: config.allowPublicKeyRetrieval,
       ...(config.usernameCharacterLimit === undefined ? {} : { usernameCharacterLimit: config.usernameCharacterLimit }),
     }),
+    createApiKeyRotator({ timeoutMs: config.statementTimeoutMs }),
   ];
 }
 

@@ -8,6 +8,7 @@ import { runCli } from '../../cli/program.js';
 import { EXIT } from '../../cli/exit-codes.js';
 import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
+import { FakeKeyProvider } from '../fakes/api-key-providers.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { harvestSecrets } from '../support/stores.js';
@@ -187,6 +188,31 @@ describe('rotator rotate', () => {
     // A secret that cannot be purged (it does not exist) makes the run exit 1; the others still go.
     expect((await rotator(['purge', 'db/absent', 'db/app'])).code).toBe(EXIT.FAILED);
     expect((await rotator(['secrets', 'rotation', 'db/app', '--safe-window', 'soon'])).stderr).toMatch(/--safe-window is "soon"; use a whole number with a unit/);
+  });
+
+  it('rotates and purges an API key at a provider (SendGrid dialect, fake server)', async () => {
+    const fake = await new FakeKeyProvider({ dialect: 'sendgrid' }).start();
+    try {
+      const initial = fake.addKey('hand-made');
+      await rotator(['secrets', 'put', 'keys/admin'], JSON.stringify({ key: fake.adminKey }));
+      const value = { engine: 'api-key', provider: 'sendgrid', base_url: fake.url, key: initial.key, key_id: initial.id, masterarn: 'keys/admin' };
+      expect((await rotator(['secrets', 'put', 'keys/mail', '--enable-rotation'], JSON.stringify(value))).code).toBe(0);
+      const run = await rotator(['rotate', 'keys/mail']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/\(api-key, single-user, \d+ ms\)/);
+      const current = JSON.parse((await rotator(['secrets', 'get', 'keys/mail', '--show-value'])).stdout) as { key: string };
+      expect(fake.accepts(current.key)).toBe(true);
+      expect(fake.accepts(initial.key)).toBe(true); // the old key lives on through the safe window
+
+      await rotator(['secrets', 'rotation', 'keys/mail', '--safe-window', '0s']);
+      const purge = await rotator(['purge', '--json', 'keys/mail']);
+      expect(purge.code).toBe(0);
+      expect(JSON.parse(purge.stdout)).toMatchObject({ failed: 0, secrets: [{ actions: [{ revocation: 'revoked', retired: true }] }] });
+      expect(fake.accepts(initial.key)).toBe(false);
+      expect(fake.accepts(current.key)).toBe(true);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('runs as a real process with the same exit codes and --help', () => {
