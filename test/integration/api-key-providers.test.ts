@@ -2,13 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKeyRotator } from '../../rotators/api-key/index.js';
 import { RotationEngine } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
 import { FakeKeyProvider, httpDialectConfig, type Dialect } from '../fakes/api-key-providers.js';
-import { recordOutput } from '../support/canary.js';
+import { canaryLogger } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';
 
@@ -84,13 +84,7 @@ describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('api-key provider %s', (
     initialId = initial.id;
     rotator = createApiKeyRotator({ timeoutMs: 2_000 });
     lines = [];
-    logger = createLogger({
-      level: 'debug',
-      write: (line) => {
-        lines.push(line);
-        recordOutput(line + '\n');
-      },
-    });
+    logger = canaryLogger(lines);
     await store.createSecret(MASTER, JSON.stringify(masterValue(fake)));
     await store.createSecret(SECRET, JSON.stringify(secretValue()), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
   });

@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore, Strategy } from '../../shared/store.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
@@ -34,7 +34,7 @@ let target: TestTarget;
 
 beforeEach(() => {
   t = createTestStore();
-  logger = createLogger({ level: 'debug', write: (line) => recordOutput(line + '\n') });
+  logger = canaryLogger();
 });
 
 afterEach(async () => {

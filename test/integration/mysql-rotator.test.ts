@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '../../shared/logger.js';
 import { generatePassword } from '../../shared/password.js';
 import type { RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
@@ -12,7 +11,7 @@ import type { ConnectionSettings } from '../../rotators/database.js';
 import { MYSQL_EXCLUDE_CHARACTERS, createMysqlRotator } from '../../rotators/mysql/index.js';
 import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { describeUnreachableTargets, rejection } from '../support/unreachable.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
 
 /**
@@ -26,13 +25,7 @@ const { ca, admin, createUser, accountHosts, storedHash, dropUser, logsIn } = ma
 recordSecrets(db.rootPassword);
 
 const lines: string[] = [];
-const logger = createLogger({
-  level: 'debug',
-  write: (line) => {
-    lines.push(line);
-    recordOutput(line + '\n');
-  },
-});
+const logger = canaryLogger(lines);
 const ctx: RotatorContext = { logger };
 const rotator = createMysqlRotator({ tls: { ca }, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
 const settings = (tls: ConnectionSettings['tls'], overrides: Partial<ConnectionSettings> = {}): ConnectionSettings => ({

@@ -3,7 +3,6 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { inspect } from 'node:util';
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '../../shared/logger.js';
 import { generatePassword } from '../../shared/password.js';
 import type { RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
@@ -11,7 +10,7 @@ import { withSession, type Endpoint } from '../../rotators/postgres/connect.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
 import { scramSha256Verifier } from '../../rotators/postgres/scram.js';
 import { describeUnreachableTargets, rejection } from '../support/unreachable.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { CLEARTEXT_ROLE, TRUST_ROLE } from '../support/postgres-cluster.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 
@@ -24,7 +23,7 @@ const pg = inject('postgres');
 const { ca, admin, createRole, roleExists, logsIn } = postgresAdmin(pg);
 
 const lines: string[] = [];
-const logger = createLogger({ level: 'debug', write: (line) => { lines.push(line); recordOutput(line + '\n'); } });
+const logger = canaryLogger(lines);
 const ctx: RotatorContext = { logger };
 const rotator = createPostgresRotator({ tls: { ca }, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
 

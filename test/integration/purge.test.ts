@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
 import { FileStore } from '../../shared/stores/file/index.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';
 
@@ -26,7 +26,7 @@ describe.each(testTargets())('$engine alternating users', (target) => {
     t = createTestStore();
     now = T0;
     store = new FileStore({ path: t.path, key: t.key, clock: () => new Date(now) });
-    logger = createLogger({ level: 'debug', write: (line) => recordOutput(line + '\n') });
+    logger = canaryLogger();
   });
 
   afterEach(async () => {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, inject, beforeAll, it } from 'vitest';
-import { createLogger } from '../../shared/logger.js';
 import { generatePassword } from '../../shared/password.js';
 import type { RevokeInput, RevokeOutcome, RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
@@ -9,7 +8,7 @@ import { revokeRetired, type Credential, type RevokeActions } from '../../rotato
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { createPostgresRotator } from '../../rotators/postgres/index.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -23,13 +22,7 @@ import { rejection } from '../support/unreachable.js';
  * test/unit/mysql-steps.test.ts) and the rules that guard them are run below with scripted actions.
  */
 const lines: string[] = [];
-const logger = createLogger({
-  level: 'debug',
-  write: (line) => {
-    lines.push(line);
-    recordOutput(line + '\n');
-  },
-});
+const logger = canaryLogger(lines);
 const ctx: RotatorContext = { logger };
 
 const passwords: string[] = [];

@@ -1,4 +1,5 @@
 import { appendFileSync, readFileSync, readdirSync } from 'node:fs';
+import { createLogger, type Logger } from '../../shared/logger.js';
 import { join } from 'node:path';
 
 /**
@@ -80,5 +81,16 @@ export function teeStream(stream: NodeJS.WriteStream): void {
   stream.write = ((chunk: unknown, ...rest: unknown[]) => {
     recordOutput(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
     return write(chunk, ...rest);
+  });
+}
+
+/** A debug-level logger whose lines go to the leak canary, and to `lines` when a test wants to read them. */
+export function canaryLogger(lines?: string[]): Logger {
+  return createLogger({
+    level: 'debug',
+    write: (line) => {
+      lines?.push(line);
+      recordOutput(line + '\n');
+    },
   });
 }

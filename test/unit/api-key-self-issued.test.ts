@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKeyRotator, createApiKeyVerifier } from '../../rotators/api-key/index.js';
 import { RotationEngine } from '../../shared/engine.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
 import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';
 
@@ -31,13 +31,7 @@ beforeEach(async () => {
   now = at(0);
   store = new FileStore({ path: t.path, key: t.key, clock: () => now });
   lines = [];
-  logger = createLogger({
-    level: 'debug',
-    write: (line) => {
-      lines.push(line);
-      recordOutput(line + '\n');
-    },
-  });
+  logger = canaryLogger(lines);
   recordSecrets(INITIAL);
   await store.createSecret(SECRET, JSON.stringify({ engine: 'api-key', provider: 'self-issued', key: INITIAL, key_prefix: 'pk_live_', owner: 'billing' }), {
     rotation: { enabled: true, safeWindowMs: WINDOW },

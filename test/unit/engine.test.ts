@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, type Step } from '../../shared/engine.js';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import type { SecretStore } from '../../shared/store.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
-import { recordOutput } from '../support/canary.js';
+import { canaryLogger } from '../support/canary.js';
 
 const SECRET = 'app/db';
 const initial = { engine: 'memory', host: 'db.local', username: 'app', password: 'initial-password-1', dbname: 'app', extra: { keep: true } };
@@ -38,7 +38,7 @@ beforeEach(async () => {
   target = new MemoryTarget();
   target.logins.set('app', initial.password);
   lines = [];
-  logger = createLogger({ level: 'debug', write: (line) => { lines.push(line); recordOutput(line + '\n'); } });
+  logger = canaryLogger(lines);
   await t.store.createSecret(SECRET, JSON.stringify(initial), { rotation: { enabled: true } });
 });
 

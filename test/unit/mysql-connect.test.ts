@@ -1,19 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../shared/logger.js';
 import { guardedAuthPlugins, labelOf, parseAccount, withSession, type AuthGuard, type Endpoint } from '../../rotators/mysql/connect.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { rejection } from '../support/unreachable.js';
 
 const lines: string[] = [];
-const logger = createLogger({
-  level: 'debug',
-  write: (line) => {
-    lines.push(line);
-    recordOutput(line + '\n');
-  },
-});
+const logger = canaryLogger(lines);
 const ctx = { logger };
 
 describe('labels of statements handed to session.query', () => {

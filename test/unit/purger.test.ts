@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import { planRetention, Purger, type RetentionPolicy } from '../../shared/purger.js';
 import type { SecretInfo, VersionInfo } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
-import { recordOutput } from '../support/canary.js';
+import { canaryLogger } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 
@@ -80,7 +80,7 @@ describe('Purger on the file store', () => {
     now = at(0);
     store = new FileStore({ path: t.path, key: t.key, clock: () => now });
     target = new MemoryTarget();
-    logger = createLogger({ level: 'debug', write: (line) => recordOutput(line + '\n') });
+    logger = canaryLogger();
     target.logins.set('app', 'initial-password-1');
     await store.createSecret(MASTER, JSON.stringify({ engine: 'memory', host: 'h', username: 'admin', password: 'master-password-1' }));
     await store.createSecret(SECRET, JSON.stringify({ engine: 'memory', host: 'h', username: 'app', password: 'initial-password-1', masterarn: MASTER }), {
