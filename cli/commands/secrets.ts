@@ -76,6 +76,27 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     );
 
   secrets
+    .command('cancel-rotation')
+    .description('abandon the rotation under way: PENDING leaves its version, which stays (unlabelled) until purged')
+    .argument('<secret-id>')
+    .addHelpText(
+      'after',
+      '\nThe abandoned value is kept because the target may already accept it: `secrets describe` shows it, and\n' +
+        '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation.\n',
+    )
+    .action(async (secretId: string) =>
+      run(async (ctx) => {
+        const lease = await ctx.store.lockRotation(secretId);
+        try {
+          const cancelled = await ctx.store.cancelRotation(secretId);
+          io.stdout(cancelled === undefined ? `${secretId} has no rotation under way\n` : `cancelled the rotation of ${secretId}; version ${cancelled} is kept, unlabelled\n`);
+        } finally {
+          await lease.release();
+        }
+      }),
+    );
+
+  secrets
     .command('get')
     .description('show a version of a secret; the value itself only with --show-value')
     .argument('<secret-id>')

@@ -161,11 +161,11 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       const secret = parseApiKeySecret(input.pending, 'the PENDING value');
       if (await accepts(secret, ctx)) return;
       if (managed(secret) === undefined) {
-        throw new RotatorError('INVALID_SECRET', 'the PENDING key does not match key_prefix, key_length and key_alphabet; cancel this rotation and start a new one');
+        throw new RotatorError('INVALID_SECRET', 'the PENDING key does not match key_prefix, key_length and key_alphabet; cancel this rotation (rotator secrets cancel-rotation) and start a new one');
       }
       throw new RotatorError(
         'TARGET_AUTH_FAILED',
-        `${secret.provider}: the provider refuses the key minted for this rotation (deleted at the provider?); it cannot be minted again with the stored value: cancel the PENDING version and rotate again`,
+        `${secret.provider}: the provider refuses the key minted for this rotation (deleted at the provider?); it cannot be minted again with the stored value: cancel the rotation (rotator secrets cancel-rotation) and rotate again`,
       );
     },
 

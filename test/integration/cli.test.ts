@@ -141,6 +141,27 @@ describe('rotator rotate', () => {
     expect(refused.stderr).toMatch(/^rotator: TARGET_AUTH_FAILED: /);
   });
 
+  it('cancel-rotation abandons a rotation left pending, keeping its value; the next rotate starts afresh', async () => {
+    const { json } = await role();
+    await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], json);
+    expect((await rotator(['secrets', 'cancel-rotation', 'db/app'])).stdout).toBe('db/app has no rotation under way\n');
+    // A rotation that dies after createSecret: a database that refuses everything.
+    const broken = { ...(JSON.parse(json) as Record<string, unknown>), port: 1 };
+    await rotator(['secrets', 'put', 'db/app'], JSON.stringify(broken));
+    expect((await rotator(['rotate', 'db/app'])).code).toBe(EXIT.RETRY);
+    const pending = (JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout) as { versions: Array<{ versionId: string; stages: string[] }> }).versions.find((v) =>
+      v.stages.includes('PENDING'),
+    );
+    expect(pending).toBeDefined();
+    const cancelled = await rotator(['secrets', 'cancel-rotation', 'db/app']);
+    expect(cancelled.stdout).toBe(`cancelled the rotation of db/app; version ${pending?.versionId ?? ''} is kept, unlabelled\n`);
+    const after = JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout) as { versions: Array<{ versionId: string; stages: string[] }> };
+    expect(after.versions.find((v) => v.versionId === pending?.versionId)?.stages).toEqual([]);
+    await rotator(['secrets', 'put', 'db/app'], json);
+    const next = await rotator(['rotate', 'db/app', '--json']);
+    expect(JSON.parse(next.stdout)).toMatchObject({ ok: true, resumed: false });
+  });
+
   it('rotates a MariaDB secret the same way', async () => {
     const maria = inject('mariadb');
     const { createUser, logsIn: mariaLogsIn } = mariadbAdmin(maria);

@@ -144,6 +144,23 @@ describe('FileStore: versions and stage labels', () => {
     expect(await store.getValue('s', { versionId: 'v1' })).toBe('one');
   });
 
+  it('cancelRotation drops a PENDING stub, keeps a PENDING value unlabelled, and is a no-op without PENDING', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    expect(await store.cancelRotation('s')).toBeUndefined();
+    await store.startRotation('s', 'stub');
+    expect(await store.cancelRotation('s')).toBe('stub');
+    expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['CURRENT'] });
+    await store.putPending('s', 'tok', 'pending-value');
+    expect(await store.cancelRotation('s')).toBe('tok');
+    const info = await store.describe('s');
+    expect(stagesOf(info)).toEqual({ v1: ['CURRENT'], tok: [] });
+    expectInvariants(info);
+    // The abandoned value is not lost: the target may already accept it.
+    expect(await store.getValue('s', { versionId: 'tok' })).toBe('pending-value');
+    await expectCode(store.cancelRotation('absent'), 'SECRET_NOT_FOUND');
+  });
+
   it('startRotation creates a value-less PENDING stub, is a no-op when repeated, and refuses a non-PENDING token', async () => {
     const store = makeStore();
     await store.createSecret('s', 'one');

@@ -282,6 +282,26 @@ export class FileStore implements SecretStore {
     });
   }
 
+  /**
+   * Abandons the rotation under way: PENDING leaves its version. A stub is dropped; a version with a value stays
+   * (unlabelled, until the purger retires it), because the target may already accept its credential. Returns the
+   * abandoned version id, or undefined when nothing was PENDING.
+   */
+  async cancelRotation(secretId: string): Promise<string | undefined> {
+    checkSecretId(secretId);
+    let cancelled: string | undefined;
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const pending = withStage(secret, 'PENDING');
+      if (pending === undefined) return false;
+      cancelled = pending.versionId;
+      removeStage(secret, 'PENDING');
+      pruneStubs(secret);
+      return true;
+    });
+    return cancelled;
+  }
+
   async updateRotation(secretId: string, settings: RotationSettings): Promise<void> {
     checkSecretId(secretId);
     const rotation = checkRotation(settings);
