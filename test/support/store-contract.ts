@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
+import { STAGES, type SecretInfo, type SecretStore } from '../../shared/store.js';
+
+/**
+ * The SecretStore contract every adapter must keep (DESIGN.md, "The two contracts"), written once against the
+ * port alone, so the file store and each cloud adapter run the same suite. Creating a secret is not part of the
+ * port, so each adapter's test supplies `seed`.
+ */
+export interface ContractFixture {
+  store: SecretStore;
+  /** Creates `secretId` with `value` as its CURRENT version and rotation enabled. */
+  seed(secretId: string, value: string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+async function code(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return isRotatorError(error) ? error.code : 'other';
+  }
+}
+
+function stagesOf(info: SecretInfo): Record<string, string[]> {
+  return Object.fromEntries(info.versions.map((v) => [v.versionId, [...v.stages].sort()]));
+}
+
+/** Each stage on at most one version, whatever happened before. */
+function expectLabelsUnique(info: SecretInfo): void {
+  for (const stage of STAGES) expect(info.versions.filter((v) => v.stages.includes(stage)).length).toBeLessThanOrEqual(1);
+}
+
+// Tokens are 32-64 characters on AWS; these fit every store.
+const TOKEN_A = 'contract-token-aaaaaaaaaaaaaaaaaaaaaaaa';
+const TOKEN_B = 'contract-token-bbbbbbbbbbbbbbbbbbbbbbbb';
+
+export function describeStoreContract(name: string, create: () => Promise<ContractFixture>): void {
+  describe(`${name}: the SecretStore contract`, () => {
+    let f: ContractFixture;
+    beforeEach(async () => {
+      f = await create();
+      await f.seed('contract/app', 'value-current-1');
+    });
+    afterEach(async () => {
+      await f.dispose();
+    });
+
+    it('lists the secret, and names a missing one SECRET_NOT_FOUND', async () => {
+      expect(await f.store.listSecretIds()).toContain('contract/app');
+      expect(await code(f.store.describe('contract/absent'))).toBe('SECRET_NOT_FOUND');
+      expect(await code(f.store.getValue('contract/absent', { stage: 'CURRENT' }))).toBe('SECRET_NOT_FOUND');
+    });
+
+    it('starts a rotation with a value-less PENDING stub that cannot be read', async () => {
+      await f.store.startRotation('contract/app', TOKEN_A);
+      const info = await f.store.describe('contract/app');
+      const stub = info.versions.find((v) => v.versionId === TOKEN_A);
+      expect(stub).toMatchObject({ stages: ['PENDING'], hasValue: false });
+      expect(await code(f.store.getValue('contract/app', { versionId: TOKEN_A }))).toBe('VERSION_NOT_FOUND');
+      expect(await code(f.store.getValue('contract/app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
+      await f.store.startRotation('contract/app', TOKEN_A); // repeated: no-op
+      expectLabelsUnique(await f.store.describe('contract/app'));
+    });
+
+    it('puts PENDING idempotently and refuses the same token with another value', async () => {
+      await f.store.startRotation('contract/app', TOKEN_A);
+      await f.store.putPending('contract/app', TOKEN_A, 'value-pending-1');
+      await f.store.putPending('contract/app', TOKEN_A, 'value-pending-1');
+      expect(await code(f.store.putPending('contract/app', TOKEN_A, 'value-pending-2'))).toBe('VERSION_CONFLICT');
+      expect(await f.store.getValue('contract/app', { versionId: TOKEN_A, stage: 'PENDING' })).toBe('value-pending-1');
+      expect(await f.store.getValue('contract/app', { stage: 'CURRENT' })).toBe('value-current-1');
+    });
+
+    it('promotes: CURRENT moves to the token, the old CURRENT becomes PREVIOUS, PENDING leaves; repeating is a no-op', async () => {
+      const before = (await f.store.describe('contract/app')).versions.find((v) => v.stages.includes('CURRENT'))?.versionId;
+      await f.store.startRotation('contract/app', TOKEN_A);
+      await f.store.putPending('contract/app', TOKEN_A, 'value-pending-1');
+      await f.store.promote('contract/app', TOKEN_A);
+      await f.store.promote('contract/app', TOKEN_A);
+      const info = await f.store.describe('contract/app');
+      expectLabelsUnique(info);
+      const stages = stagesOf(info);
+      expect(stages[TOKEN_A]).toEqual(['CURRENT']);
+      expect(stages[before ?? '']).toEqual(['PREVIOUS']);
+      expect(await f.store.getValue('contract/app', { stage: 'CURRENT' })).toBe('value-pending-1');
+      expect(await f.store.getValue('contract/app', { stage: 'PREVIOUS' })).toBe('value-current-1');
+
+      // A second rotation: PREVIOUS follows CURRENT again, and the first version loses its label.
+      await f.store.startRotation('contract/app', TOKEN_B);
+      await f.store.putPending('contract/app', TOKEN_B, 'value-pending-2');
+      await f.store.promote('contract/app', TOKEN_B);
+      const again = stagesOf(await f.store.describe('contract/app'));
+      expect(again[TOKEN_B]).toEqual(['CURRENT']);
+      expect(again[TOKEN_A]).toEqual(['PREVIOUS']);
+      expect(again[before ?? ''] ?? []).toEqual([]);
+    });
+
+    it('refuses to promote a stub, and to retire CURRENT or PENDING', async () => {
+      await f.store.startRotation('contract/app', TOKEN_A);
+      expect(await code(f.store.promote('contract/app', TOKEN_A))).toBe('VERSION_NOT_FOUND');
+      const current = (await f.store.describe('contract/app')).versions.find((v) => v.stages.includes('CURRENT'))?.versionId ?? '';
+      expect(await code(f.store.retire('contract/app', current))).toBe('INVALID_INPUT');
+      expect(await code(f.store.retire('contract/app', TOKEN_A))).toBe('INVALID_INPUT');
+      expect(await f.store.getValue('contract/app', { stage: 'CURRENT' })).toBe('value-current-1');
+    });
+
+    it('retires a superseded version: it keeps no stage label and cannot be read by stage', async () => {
+      const first = (await f.store.describe('contract/app')).versions.find((v) => v.stages.includes('CURRENT'))?.versionId ?? '';
+      await f.store.startRotation('contract/app', TOKEN_A);
+      await f.store.putPending('contract/app', TOKEN_A, 'value-pending-1');
+      await f.store.promote('contract/app', TOKEN_A);
+      await f.store.retire('contract/app', first);
+      const info = await f.store.describe('contract/app');
+      expect(info.versions.find((v) => v.versionId === first)?.stages ?? []).toEqual([]);
+      expect(await code(f.store.getValue('contract/app', { stage: 'PREVIOUS' }))).toBe('VERSION_NOT_FOUND');
+      expect(await f.store.getValue('contract/app', { stage: 'CURRENT' })).toBe('value-pending-1');
+    });
+
+    it('hands out a rotation lease that can be released', async () => {
+      const lease = await f.store.lockRotation('contract/app');
+      await lease.release();
+      await (await f.store.lockRotation('contract/app')).release();
+    });
+  });
+}
