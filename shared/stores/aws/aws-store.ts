@@ -1,0 +1,458 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  ListSecretVersionIdsCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+  type DescribeSecretResponse,
+  type GetSecretValueResponse,
+  type SecretsManagerClientConfig,
+} from '@aws-sdk/client-secrets-manager';
+import { RotatorError } from '../../errors.js';
+import { MAX_SECRET_BYTES } from '../../secret.js';
+import { STAGES, STRATEGIES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type Strategy, type VersionInfo, type VersionSelector } from '../../store.js';
+import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
+
+/** The port's stages and the labels Secrets Manager uses for them. Other labels are kept but not shown as stages. */
+export const AWS_STAGES: Readonly<Record<Stage, string>> = { CURRENT: 'AWSCURRENT', PENDING: 'AWSPENDING', PREVIOUS: 'AWSPREVIOUS' };
+
+/** A tag on the secret naming its rotation strategy (single-user, alternating-users, dual-password). */
+export const STRATEGY_TAG = 'rotator:strategy';
+
+/** Where a local or test endpoint for Secrets Manager may be given (e.g. the fake under test/fakes/). */
+export const SECRETS_MANAGER_ENDPOINT_ENV = 'SECRETS_MANAGER_ENDPOINT';
+
+const TOKEN_MIN = 32;
+const TOKEN_MAX = 64;
+const DEFAULT_CACHE_SIZE = 256;
+
+export interface SecretsManagerClientOptions {
+  /** Defaults to SECRETS_MANAGER_ENDPOINT when set, else the SDK's regional endpoint. */
+  endpoint?: string;
+  /** Defaults to AWS_REGION / AWS_DEFAULT_REGION, else the SDK's own resolution. */
+  region?: string;
+  /** Total attempts per call including the first (default 3, the SDK's default). */
+  maxAttempts?: number;
+  credentials?: SecretsManagerClientConfig['credentials'];
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The client the AWS store expects: the SDK's **adaptive** retry mode, which retries throttling and transient
+ * errors with backoff and also rate-limits this client on the token bucket it learns from throttling responses,
+ * so a purger sweeping many secrets slows down instead of failing. Build it once per container and inject it.
+ */
+export function createSecretsManagerClient(options: SecretsManagerClientOptions = {}): SecretsManagerClient {
+  const env = options.env ?? process.env;
+  const endpoint = options.endpoint ?? nonEmpty(env[SECRETS_MANAGER_ENDPOINT_ENV]);
+  const region = options.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
+  return new SecretsManagerClient({
+    retryMode: 'adaptive',
+    maxAttempts: options.maxAttempts ?? 3,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(region === undefined ? {} : { region }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+  });
+}
+
+export interface AwsSecretStoreOptions {
+  /** Injected, never created here: see createSecretsManagerClient for how it should be built. */
+  client: SecretsManagerClient;
+  /** How many version values the read cache keeps (default 256, oldest dropped first). */
+  cacheSize?: number;
+}
+
+/**
+ * The SecretStore port on AWS Secrets Manager, whose model it is: stages are the labels AWSCURRENT, AWSPENDING
+ * and AWSPREVIOUS, a version id is the rotation token.
+ *
+ * Decisions (see also the README's AWS section):
+ * - **Starting a rotation is the service's job.** Only RotateSecret creates a value-less AWSPENDING version, and it
+ *   invokes the rotation function, which then drives the steps itself. So `startRotation` succeeds only when the
+ *   token is already AWSPENDING, and otherwise says to run `aws secretsmanager rotate-secret`. A self-driven run
+ *   (CLI) on AWS can still resume a rotation the service left PENDING.
+ * - **PENDING on the CURRENT version means "finished".** `promote` moves AWSCURRENT with RemoveFromVersionId
+ *   (AWSPREVIOUS follows on the service side) and leaves AWSPENDING where it is, exactly as
+ *   AWS's own rotation templates do; RotateSecret treats that state as complete. The port therefore reports
+ *   PENDING only on a version that is not also CURRENT, and a read of PENDING there is VERSION_NOT_FOUND.
+ * - **promote is usually one call.** RemoveFromVersionId is a compare-and-swap: the service refuses it unless it
+ *   names the version AWSCURRENT is on. So when this instance knows the token's value and saw the CURRENT version
+ *   last (the engine describes the secret at the start of every step), promote sends UpdateSecretVersionStage
+ *   straight away; a refusal means someone moved AWSCURRENT meanwhile, and it describes and tries again.
+ * - **hasValue** is false only for the AWSPENDING stub: DescribeSecret cannot tell, so for the one version that is
+ *   PENDING (and not CURRENT) `describe` tries GetSecretValue; a value found is cached (it is read next anyway),
+ *   ResourceNotFoundException means the stub. Every other labelled version was written by PutSecretValue or
+ *   CreateSecret, so it has a value.
+ * - **Versions are immutable**, so values read or written by version id are cached for the life of the instance
+ *   (one Lambda container), as are creation dates (from ListSecretVersionIds, only for ids not seen before).
+ *   Reads by stage always go to the service: labels move.
+ * - `describe` lists labelled versions only. A version without labels is "deprecated": the service deletes it on
+ *   its own, so on AWS `retire` (remove every label) is where the purger's work ends.
+ * - `promotedAt` is unknown on AWS (the service records no label history) and left unset.
+ * - `lockRotation` is a no-op lease: the service refuses a second RotateSecret while AWSPENDING is on another
+ *   version than AWSCURRENT, and the service-driven steps of one rotation run one at a time.
+ */
+export class AwsSecretStore implements SecretStore {
+  readonly #client: SecretsManagerClient;
+  readonly #cacheSize: number;
+  /** Values by [secretId, versionId]. Versions are immutable, so an entry never goes stale. */
+  readonly #values = new Map<string, string>();
+  readonly #created = new Map<string, Date>();
+  /** The AWSCURRENT version id last seen per secret: only a hint for promote's RemoveFromVersionId. */
+  readonly #lastCurrent = new Map<string, string>();
+
+  constructor(options: AwsSecretStoreOptions) {
+    this.#client = options.client;
+    this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+  }
+
+  async listSecretIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let next: string | undefined;
+    do {
+      const token = next;
+      const page = await this.#call({ operation: 'ListSecrets' }, () =>
+        this.#client.send(new ListSecretsCommand({ MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) })),
+      );
+      for (const secret of page.SecretList ?? []) if (secret.Name !== undefined) ids.push(secret.Name);
+      next = page.NextToken;
+    } while (next !== undefined);
+    return ids;
+  }
+
+  async describe(secretId: string): Promise<SecretInfo> {
+    checkSecretId(secretId);
+    const out = await this.#describeSecret(secretId);
+    const labelled = Object.entries(out.VersionIdsToStages ?? {});
+    await this.#learnCreationDates(secretId, labelled.map(([id]) => id), out.CreatedDate);
+    const versions = await Promise.all(
+      labelled.map(async ([versionId, labels]): Promise<VersionInfo> => {
+        const stages = toStages(labels);
+        return {
+          versionId,
+          stages,
+          createdAt: this.#created.get(cacheKey(secretId, versionId)) ?? out.CreatedDate ?? new Date(0),
+          hasValue: stages.includes('PENDING') ? await this.#hasValue(secretId, versionId) : true,
+        };
+      }),
+    );
+    versions.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    return { secretId, rotation: rotationSettings(out, secretId), versions };
+  }
+
+  async getValue(secretId: string, selector: VersionSelector): Promise<string> {
+    checkSecretId(secretId);
+    const stage = checkStage(selector.stage);
+    const versionId = 'versionId' in selector ? checkVersionId(selector.versionId) : undefined;
+    if (stage === undefined && versionId === undefined) throw new RotatorError('INVALID_INPUT', 'a version selector needs a stage or a versionId');
+    if (versionId !== undefined && stage === undefined) {
+      const cached = this.#values.get(cacheKey(secretId, versionId));
+      if (cached !== undefined) return cached;
+    }
+    const what = versionId === undefined ? `no readable version labelled ${stage ?? 'CURRENT'}` : `no readable version ${versionId}${stage === undefined ? '' : ` labelled ${stage}`}`;
+    const out = await this.#getSecretValue(secretId, versionId, stage, what);
+    if (out === undefined) throw await this.#notFound(secretId, `secret ${secretId} has ${what} (no such version, or a rotation started but stored no value yet)`);
+    const value = this.#remember(secretId, out);
+    // PENDING that sits on CURRENT is a finished rotation (see the class comment): there is no pending value.
+    if (stage === 'PENDING' && (out.VersionStages ?? []).includes(AWS_STAGES.CURRENT)) {
+      throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version labelled PENDING (its last rotation finished)`);
+    }
+    return value;
+  }
+
+  async startRotation(secretId: string, token: string): Promise<void> {
+    checkSecretId(secretId);
+    checkToken(token);
+    const map = (await this.#describeSecret(secretId)).VersionIdsToStages ?? {};
+    const labels = map[token];
+    if (labels !== undefined) {
+      if (isPending(labels)) return; // the service created the stub: nothing to do
+      throw new RotatorError(
+        'VERSION_CONFLICT',
+        `version ${token} of secret ${secretId} already exists and is not PENDING (${labels.join(', ') || 'no label'}); start a rotation with a new token`,
+      );
+    }
+    const other = Object.entries(map).find(([, l]) => isPending(l));
+    if (other !== undefined) {
+      throw new RotatorError('ROTATION_IN_PROGRESS', `a rotation of secret ${secretId} is already in progress (version ${other[0]} is PENDING); let it finish or retry later`, {
+        retryable: true,
+      });
+    }
+    throw new RotatorError(
+      'INVALID_INPUT',
+      `AWS Secrets Manager starts rotations itself: run "aws secretsmanager rotate-secret --secret-id ${secretId}" (or "Rotate secret immediately" in the ` +
+        'console); the service creates the PENDING version and invokes the rotation function for each step',
+    );
+  }
+
+  async putPending(secretId: string, token: string, value: string): Promise<void> {
+    checkSecretId(secretId);
+    checkToken(token);
+    checkValue(value, secretId);
+    const conflict = {
+      code: 'VERSION_CONFLICT' as const,
+      message: `version ${token} of secret ${secretId} already holds a different value; a version's value never changes, so a new value needs a new token`,
+    };
+    const known = this.#values.get(cacheKey(secretId, token));
+    if (known === value) return; // the service would ignore the call: same token, same value
+    if (known !== undefined) throw new RotatorError(conflict.code, conflict.message);
+    await this.#call(
+      { operation: 'PutSecretValue', secretId, special: { ResourceExistsException: conflict }, scrub: [value] },
+      () =>
+        this.#client.send(
+          new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: value, VersionStages: [AWS_STAGES.PENDING] }),
+        ),
+    );
+    this.#store(secretId, token, value);
+  }
+
+  async promote(secretId: string, token: string): Promise<void> {
+    checkSecretId(secretId);
+    checkToken(token);
+    // The fast path, one call: the value is known (so the version exists and is no stub) and the CURRENT version
+    // this instance saw last (the engine described the secret just before) is what RemoveFromVersionId names.
+    // The service refuses a stale one with InvalidParameterException, and then we look, below.
+    const seen = this.#lastCurrent.get(secretId);
+    if (seen !== undefined && seen !== token && this.#values.has(cacheKey(secretId, token))) {
+      try {
+        await this.#client.send(
+          new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: AWS_STAGES.CURRENT, MoveToVersionId: token, RemoveFromVersionId: seen }),
+        );
+        this.#lastCurrent.set(secretId, token);
+        return;
+      } catch (error) {
+        if (awsErrorName(error) !== 'InvalidParameterException') throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId });
+      }
+    }
+    // Two attempts: RemoveFromVersionId is a compare-and-swap on AWSCURRENT, so if another writer moved it between
+    // our DescribeSecret and the update, the service refuses and we look again.
+    for (let attempt = 1; ; attempt++) {
+      const map = (await this.#describeSecret(secretId)).VersionIdsToStages ?? {};
+      const labels = map[token];
+      if (labels?.includes(AWS_STAGES.CURRENT) === true) return;
+      if (!(await this.#readable(secretId, token))) {
+        throw new RotatorError('VERSION_NOT_FOUND', `version ${token} of secret ${secretId} does not exist or has no value yet, so it cannot become CURRENT`);
+      }
+      const current = Object.entries(map).find(([, l]) => l.includes(AWS_STAGES.CURRENT))?.[0];
+      try {
+        await this.#client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: AWS_STAGES.CURRENT,
+            MoveToVersionId: token,
+            ...(current === undefined ? {} : { RemoveFromVersionId: current }),
+          }),
+        );
+        this.#lastCurrent.set(secretId, token);
+        return;
+      } catch (error) {
+        if (attempt < 2 && awsErrorName(error) === 'InvalidParameterException') continue;
+        throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId });
+      }
+    }
+  }
+
+  async retire(secretId: string, versionId: string): Promise<void> {
+    checkSecretId(secretId);
+    checkVersionId(versionId);
+    const labels = (await this.#describeSecret(secretId)).VersionIdsToStages?.[versionId];
+    if (labels === undefined) {
+      // Unlabelled already (the service will delete it), or no such version.
+      if (await this.#versionExists(secretId, versionId)) return;
+      throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version ${versionId}`);
+    }
+    const live = toStages(labels).filter((s) => s === 'CURRENT' || s === 'PENDING');
+    if (live.length > 0) {
+      throw new RotatorError('INVALID_INPUT', `version ${versionId} of secret ${secretId} is ${live.join(' and ')}; only superseded versions can be retired`);
+    }
+    // Every label, custom ones too: a version keeps existing (and is never deleted) while any label is on it.
+    for (const label of labels) {
+      await this.#call({ operation: 'UpdateSecretVersionStage', secretId, notFound: { code: 'VERSION_NOT_FOUND', message: `secret ${secretId} has no version ${versionId}` } }, () =>
+        this.#client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: label, RemoveFromVersionId: versionId })),
+      );
+    }
+  }
+
+  lockRotation(secretId: string): Promise<Lease> {
+    checkSecretId(secretId);
+    // The service is the lock (see the class comment); nothing to take or release.
+    return Promise.resolve({ release: () => Promise.resolve() });
+  }
+
+  // ---- calls ----
+
+  async #call<T>(ctx: MapContext, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw mapAwsError(error, ctx);
+    }
+  }
+
+  async #describeSecret(secretId: string): Promise<DescribeSecretResponse> {
+    const out = await this.#call({ operation: 'DescribeSecret', secretId }, () => this.#client.send(new DescribeSecretCommand({ SecretId: secretId })));
+    const current = Object.entries(out.VersionIdsToStages ?? {}).find(([, labels]) => labels.includes(AWS_STAGES.CURRENT))?.[0];
+    if (current !== undefined) this.#lastCurrent.set(secretId, current);
+    this.#trim(this.#lastCurrent);
+    return out;
+  }
+
+  /** GetSecretValue; undefined for ResourceNotFoundException (no secret, no such version, or a stub). */
+  async #getSecretValue(secretId: string, versionId: string | undefined, stage: Stage | undefined, what: string): Promise<GetSecretValueResponse | undefined> {
+    try {
+      return await this.#client.send(
+        new GetSecretValueCommand({
+          SecretId: secretId,
+          ...(versionId === undefined ? {} : { VersionId: versionId }),
+          ...(stage === undefined ? {} : { VersionStage: AWS_STAGES[stage] }),
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ResourceNotFoundException') return undefined;
+      throw mapAwsError(error, { operation: 'GetSecretValue', secretId, notFound: { code: 'VERSION_NOT_FOUND', message: `secret ${secretId} has ${what}` } });
+    }
+  }
+
+  /** ResourceNotFoundException from GetSecretValue means no secret or no version: one DescribeSecret tells which. */
+  async #notFound(secretId: string, versionMessage: string): Promise<RotatorError> {
+    await this.#describeSecret(secretId); // SECRET_NOT_FOUND when the secret itself is missing
+    return new RotatorError('VERSION_NOT_FOUND', versionMessage);
+  }
+
+  /** Whether the version has a value: the cache, else one GetSecretValue of the PENDING version. */
+  async #hasValue(secretId: string, versionId: string): Promise<boolean> {
+    if (this.#values.has(cacheKey(secretId, versionId))) return true;
+    const out = await this.#getSecretValue(secretId, versionId, 'PENDING', `no readable PENDING version ${versionId}`);
+    if (out === undefined) return false;
+    this.#remember(secretId, out);
+    return true;
+  }
+
+  /** Whether the version exists with a value, whatever its labels (promote may also roll back to PREVIOUS). */
+  async #readable(secretId: string, versionId: string): Promise<boolean> {
+    if (this.#values.has(cacheKey(secretId, versionId))) return true;
+    const out = await this.#getSecretValue(secretId, versionId, undefined, `no readable version ${versionId}`);
+    if (out === undefined) return false;
+    this.#remember(secretId, out);
+    return true;
+  }
+
+  async #versionExists(secretId: string, versionId: string): Promise<boolean> {
+    let next: string | undefined;
+    do {
+      const token = next;
+      const page = await this.#call({ operation: 'ListSecretVersionIds', secretId }, () =>
+        this.#client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) })),
+      );
+      if ((page.Versions ?? []).some((v) => v.VersionId === versionId)) return true;
+      next = page.NextToken;
+    } while (next !== undefined);
+    return false;
+  }
+
+  /** Creation dates never change: list versions only when one we have not seen appears (once per rotation). */
+  async #learnCreationDates(secretId: string, versionIds: readonly string[], fallback: Date | undefined): Promise<void> {
+    if (versionIds.every((id) => this.#created.has(cacheKey(secretId, id)))) return;
+    let next: string | undefined;
+    do {
+      const token = next;
+      const page = await this.#call({ operation: 'ListSecretVersionIds', secretId }, () =>
+        this.#client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) })),
+      );
+      for (const v of page.Versions ?? []) {
+        if (v.VersionId !== undefined) this.#created.set(cacheKey(secretId, v.VersionId), v.CreatedDate ?? fallback ?? new Date(0));
+      }
+      next = page.NextToken;
+    } while (next !== undefined);
+    this.#trim(this.#created);
+  }
+
+  // ---- the cache ----
+
+  #remember(secretId: string, out: GetSecretValueResponse): string {
+    if (out.SecretString === undefined || out.VersionId === undefined) {
+      throw new RotatorError('INVALID_SECRET', `secret ${secretId} holds a binary value (SecretBinary); Rotator rotates JSON kept in SecretString`);
+    }
+    this.#store(secretId, out.VersionId, out.SecretString);
+    if ((out.VersionStages ?? []).includes(AWS_STAGES.CURRENT)) this.#lastCurrent.set(secretId, out.VersionId);
+    if (out.CreatedDate !== undefined) this.#created.set(cacheKey(secretId, out.VersionId), out.CreatedDate);
+    return out.SecretString;
+  }
+
+  #store(secretId: string, versionId: string, value: string): void {
+    this.#values.set(cacheKey(secretId, versionId), value);
+    this.#trim(this.#values);
+  }
+
+  #trim(map: Map<string, unknown>): void {
+    while (map.size > this.#cacheSize) {
+      const oldest = map.keys().next();
+      if (oldest.done === true) return;
+      map.delete(oldest.value);
+    }
+  }
+}
+
+// ---- mapping and checks ----
+
+function cacheKey(secretId: string, versionId: string): string {
+  return JSON.stringify([secretId, versionId]);
+}
+
+function isPending(labels: readonly string[]): boolean {
+  return labels.includes(AWS_STAGES.PENDING) && !labels.includes(AWS_STAGES.CURRENT);
+}
+
+/** The port's stages of a version, in STAGES order; PENDING on the CURRENT version is a finished rotation. */
+function toStages(labels: readonly string[]): Stage[] {
+  return STAGES.filter((stage) => labels.includes(AWS_STAGES[stage]) && !(stage === 'PENDING' && labels.includes(AWS_STAGES.CURRENT)));
+}
+
+function rotationSettings(out: DescribeSecretResponse, secretId: string): RotationSettings {
+  const tag = out.Tags?.find((t) => t.Key === STRATEGY_TAG)?.Value;
+  if (tag === undefined) return { enabled: out.RotationEnabled === true };
+  if (!(STRATEGIES as readonly string[]).includes(tag)) {
+    throw new RotatorError('INVALID_INPUT', `secret ${secretId} has tag ${STRATEGY_TAG}="${tag}"; use one of ${STRATEGIES.join(', ')}`);
+  }
+  return { enabled: out.RotationEnabled === true, strategy: tag as Strategy };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.length === 0 ? undefined : value;
+}
+
+function checkSecretId(secretId: unknown): asserts secretId is string {
+  if (typeof secretId !== 'string' || secretId.length === 0 || secretId.length > 2048) {
+    throw new RotatorError('INVALID_INPUT', 'the secret id must be a secret name or ARN (1-2048 characters)');
+  }
+}
+
+function checkVersionId(versionId: unknown): string {
+  if (typeof versionId !== 'string' || versionId.length === 0 || versionId.length > TOKEN_MAX) {
+    throw new RotatorError('INVALID_INPUT', `a version id must be a string of 1-${TOKEN_MAX} characters`);
+  }
+  return versionId;
+}
+
+/** Secrets Manager's ClientRequestToken: 32-64 characters. Checked here so a bad token costs no call. */
+function checkToken(token: unknown): asserts token is string {
+  if (typeof token !== 'string' || token.length < TOKEN_MIN || token.length > TOKEN_MAX) {
+    throw new RotatorError('INVALID_INPUT', `a rotation token on AWS Secrets Manager must be ${TOKEN_MIN}-${TOKEN_MAX} characters (a UUID fits)`);
+  }
+}
+
+function checkStage(stage: unknown): Stage | undefined {
+  if (stage === undefined) return undefined;
+  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
+  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
+}
+
+function checkValue(value: unknown, secretId: string): asserts value is string {
+  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_SECRET_BYTES) {
+    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; AWS Secrets Manager's limit is ${MAX_SECRET_BYTES} bytes`);
+  }
+}

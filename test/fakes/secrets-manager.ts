@@ -1,0 +1,495 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/**
+ * A fake AWS Secrets Manager on 127.0.0.1 that speaks the service's wire protocol (AWS JSON 1.1: `POST /`,
+ * `X-Amz-Target: secretsmanager.<Operation>`, JSON bodies, errors as HTTP 400 with `__type`), so the real
+ * `SecretsManagerClient` talks to it and maps its errors by name. SigV4 signatures are accepted unchecked.
+ *
+ * It implements the documented rules the rotation protocol depends on:
+ * - each staging label is on at most one version; moving AWSCURRENT moves AWSPREVIOUS to the old current;
+ * - UpdateSecretVersionStage refuses to move a label that is attached to another version unless
+ *   RemoveFromVersionId names that version, and never leaves the secret without AWSCURRENT;
+ * - PutSecretValue: ClientRequestToken of 32-64 characters, SecretString up to 65,536 bytes, VersionStages
+ *   default AWSCURRENT; the same token with the same value is ignored, with another value is
+ *   ResourceExistsException; the same token as a value-less stub fills the stub;
+ * - RotateSecret creates a value-less AWSPENDING stub (reading it is ResourceNotFoundException) and is refused
+ *   with InvalidRequestException while AWSPENDING sits on a version other than AWSCURRENT. It invokes no
+ *   Lambda: it returns the stub's VersionId, and the test drives the four steps as the service would.
+ *   RotateImmediately=false only records the rotation settings (the service would run testSecret on a
+ *   throwaway version and remove it again);
+ * - versions that lose their last label stay (the service deletes them later); ListSecretVersionIds shows
+ *   them with IncludeDeprecated, DescribeSecret's VersionIdsToStages does not.
+ */
+
+export const FAKE_REGION = 'us-east-1';
+export const FAKE_ACCOUNT = '123456789012';
+const MAX_SECRET_STRING_BYTES = 65_536;
+const NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+interface Version {
+  versionId: string;
+  value?: string;
+  stages: string[];
+  createdDate: number; // epoch seconds, as the protocol sends timestamps
+}
+
+interface Tag {
+  Key: string;
+  Value: string;
+}
+
+interface Secret {
+  name: string;
+  arn: string;
+  createdDate: number;
+  lastChangedDate: number;
+  versions: Version[];
+  tags: Tag[];
+  rotationEnabled?: boolean;
+  rotationLambdaArn?: string;
+  rotationRules?: Record<string, unknown>;
+  description?: string;
+}
+
+type Body = Record<string, unknown>;
+
+/** A service error: the `__type` the SDK turns into an exception of that name. */
+export class FakeServiceError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export interface RecordedRequest {
+  operation: string;
+  /** The JSON body, with SecretString replaced by its length so test output never holds a value. */
+  body: Body;
+}
+
+export interface InjectedFailure {
+  operation: string;
+  type: string;
+  status?: number;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+}
+
+export interface SecretsManagerFake {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  /** Every request received, in order (retries included). */
+  readonly requests: RecordedRequest[];
+  /** How many requests named `operation` (or all, without one) arrived since the last reset. */
+  count(operation?: string): number;
+  /** Operation -> request count since the last reset. */
+  counts(): Record<string, number>;
+  resetCounts(): void;
+  /** Makes the next matching request(s) fail with the given error type. */
+  fail(failure: InjectedFailure): void;
+  /** A real SDK client pointed at the fake, with fake credentials. Extra config (e.g. maxAttempts) merges in. */
+  client(config?: Partial<ConstructorParameters<typeof SecretsManagerClient>[0]>): SecretsManagerClient;
+  close(): Promise<void>;
+}
+
+export interface SecretsManagerFakeOptions {
+  /** The clock for CreatedDate and friends (default: the real one). */
+  clock?: () => Date;
+}
+
+export async function startSecretsManagerFake(options: SecretsManagerFakeOptions = {}): Promise<SecretsManagerFake> {
+  const service = new FakeSecretsManagerService(options.clock ?? (() => new Date()));
+  const requests: RecordedRequest[] = [];
+  let failures: InjectedFailure[] = [];
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const target = req.headers['x-amz-target'];
+    const operation = typeof target === 'string' && target.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : '';
+    try {
+      if (req.method !== 'POST' || operation === '') throw new FakeServiceError('UnknownOperationException', 'expected POST / with X-Amz-Target: secretsmanager.<Operation>');
+      let body: Body;
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+        body = parsed as Body;
+      } catch {
+        throw new FakeServiceError('SerializationException', 'the request body is not a JSON object');
+      }
+      requests.push({ operation, body: typeof body.SecretString === 'string' ? { ...body, SecretString: `<${body.SecretString.length} chars>` } : body });
+      const failure = failures.find((f) => f.operation === operation);
+      if (failure !== undefined) {
+        failure.times = (failure.times ?? 1) - 1;
+        failures = failures.filter((f) => (f.times ?? 1) > 0);
+        throw new FakeServiceError(failure.type, `injected ${failure.type} for ${operation}`, failure.status ?? 400);
+      }
+      send(res, 200, service.dispatch(operation, body));
+    } catch (error) {
+      if (error instanceof FakeServiceError) {
+        res.setHeader('x-amzn-errortype', error.type);
+        send(res, error.status, { __type: error.type, message: error.message });
+      } else {
+        send(res, 500, { __type: 'InternalServiceError', message: 'the fake failed: ' + (error instanceof Error ? error.message : String(error)) });
+      }
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  let since = 0;
+
+  return {
+    endpoint,
+    requests,
+    count: (operation) => requests.slice(since).filter((r) => operation === undefined || r.operation === operation).length,
+    counts: () => {
+      const out: Record<string, number> = {};
+      for (const r of requests.slice(since)) out[r.operation] = (out[r.operation] ?? 0) + 1;
+      return out;
+    },
+    resetCounts: () => {
+      since = requests.length;
+    },
+    fail: (failure) => {
+      failures.push({ ...failure });
+    },
+    client: (config = {}) =>
+      new SecretsManagerClient({
+        endpoint,
+        region: FAKE_REGION,
+        credentials: { accessKeyId: 'AKIDFAKEFAKEFAKE', secretAccessKey: 'fake-secret-access-key' },
+        ...config,
+      }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error === undefined ? resolve() : reject(error)));
+      }),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': randomUUID() });
+  res.end(text);
+}
+
+// ---- request field helpers ----
+
+function invalid(message: string): FakeServiceError {
+  return new FakeServiceError('InvalidParameterException', message);
+}
+
+function str(body: Body, key: string, required: true): string;
+function str(body: Body, key: string, required?: false): string | undefined;
+function str(body: Body, key: string, required = false): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) {
+    if (required) throw new FakeServiceError('ValidationException', `1 validation error detected: Value null at '${key}' failed to satisfy constraint: Member must not be null`);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw new FakeServiceError('SerializationException', `${key} must be a string`);
+  return value;
+}
+
+function stringList(body: Body, key: string): string[] | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new FakeServiceError('SerializationException', `${key} must be a list of strings`);
+  return value;
+}
+
+function tags(body: Body): Tag[] {
+  const value = body.Tags;
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new FakeServiceError('SerializationException', 'Tags must be a list');
+  return value.map((t: unknown) => {
+    const tag = t as Partial<Tag> | null;
+    if (tag === null || typeof tag.Key !== 'string' || typeof tag.Value !== 'string') throw invalid('each tag needs a Key and a Value');
+    return { Key: tag.Key, Value: tag.Value };
+  });
+}
+
+function checkToken(token: string): string {
+  if (token.length < 32 || token.length > 64) {
+    throw new FakeServiceError('ValidationException', `1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length between 32 and 64`);
+  }
+  return token;
+}
+
+function checkSecretString(value: string): string {
+  if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_STRING_BYTES) {
+    // As the service does, the message names the constraint and never echoes the (sensitive) value.
+    throw new FakeServiceError('ValidationException', `1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to ${MAX_SECRET_STRING_BYTES}`);
+  }
+  return value;
+}
+
+function paging(body: Body, total: number): { start: number; end: number; next?: string } {
+  const max = body.MaxResults === undefined ? 100 : Number(body.MaxResults);
+  if (!Number.isInteger(max) || max < 1 || max > 100) throw invalid('MaxResults must be between 1 and 100');
+  const token = str(body, 'NextToken');
+  const start = token === undefined ? 0 : Number.parseInt(Buffer.from(token, 'base64').toString('utf8'), 10);
+  if (!Number.isInteger(start) || start < 0 || start > total) throw new FakeServiceError('InvalidNextTokenException', 'the NextToken is invalid');
+  const end = Math.min(total, start + max);
+  return end < total ? { start, end, next: Buffer.from(String(end), 'utf8').toString('base64') } : { start, end };
+}
+
+// ---- the service ----
+
+class FakeSecretsManagerService {
+  readonly #secrets = new Map<string, Secret>();
+
+  constructor(readonly clock: () => Date) {}
+
+  dispatch(operation: string, body: Body): Body {
+    switch (operation) {
+      case 'CreateSecret':
+        return this.createSecret(body);
+      case 'DescribeSecret':
+        return this.describeSecret(body);
+      case 'GetSecretValue':
+        return this.getSecretValue(body);
+      case 'PutSecretValue':
+        return this.putSecretValue(body);
+      case 'UpdateSecretVersionStage':
+        return this.updateSecretVersionStage(body);
+      case 'ListSecrets':
+        return this.listSecrets(body);
+      case 'ListSecretVersionIds':
+        return this.listSecretVersionIds(body);
+      case 'RotateSecret':
+        return this.rotateSecret(body);
+      case 'TagResource':
+        return this.tagResource(body);
+      default:
+        throw new FakeServiceError('UnknownOperationException', `the fake does not implement ${operation}`);
+    }
+  }
+
+  #now(): number {
+    return this.clock().getTime() / 1000;
+  }
+
+  /** By name or by full ARN, as the service accepts. */
+  #find(body: Body): Secret {
+    const id = str(body, 'SecretId', true);
+    const secret = this.#secrets.get(id) ?? [...this.#secrets.values()].find((s) => s.arn === id);
+    if (secret === undefined) throw new FakeServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    return secret;
+  }
+
+  #version(secret: Secret, versionId: string): Version | undefined {
+    return secret.versions.find((v) => v.versionId === versionId);
+  }
+
+  #withStage(secret: Secret, stage: string): Version | undefined {
+    return secret.versions.find((v) => v.stages.includes(stage));
+  }
+
+  /** Puts `stage` on `target` and on no other version; moving AWSCURRENT moves AWSPREVIOUS to the old current. */
+  #attach(secret: Secret, stage: string, target: Version): void {
+    const holder = this.#withStage(secret, stage);
+    if (holder === target) return;
+    if (holder !== undefined) holder.stages = holder.stages.filter((s) => s !== stage);
+    target.stages.push(stage);
+    if (stage === 'AWSCURRENT' && holder !== undefined) this.#attach(secret, 'AWSPREVIOUS', holder);
+    secret.lastChangedDate = this.#now();
+  }
+
+  #ids(secret: Secret): Body {
+    return { ARN: secret.arn, Name: secret.name };
+  }
+
+  createSecret(body: Body): Body {
+    const name = str(body, 'Name', true);
+    if (!NAME_PATTERN.test(name)) throw invalid('the secret name may contain only ASCII letters, digits and /_+=.@- (1-512 characters)');
+    if (this.#secrets.has(name)) throw new FakeServiceError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
+    const value = str(body, 'SecretString');
+    const token = checkToken(str(body, 'ClientRequestToken') ?? randomUUID());
+    const now = this.#now();
+    const suffix = Array.from({ length: 6 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[Math.floor(Math.random() * 52)]).join('');
+    const description = str(body, 'Description');
+    const secret: Secret = {
+      name,
+      arn: `arn:aws:secretsmanager:${FAKE_REGION}:${FAKE_ACCOUNT}:secret:${name}-${suffix}`,
+      createdDate: now,
+      lastChangedDate: now,
+      versions: [],
+      tags: tags(body),
+      ...(description === undefined ? {} : { description }),
+    };
+    if (value !== undefined) secret.versions.push({ versionId: token, value: checkSecretString(value), stages: ['AWSCURRENT'], createdDate: now });
+    this.#secrets.set(name, secret);
+    return { ...this.#ids(secret), ...(value === undefined ? {} : { VersionId: token }) };
+  }
+
+  describeSecret(body: Body): Body {
+    const secret = this.#find(body);
+    const labelled = secret.versions.filter((v) => v.stages.length > 0);
+    return {
+      ...this.#ids(secret),
+      ...(secret.description === undefined ? {} : { Description: secret.description }),
+      ...(secret.rotationEnabled === undefined ? {} : { RotationEnabled: secret.rotationEnabled }),
+      ...(secret.rotationLambdaArn === undefined ? {} : { RotationLambdaARN: secret.rotationLambdaArn }),
+      ...(secret.rotationRules === undefined ? {} : { RotationRules: secret.rotationRules }),
+      CreatedDate: secret.createdDate,
+      LastChangedDate: secret.lastChangedDate,
+      Tags: secret.tags,
+      VersionIdsToStages: Object.fromEntries(labelled.map((v) => [v.versionId, [...v.stages]])),
+    };
+  }
+
+  getSecretValue(body: Body): Body {
+    const secret = this.#find(body);
+    const versionId = str(body, 'VersionId');
+    const stage = str(body, 'VersionStage');
+    let version: Version | undefined;
+    if (versionId !== undefined) {
+      version = this.#version(secret, versionId);
+      if (version !== undefined && stage !== undefined && !version.stages.includes(stage)) version = undefined;
+    } else {
+      version = this.#withStage(secret, stage ?? 'AWSCURRENT');
+    }
+    if (version?.value === undefined) {
+      const which = versionId === undefined ? `staging label ${stage ?? 'AWSCURRENT'}` : `VersionId ${versionId}${stage === undefined ? '' : ` and staging label ${stage}`}`;
+      throw new FakeServiceError('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for ${which}`);
+    }
+    return { ...this.#ids(secret), VersionId: version.versionId, SecretString: version.value, VersionStages: [...version.stages], CreatedDate: version.createdDate };
+  }
+
+  putSecretValue(body: Body): Body {
+    const secret = this.#find(body);
+    const token = checkToken(str(body, 'ClientRequestToken', true));
+    const value = str(body, 'SecretString');
+    if (value === undefined) throw invalid('You must provide either SecretString or SecretBinary.');
+    checkSecretString(value);
+    const stages = stringList(body, 'VersionStages') ?? ['AWSCURRENT'];
+    if (stages.length === 0 || stages.length > 20) throw invalid('VersionStages must hold 1-20 labels');
+    const existing = this.#version(secret, token);
+    if (existing?.value !== undefined) {
+      if (existing.value === value) return { ...this.#ids(secret), VersionId: token, VersionStages: [...existing.stages] }; // ignored: idempotent
+      throw new FakeServiceError('ResourceExistsException', `You can't modify an existing version, you can only create a new version. VersionId: ${token}`);
+    }
+    let version = existing;
+    if (version === undefined) {
+      version = { versionId: token, stages: [], createdDate: this.#now() };
+      secret.versions.push(version);
+    }
+    version.value = value;
+    const first = this.#withStage(secret, 'AWSCURRENT') === undefined;
+    for (const stage of first && !stages.includes('AWSCURRENT') ? [...stages, 'AWSCURRENT'] : stages) this.#attach(secret, stage, version);
+    secret.lastChangedDate = this.#now();
+    return { ...this.#ids(secret), VersionId: token, VersionStages: [...version.stages] };
+  }
+
+  updateSecretVersionStage(body: Body): Body {
+    const secret = this.#find(body);
+    const stage = str(body, 'VersionStage', true);
+    const moveTo = str(body, 'MoveToVersionId');
+    const removeFrom = str(body, 'RemoveFromVersionId');
+    if (moveTo === undefined && removeFrom === undefined) throw invalid('You must specify MoveToVersionId, RemoveFromVersionId, or both.');
+    const holder = this.#withStage(secret, stage);
+    if (removeFrom !== undefined && this.#version(secret, removeFrom) === undefined) {
+      throw new FakeServiceError('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${removeFrom}`);
+    }
+    if (moveTo === undefined) {
+      if (holder === undefined || holder.versionId !== removeFrom) throw invalid(`The staging label ${stage} is not attached to version ${String(removeFrom)}.`);
+      if (stage === 'AWSCURRENT') throw invalid('You can only move staging label AWSCURRENT to a different secret version. It can\u2019t be completely removed.');
+      holder.stages = holder.stages.filter((s) => s !== stage);
+      secret.lastChangedDate = this.#now();
+      return this.#ids(secret);
+    }
+    const target = this.#version(secret, moveTo);
+    if (target === undefined) throw new FakeServiceError('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${moveTo}`);
+    if (holder !== undefined && holder !== target && holder.versionId !== removeFrom) {
+      throw invalid(
+        `The parameter RemoveFromVersionId doesn't match. Staging label ${stage} is currently attached to version ${holder.versionId}, so you must explicitly reference that version in RemoveFromVersionId.`,
+      );
+    }
+    if (holder === undefined && removeFrom !== undefined) throw invalid(`The staging label ${stage} is not attached to version ${removeFrom}.`);
+    this.#attach(secret, stage, target);
+    return this.#ids(secret);
+  }
+
+  listSecrets(body: Body): Body {
+    const all = [...this.#secrets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const page = paging(body, all.length);
+    return {
+      SecretList: all.slice(page.start, page.end).map((s) => ({
+        ...this.#ids(s),
+        ...(s.rotationEnabled === undefined ? {} : { RotationEnabled: s.rotationEnabled }),
+        CreatedDate: s.createdDate,
+        LastChangedDate: s.lastChangedDate,
+        Tags: s.tags,
+        SecretVersionsToStages: Object.fromEntries(s.versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]])),
+      })),
+      ...(page.next === undefined ? {} : { NextToken: page.next }),
+    };
+  }
+
+  listSecretVersionIds(body: Body): Body {
+    const secret = this.#find(body);
+    const versions = body.IncludeDeprecated === true ? secret.versions : secret.versions.filter((v) => v.stages.length > 0);
+    const page = paging(body, versions.length);
+    return {
+      ...this.#ids(secret),
+      Versions: versions.slice(page.start, page.end).map((v) => ({
+        VersionId: v.versionId,
+        ...(v.stages.length === 0 ? {} : { VersionStages: [...v.stages] }),
+        CreatedDate: v.createdDate,
+      })),
+      ...(page.next === undefined ? {} : { NextToken: page.next }),
+    };
+  }
+
+  rotateSecret(body: Body): Body {
+    const secret = this.#find(body);
+    const token = checkToken(str(body, 'ClientRequestToken') ?? randomUUID());
+    const lambda = str(body, 'RotationLambdaARN');
+    const rules = body.RotationRules;
+    if (rules !== undefined && (rules === null || typeof rules !== 'object' || Array.isArray(rules))) throw new FakeServiceError('SerializationException', 'RotationRules must be an object');
+    const immediately = body.RotateImmediately !== false;
+    const current = this.#withStage(secret, 'AWSCURRENT');
+    const pending = this.#withStage(secret, 'AWSPENDING');
+    // A retry of the RotateSecret call that created this stub: the same answer, nothing new.
+    if (immediately && pending?.versionId === token && pending !== current) return { ...this.#ids(secret), VersionId: token };
+    if (pending !== undefined && pending !== current) {
+      throw new FakeServiceError('InvalidRequestException', 'A previous rotation isn\u2019t complete. That rotation will be reattempted.');
+    }
+    if (immediately && this.#version(secret, token) !== undefined) {
+      throw new FakeServiceError('ResourceExistsException', `A version with VersionId ${token} already exists.`);
+    }
+    if (current === undefined) throw new FakeServiceError('InvalidRequestException', 'the secret has no AWSCURRENT version to rotate');
+    secret.rotationEnabled = true;
+    if (lambda !== undefined) secret.rotationLambdaArn = lambda;
+    if (rules !== undefined) secret.rotationRules = rules as Record<string, unknown>;
+    secret.lastChangedDate = this.#now();
+    if (!immediately) return this.#ids(secret);
+    const stub: Version = { versionId: token, stages: [], createdDate: this.#now() };
+    secret.versions.push(stub);
+    this.#attach(secret, 'AWSPENDING', stub);
+    return { ...this.#ids(secret), VersionId: token };
+  }
+
+  tagResource(body: Body): Body {
+    const secret = this.#find(body);
+    for (const tag of tags(body)) {
+      secret.tags = secret.tags.filter((t) => t.Key !== tag.Key);
+      secret.tags.push(tag);
+    }
+    return {};
+  }
+}

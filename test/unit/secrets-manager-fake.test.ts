@@ -1,0 +1,272 @@
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  ListSecretVersionIdsCommand,
+  PutSecretValueCommand,
+  RotateSecretCommand,
+  TagResourceCommand,
+  UpdateSecretVersionStageCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordSecrets } from '../support/canary.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+
+/** The fake's own rules, each pinned through the real SDK client so the wire protocol is exercised too. */
+
+let fake: SecretsManagerFake;
+let sm: SecretsManagerClient;
+
+beforeEach(async () => {
+  fake = await startSecretsManagerFake();
+  sm = fake.client({ maxAttempts: 1 });
+});
+afterEach(async () => {
+  sm.destroy();
+  await fake.close();
+});
+
+const TOKEN_1 = 'token-1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+const TOKEN_2 = 'token-2-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const TOKEN_3 = 'token-3-cccccccccccccccccccccccccccccccc';
+
+/** The error name the SDK raised (how callers must tell errors apart), or 'resolved'. */
+async function errorName(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return error instanceof Error ? error.name : 'non-error';
+  }
+}
+
+async function stages(secretId = 'app/db'): Promise<Record<string, string[] | undefined>> {
+  const out = await sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+  return out.VersionIdsToStages ?? {};
+}
+
+async function create(name = 'app/db', value = 'initial-value-1'): Promise<string> {
+  recordSecrets(value);
+  const out = await sm.send(new CreateSecretCommand({ Name: name, SecretString: value, ClientRequestToken: TOKEN_1 }));
+  return out.ARN ?? '';
+}
+
+describe('Secrets Manager fake: secrets and values', () => {
+  it('creates a secret with an ARN in the service format and reads it by name or ARN', async () => {
+    const arn = await create();
+    expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:123456789012:secret:app\/db-[A-Za-z]{6}$/);
+    for (const id of ['app/db', arn]) {
+      const value = await sm.send(new GetSecretValueCommand({ SecretId: id }));
+      expect(value).toMatchObject({ ARN: arn, Name: 'app/db', VersionId: TOKEN_1, SecretString: 'initial-value-1', VersionStages: ['AWSCURRENT'] });
+      expect(value.CreatedDate).toBeInstanceOf(Date);
+    }
+    expect(await errorName(sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: 'x' })))).toBe('ResourceExistsException');
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'nope' })))).toBe('ResourceNotFoundException');
+    expect(await errorName(sm.send(new DescribeSecretCommand({ SecretId: 'nope' })))).toBe('ResourceNotFoundException');
+  });
+
+  it('describes rotation settings, versions and tags, and TagResource merges tags', async () => {
+    await sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: 'initial-value-1', ClientRequestToken: TOKEN_1, Tags: [{ Key: 'team', Value: 'a' }] }));
+    await sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: [{ Key: 'team', Value: 'b' }, { Key: 'env', Value: 'prod' }] }));
+    const out = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+    expect(out.RotationEnabled).toBeUndefined();
+    expect(out.VersionIdsToStages).toEqual({ [TOKEN_1]: ['AWSCURRENT'] });
+    expect(out.Tags).toEqual([
+      { Key: 'team', Value: 'b' },
+      { Key: 'env', Value: 'prod' },
+    ]);
+  });
+
+  it('PutSecretValue moves AWSCURRENT by default and AWSPREVIOUS follows; reads by VersionId and VersionStage', async () => {
+    await create();
+    await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'second-value-2' }));
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSPREVIOUS'], [TOKEN_2]: ['AWSCURRENT'] });
+    await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3, SecretString: 'third-value-3' }));
+    // TOKEN_1 lost its last label: DescribeSecret leaves it out, ListSecretVersionIds shows it only with IncludeDeprecated.
+    expect(await stages()).toEqual({ [TOKEN_2]: ['AWSPREVIOUS'], [TOKEN_3]: ['AWSCURRENT'] });
+    const listed = await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'app/db' }));
+    expect(listed.Versions?.map((v) => v.VersionId).sort()).toEqual([TOKEN_2, TOKEN_3]);
+    const all = await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'app/db', IncludeDeprecated: true }));
+    expect(all.Versions?.map((v) => [v.VersionId, v.VersionStages ?? []])).toContainEqual([TOKEN_1, []]);
+    expect(all.Versions?.every((v) => v.CreatedDate instanceof Date)).toBe(true);
+    // A deprecated version can still be read by id until the service deletes it.
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_1 }))).SecretString).toBe('initial-value-1');
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionStage: 'AWSPREVIOUS' }))).SecretString).toBe('second-value-2');
+    // VersionId with VersionStage: only when that version carries the label.
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_3, VersionStage: 'AWSCURRENT' }))).SecretString).toBe('third-value-3');
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_2, VersionStage: 'AWSCURRENT' })))).toBe('ResourceNotFoundException');
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: 'no-such-version-xxxxxxxxxxxxxxxxxxxxxx' })))).toBe(
+      'ResourceNotFoundException',
+    );
+  });
+
+  it('PutSecretValue with the same token and value is ignored; another value is ResourceExistsException', async () => {
+    await create();
+    recordSecrets('pending-value-A', 'pending-value-B');
+    const first = await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'pending-value-A', VersionStages: ['AWSPENDING'] }));
+    expect(first).toMatchObject({ VersionId: TOKEN_2, VersionStages: ['AWSPENDING'] });
+    const again = await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'pending-value-A', VersionStages: ['AWSCURRENT'] }));
+    // Ignored, labels included: AWSCURRENT did not move.
+    expect(again).toMatchObject({ VersionId: TOKEN_2, VersionStages: ['AWSPENDING'] });
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSCURRENT'], [TOKEN_2]: ['AWSPENDING'] });
+    const conflict = sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'pending-value-B', VersionStages: ['AWSPENDING'] }));
+    expect(await errorName(conflict)).toBe('ResourceExistsException');
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionStage: 'AWSPENDING' }))).SecretString).toBe('pending-value-A');
+  });
+
+  it('PutSecretValue requires a 32-64 character token and a value of at most 65,536 bytes', async () => {
+    await create();
+    const put = (token: string, value = 'v-value-1'): Promise<string> =>
+      errorName(sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: token, SecretString: value })));
+    expect(await put('x'.repeat(31))).toBe('ValidationException');
+    expect(await put('x'.repeat(65))).toBe('ValidationException');
+    expect(await put('x'.repeat(32))).toBe('resolved');
+    expect(await put('y'.repeat(64))).toBe('resolved');
+    expect(await put(TOKEN_2, 'a'.repeat(65_536))).toBe('resolved');
+    let error: unknown;
+    const tooBig = 'secret-' + 'é'.repeat(32_765); // 65,537 bytes, far fewer characters
+    recordSecrets(tooBig);
+    try {
+      await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3, SecretString: tooBig }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).name).toBe('ValidationException');
+    expect((error as Error).message).not.toContain('secret-é');
+    expect(await put(TOKEN_3)).toBe('resolved'); // nothing was stored under the refused token
+  });
+});
+
+describe('Secrets Manager fake: UpdateSecretVersionStage', () => {
+  beforeEach(async () => {
+    await create();
+    await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'pending-value-2', VersionStages: ['AWSPENDING'] }));
+  });
+
+  it('refuses to move a label attached elsewhere without the matching RemoveFromVersionId', async () => {
+    const move = (remove?: string): Promise<string> =>
+      errorName(
+        sm.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: 'app/db',
+            VersionStage: 'AWSCURRENT',
+            MoveToVersionId: TOKEN_2,
+            ...(remove === undefined ? {} : { RemoveFromVersionId: remove }),
+          }),
+        ),
+      );
+    expect(await move()).toBe('InvalidParameterException');
+    expect(await move(TOKEN_2)).toBe('InvalidParameterException'); // names the wrong version
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSCURRENT'], [TOKEN_2]: ['AWSPENDING'] });
+    expect(await move(TOKEN_1)).toBe('resolved');
+    // Moving AWSCURRENT moved AWSPREVIOUS to the old current; AWSPENDING stays where it was (finished, as AWS sees it).
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSPREVIOUS'], [TOKEN_2]: ['AWSPENDING', 'AWSCURRENT'] });
+    // Moving to the version that already has the label is a no-op.
+    expect(await move()).toBe('resolved');
+  });
+
+  it('adds a free label without RemoveFromVersionId, removes labels, and never removes AWSCURRENT outright', async () => {
+    const update = (input: { VersionStage: string; MoveToVersionId?: string; RemoveFromVersionId?: string }): Promise<string> =>
+      errorName(sm.send(new UpdateSecretVersionStageCommand({ SecretId: 'app/db', ...input })));
+    expect(await update({ VersionStage: 'CUSTOM', MoveToVersionId: TOKEN_1 })).toBe('resolved');
+    expect(await update({ VersionStage: 'CUSTOM', RemoveFromVersionId: TOKEN_2 })).toBe('InvalidParameterException'); // not there
+    expect(await update({ VersionStage: 'AWSPENDING', RemoveFromVersionId: TOKEN_2 })).toBe('resolved');
+    expect(await update({ VersionStage: 'AWSCURRENT', RemoveFromVersionId: TOKEN_1 })).toBe('InvalidParameterException');
+    expect(await update({ VersionStage: 'AWSCURRENT' })).toBe('InvalidParameterException');
+    expect(await update({ VersionStage: 'AWSCURRENT', MoveToVersionId: 'no-such-version-xxxxxxxxxxxxxxxxxxxxxx', RemoveFromVersionId: TOKEN_1 })).toBe(
+      'ResourceNotFoundException',
+    );
+    // TOKEN_2 has no label left: out of DescribeSecret, still a version.
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSCURRENT', 'CUSTOM'] });
+    const all = await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'app/db', IncludeDeprecated: true }));
+    expect(all.Versions?.map((v) => v.VersionId)).toContain(TOKEN_2);
+  });
+});
+
+describe('Secrets Manager fake: RotateSecret', () => {
+  beforeEach(async () => {
+    await create();
+  });
+
+  it('creates a value-less AWSPENDING stub, invokes nothing, and returns its VersionId', async () => {
+    const out = await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, RotationRules: { AutomaticallyAfterDays: 30 } }));
+    expect(out.VersionId).toBe(TOKEN_2);
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSCURRENT'], [TOKEN_2]: ['AWSPENDING'] });
+    const described = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+    expect(described.RotationEnabled).toBe(true);
+    expect(described.RotationRules).toEqual({ AutomaticallyAfterDays: 30 });
+    // The stub has no value: reading it, by label or by id, is ResourceNotFoundException.
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionStage: 'AWSPENDING' })))).toBe('ResourceNotFoundException');
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_2 })))).toBe('ResourceNotFoundException');
+    // The SDK's own token (a UUID) works too.
+    expect((await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'app/db' }))).Versions).toHaveLength(2);
+  });
+
+  it('is refused while AWSPENDING is on another version than AWSCURRENT, and allowed again once the rotation finished', async () => {
+    await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2 }));
+    // The same call retried is answered again without a second stub.
+    expect((await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2 }))).VersionId).toBe(TOKEN_2);
+    expect(await errorName(sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3 })))).toBe('InvalidRequestException');
+
+    // The rotation function's createSecret and finishSecret, as AWS's templates make them.
+    recordSecrets('rotated-value-2');
+    await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'rotated-value-2', VersionStages: ['AWSPENDING'] }));
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_2, VersionStage: 'AWSPENDING' }))).SecretString).toBe('rotated-value-2');
+    expect(await errorName(sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3 })))).toBe('InvalidRequestException');
+    await sm.send(new UpdateSecretVersionStageCommand({ SecretId: 'app/db', VersionStage: 'AWSCURRENT', MoveToVersionId: TOKEN_2, RemoveFromVersionId: TOKEN_1 }));
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSPREVIOUS'], [TOKEN_2]: ['AWSPENDING', 'AWSCURRENT'] });
+
+    // AWSPENDING sits on AWSCURRENT: finished, so the next rotation may start and takes the label.
+    await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3 }));
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSPREVIOUS'], [TOKEN_2]: ['AWSCURRENT'], [TOKEN_3]: ['AWSPENDING'] });
+  });
+
+  it('with RotateImmediately=false records the settings and creates no version', async () => {
+    const out = await sm.send(new RotateSecretCommand({ SecretId: 'app/db', RotateImmediately: false, RotationRules: { ScheduleExpression: 'rate(10 days)' } }));
+    expect(out.VersionId).toBeUndefined();
+    expect(await stages()).toEqual({ [TOKEN_1]: ['AWSCURRENT'] });
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }))).RotationEnabled).toBe(true);
+  });
+});
+
+describe('Secrets Manager fake: listing, counting and failures', () => {
+  it('lists secrets page by page', async () => {
+    for (const name of ['c', 'a', 'b']) await sm.send(new CreateSecretCommand({ Name: name, SecretString: 'some-value-1' }));
+    const names: string[] = [];
+    let next: string | undefined;
+    let pages = 0;
+    do {
+      const page = await sm.send(new ListSecretsCommand({ MaxResults: 2, ...(next === undefined ? {} : { NextToken: next }) }));
+      names.push(...(page.SecretList ?? []).map((s) => s.Name ?? ''));
+      next = page.NextToken;
+      pages++;
+    } while (next !== undefined);
+    expect(names).toEqual(['a', 'b', 'c']);
+    expect(pages).toBe(2);
+    expect(await errorName(sm.send(new ListSecretsCommand({ NextToken: 'bm9wZQ==' })))).toBe('InvalidNextTokenException');
+  });
+
+  it('counts requests by operation, never records values, and fails chosen requests by error name', async () => {
+    await create();
+    fake.resetCounts();
+    await sm.send(new GetSecretValueCommand({ SecretId: 'app/db' }));
+    await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+    expect(fake.counts()).toEqual({ GetSecretValue: 1, DescribeSecret: 1 });
+    expect(JSON.stringify(fake.requests)).not.toContain('initial-value-1');
+
+    fake.fail({ operation: 'GetSecretValue', type: 'AccessDeniedException' });
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db' })))).toBe('AccessDeniedException');
+    expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db' })))).toBe('resolved');
+
+    // A throttled request is retried by the SDK (with its default three attempts).
+    const retrying = fake.client();
+    fake.fail({ operation: 'DescribeSecret', type: 'ThrottlingException', times: 2 });
+    fake.resetCounts();
+    expect(await errorName(retrying.send(new DescribeSecretCommand({ SecretId: 'app/db' })))).toBe('resolved');
+    expect(fake.count('DescribeSecret')).toBe(3);
+    retrying.destroy();
+  });
+});
