@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../shared/config.js';
 import { RotatorError } from '../shared/errors.js';
 import { generatePassword } from '../shared/password.js';
 import type { CreatePendingInput, RevokeOutcome, Rotator, RotatorContext } from '../shared/rotator.js';
@@ -299,4 +301,21 @@ export async function revokeRetired<S extends Credential>(request: RevokeRequest
   await actions.discardOldPassword(retired.username, master);
   ctx.logger.info('revoked the retired password: discarded the secondary password kept by RETAIN CURRENT PASSWORD', about);
   return 'revoked';
+}
+
+/** Connection settings for the database rotators from the shared config (reads the CA bundle once). */
+export function databaseRotatorOptions(config: Pick<Config, 'connectTimeoutMs' | 'statementTimeoutMs' | 'tlsCaFile' | 'allowPlaintextFallback'>): ConnectionOptions {
+  const tls = {
+    allowPlaintextFallback: config.allowPlaintextFallback,
+    ...(config.tlsCaFile === undefined ? {} : { ca: readCa(config.tlsCaFile) }),
+  };
+  return { connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, tls };
+}
+
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new RotatorError('INVALID_INPUT', `ROTATOR_TLS_CA_FILE names ${path}, which cannot be read: ${(error as Error).message}`);
+  }
 }

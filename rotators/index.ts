@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Config } from '../shared/config.js';
-import { RotatorError } from '../shared/errors.js';
 import type { Rotator } from '../shared/rotator.js';
 import { createApiKeyRotator } from './api-key/index.js';
+import { databaseRotatorOptions } from './database.js';
 import { createMysqlRotator } from './mysql/index.js';
 import { createPostgresRotator } from './postgres/index.js';
 
@@ -13,24 +12,14 @@ export type RotatorSettings = Pick<
 
 /** Every rotator this build ships, configured from the shared settings. */
 export function createRotators(config: RotatorSettings): Rotator[] {
-  const tls = { allowPlaintextFallback: config.allowPlaintextFallback, ...(config.tlsCaFile === undefined ? {} : { ca: readCa(config.tlsCaFile) }) };
-  const timeouts = { connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs };
+  const connection = databaseRotatorOptions(config);
   return [
-    createPostgresRotator({ ...timeouts, tls }),
+    createPostgresRotator(connection),
     createMysqlRotator({
-      ...timeouts,
-      tls,
+      ...connection,
       allowPublicKeyRetrieval: config.allowPublicKeyRetrieval,
       ...(config.usernameCharacterLimit === undefined ? {} : { usernameCharacterLimit: config.usernameCharacterLimit }),
     }),
     createApiKeyRotator({ timeoutMs: config.statementTimeoutMs }),
   ];
-}
-
-function readCa(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new RotatorError('INVALID_INPUT', `ROTATOR_TLS_CA_FILE names ${path}, which cannot be read: ${(error as Error).message}`);
-  }
 }

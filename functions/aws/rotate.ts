@@ -1,0 +1,172 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import type { Config } from '../../shared/config.js';
+import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
+import { RotatorError } from '../../shared/errors.js';
+import { Redactor, describeError } from '../../shared/redact.js';
+import type { Rotator } from '../../shared/rotator.js';
+import { AwsSecretStore } from '../../shared/stores/aws/index.js';
+import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
+
+/**
+ * The Lambda function Secrets Manager invokes once per rotation step. It is thin: validate the event, run exactly
+ * that step through the engine (which applies the guards of AWS's templates), log the outcome and count it.
+ *
+ * Decisions:
+ * - **Built once per container.** `createRotateHandler` runs at module load in each entry point, so the SDK client,
+ *   the AwsSecretStore (and its cache of immutable version values), the rotators and the engine serve every warm
+ *   invocation: the four steps of a rotation usually land on one container.
+ * - **The remaining-time signal is ours, not middy's.** middy's `timeoutEarlyInMillis` races the handler and
+ *   returns while the step keeps running in the background; here an AbortSignal fires `safetyMarginMs` before
+ *   Lambda's deadline and goes to `engine.runStep`, so the database work is cut and the step fails through its own
+ *   error path (logged, counted, rethrown). With no time left at all the step is refused before any call.
+ *   The signal reaches the database calls; Secrets Manager calls are bounded by the SDK's own retry settings,
+ *   because the store port takes no signal yet.
+ * - **RotationToken** (the token for cross-account PutSecretValue) is registered with the redactor before anything
+ *   else runs and never logged. It is validated but NOT forwarded to PutSecretValue yet: the SecretStore port has
+ *   no parameter for it. Same-account rotation, the common case, does not need it.
+ * - **Errors are rethrown**, so Secrets Manager marks the step failed and retries it with the same token. What is
+ *   thrown is a fresh RotatorError with the same code and a redacted message and no cause (a driver error may
+ *   quote what it was sent; the Lambda runtime prints errorMessage and the stack).
+ * - **Metrics**: namespace `Rotator`, `StepSucceeded` or `StepFailed` (Count) with dimensions `Step` and `Engine`
+ *   (the engine family this function was built for: `postgres` or `mysql`; never a secret-derived value), plus the
+ *   outcome or error code as EMF metadata.
+ */
+
+export const METRICS_NAMESPACE = 'Rotator';
+/** How long before Lambda's deadline the step's signal fires. */
+export const DEFAULT_SAFETY_MARGIN_MS = 2_000;
+
+const eventSchema = z.object({
+  SecretId: z.string({ error: 'must be a secret ARN or name' }).min(1, 'must be a secret ARN or name').max(2048, 'must be at most 2048 characters'),
+  ClientRequestToken: z
+    .string({ error: 'must be the rotation token (32-64 characters)' })
+    .min(32, 'must be the rotation token (32-64 characters)')
+    .max(64, 'must be the rotation token (32-64 characters)'),
+  Step: z.enum(STEPS, { error: `must be one of ${STEPS.join(', ')}` }),
+  RotationToken: z.string({ error: 'must be a string when present' }).max(4096, 'must be at most 4096 characters').optional(),
+});
+
+export type RotationEvent = z.infer<typeof eventSchema>;
+
+/** Validates the event Secrets Manager sends; the error names every bad field and never echoes a value. */
+export function parseRotationEvent(event: unknown): RotationEvent {
+  const result = eventSchema.safeParse(event);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.length === 0 ? 'event' : issue.path.join('.')}: ${issue.message}`).join('; ');
+  return fail(new RotatorError('INVALID_INPUT', `the rotation event is invalid: ${problems}`));
+}
+
+function fail(error: RotatorError): never {
+  throw error;
+}
+
+export interface RotateHandlerDeps {
+  /** Built once per container with createSecretsManagerClient (SECRETS_MANAGER_ENDPOINT honoured). */
+  client: SecretsManagerClient;
+  /** The rotators this bundle ships (one engine family per entry point). */
+  rotators: readonly Rotator[];
+  /** The `Engine` metric dimension: the engine family of this function. */
+  engineFamily: string;
+  config: Pick<Config, 'defaultStrategy' | 'logLevel'>;
+  /** Where the password policy env vars are read (PASSWORD_LENGTH, EXCLUDE_*). Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  redactor?: Redactor;
+  powertoolsLogger?: PowertoolsLogger;
+  metrics?: Metrics;
+  safetyMarginMs?: number;
+}
+
+/** What Lambda calls; it resolves with nothing (Secrets Manager reads only success or failure). */
+export type RotateHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
+  const redactor = deps.redactor ?? new Redactor();
+  const powertools = deps.powertoolsLogger ?? createPowertoolsLogger({ redactor, level: deps.config.logLevel });
+  const logger = adaptPowertoolsLogger(powertools, redactor);
+  const metrics = deps.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'rotator' });
+  const margin = deps.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
+  const engine = new RotationEngine({
+    store: new AwsSecretStore({ client: deps.client }),
+    rotators: deps.rotators,
+    logger,
+    defaultStrategy: deps.config.defaultStrategy,
+    ...(deps.env === undefined ? {} : { env: deps.env }),
+  });
+
+  const count = (name: 'StepSucceeded' | 'StepFailed', step: string, metadata: Record<string, string>): void => {
+    metrics.addDimensions({ Step: step, Engine: deps.engineFamily });
+    metrics.addMetric(name, MetricUnit.Count, 1);
+    for (const [key, value] of Object.entries(metadata)) metrics.addMetadata(key, value);
+  };
+
+  const rotate = async (event: unknown, context: Context): Promise<void> => {
+    let step: Step | 'invalid' = 'invalid';
+    try {
+      const e = parseRotationEvent(event);
+      step = e.Step;
+      const deadline = remainingTimeSignal(context, margin);
+      try {
+        const result = await engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal });
+        logger.info(`rotation step ${e.Step} succeeded`, { secretId: e.SecretId, versionId: e.ClientRequestToken, step: e.Step, outcome: result.outcome, ms: result.ms });
+        count('StepSucceeded', step, { outcome: result.outcome });
+      } finally {
+        deadline.dispose();
+      }
+    } catch (error) {
+      const safe = safeError(error, redactor);
+      logger.error(`rotation step ${step} failed: ${safe.code}`, { step, code: safe.code, retryable: safe.retryable, error: safe });
+      count('StepFailed', step, { errorCode: safe.code });
+      throw safe;
+    }
+  };
+
+  return middy<unknown, unknown>({ timeoutEarlyInMillis: 0 })
+    .use(registerRotationToken(redactor))
+    .use(injectLambdaContext(powertools, { logEvent: false, resetKeys: true }))
+    .use(logMetrics(metrics))
+    .handler(rotate);
+}
+
+/** First of all, before any middleware could log: the event's RotationToken is a secret. */
+function registerRotationToken(redactor: Redactor): MiddlewareObj<unknown, unknown> {
+  return {
+    before: (request) => {
+      const event = request.event;
+      if (event !== null && typeof event === 'object' && 'RotationToken' in event && typeof event.RotationToken === 'string') {
+        redactor.add(event.RotationToken);
+      }
+    },
+  };
+}
+
+/** An AbortSignal that fires `marginMs` before the invocation's deadline; already aborted when no time is left. */
+export function remainingTimeSignal(context: Pick<Context, 'getRemainingTimeInMillis'>, marginMs: number): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const left = context.getRemainingTimeInMillis() - marginMs;
+  const reason = new RotatorError(
+    'TARGET_UNREACHABLE',
+    `the Lambda invocation is within ${marginMs} ms of its timeout; the step was stopped and Secrets Manager will retry it (raise the function's timeout if this repeats)`,
+    { retryable: true },
+  );
+  if (left <= 0) {
+    controller.abort(reason);
+    return { signal: controller.signal, dispose: () => undefined };
+  }
+  const timer = setTimeout(() => controller.abort(reason), left);
+  return { signal: controller.signal, dispose: () => clearTimeout(timer) };
+}
+
+/** What may leave the function: the code, a redacted message, no cause. */
+export function safeError(error: unknown, redactor: Redactor): RotatorError {
+  const described = describeError(error instanceof Error ? error : new Error(String(error)), redactor);
+  const message = typeof described.message === 'string' ? described.message : 'unknown error';
+  if (error instanceof RotatorError) return new RotatorError(error.code, message, { retryable: error.retryable });
+  return new RotatorError('INTERNAL', `unexpected error (${String(described.name)}): ${message}`);
+}
