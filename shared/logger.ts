@@ -41,13 +41,18 @@ export function createLogger(options: JsonLoggerOptions = {}, base: LogFields = 
     write(redactor.redact(line));
   };
 
+  return loggerFrom(redactor, emit, (fields) => createLogger({ level, redactor, write, clock }, { ...base, ...fields }));
+}
+
+/** A Logger from one emit function: what every implementation of the port shares. */
+export function loggerFrom(redactor: Redactor, emit: (level: LogLevel, message: string, fields?: LogFields) => void, child: (fields: LogFields) => Logger): Logger {
   return {
     redactor,
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger({ level, redactor, write, clock }, { ...base, ...fields }),
+    child,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import type { LogFields, LogLevel, Logger } from '../../shared/logger.js';
+import { loggerFrom, type LogFields, type LogLevel, type Logger } from '../../shared/logger.js';
 import { REDACTED, isSensitiveKey, type Redactor } from '../../shared/redact.js';
 
 /**
@@ -44,12 +44,5 @@ export function adaptPowertoolsLogger(target: PowertoolsLogger, redactor: Redact
     const record = redactor.redactFields({ ...base, ...fields }) as LogFields;
     target[level](redactor.redact(message), record);
   };
-  return {
-    redactor,
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    child: (fields) => adaptPowertoolsLogger(target, redactor, { ...base, ...fields }),
-  };
+  return loggerFrom(redactor, emit, (fields) => adaptPowertoolsLogger(target, redactor, { ...base, ...fields }));
 }
