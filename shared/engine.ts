@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
-import type { CreatePendingInput, Rotator, RotatorContext } from './rotator.js';
+import { storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
 import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
 import { STRATEGIES, versionWithStage, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
@@ -49,6 +49,8 @@ export interface EngineOptions {
   env?: NodeJS.ProcessEnv;
   random?: RandomInt;
   newToken?: () => string;
+  /** Completes master secrets before rotators see them (on AWS: RDS-managed secrets). Default: as stored. */
+  resolveMaster?: MasterResolver;
 }
 
 export interface RunOptions {
@@ -73,6 +75,7 @@ export class RotationEngine {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: RandomInt | undefined;
   readonly #newToken: () => string;
+  readonly #resolveMaster: MasterResolver;
   /** Values by secret and version id. Versions are immutable, so a value once read or written stays true. */
   readonly #values = new Map<string, string>();
 
@@ -84,6 +87,7 @@ export class RotationEngine {
     this.#env = options.env ?? process.env;
     this.#random = options.random;
     this.#newToken = options.newToken ?? randomUUID;
+    this.#resolveMaster = options.resolveMaster ?? storedMaster;
   }
 
   /**
@@ -202,9 +206,9 @@ export class RotationEngine {
         this.#logger.redactor.add(password);
         return password;
       },
-      readMaster: () => {
+      readMaster: async () => {
         if (masterId === undefined) throw new RotatorError('INVALID_SECRET', `secret ${info.secretId} names no master secret ("masterarn")`);
-        return this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`);
+        return (await this.#readMaster(masterId, ctx)).value;
       },
     };
     const pending = await rotator.createPending(input, ctx);
@@ -233,14 +237,14 @@ export class RotationEngine {
     if (await rotator.works(pending, ctx)) return 'already-done';
     const previous = await this.#readOptional(info, 'PREVIOUS', rotator, ctx.logger);
     const masterId = rotator.masterSecretId(current, strategy);
-    const master = masterId === undefined ? undefined : await this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`);
+    const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx);
     await rotator.set(
       {
         strategy,
         current,
         pending,
         ...(previous === undefined ? {} : { previous }),
-        ...(master === undefined ? {} : { master }),
+        ...(master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts }),
       },
       ctx,
     );
@@ -273,6 +277,10 @@ export class RotationEngine {
     }
     rotator.validate(current, `the CURRENT value of secret ${info.secretId}`);
     return { info, current, rotator, engine, strategy };
+  }
+
+  async #readMaster(masterId: string, ctx: RotatorContext): Promise<MasterCredential> {
+    return this.#resolveMaster(masterId, await this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`), ctx);
   }
 
   async #readValue(secretId: string, stage: Stage, what: string): Promise<SecretObject> {

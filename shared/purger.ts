@@ -1,6 +1,6 @@
 import { RotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { RevokeOutcome, Rotator } from './rotator.js';
+import { storedMaster, type MasterResolver, type RevokeOutcome, type Rotator } from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
 import { versionWithStage, type SecretInfo, type SecretStore, type Strategy, type VersionInfo } from './store.js';
 
@@ -91,6 +91,8 @@ export interface PurgerOptions {
   defaultPolicy?: RetentionPolicy;
   defaultStrategy?: Strategy;
   clock?: () => Date;
+  /** As for the engine: completes master secrets (RDS-managed ones on AWS). */
+  resolveMaster?: MasterResolver;
 }
 
 function errorFields(error: unknown): { code: string; message: string; retryable: boolean } {
@@ -105,6 +107,7 @@ export class Purger {
   readonly #defaultPolicy: RetentionPolicy;
   readonly #defaultStrategy: Strategy;
   readonly #clock: () => Date;
+  readonly #resolveMaster: MasterResolver;
 
   constructor(options: PurgerOptions) {
     this.#store = options.store;
@@ -113,6 +116,7 @@ export class Purger {
     this.#defaultPolicy = options.defaultPolicy ?? DEFAULT_RETENTION;
     this.#defaultStrategy = options.defaultStrategy ?? 'single-user';
     this.#clock = options.clock ?? (() => new Date());
+    this.#resolveMaster = options.resolveMaster ?? storedMaster;
   }
 
   /** Purges the given secrets, or every secret in the store; never throws for one secret's failure. */
@@ -193,12 +197,19 @@ export class Purger {
     const pendingVersion = versionWithStage(info, 'PENDING');
     const pending = pendingVersion?.hasValue === true ? await read({ stage: 'PENDING' }, `the PENDING value of secret ${info.secretId}`) : undefined;
     const masterId = rotator.masterSecretId(current, strategy);
-    const master = masterId === undefined ? undefined : await read({ stage: 'CURRENT' }, `master secret ${masterId}`, masterId);
+    const ctx = { logger: this.#logger.child({ secretId: info.secretId, versionId }) };
+    const master = masterId === undefined ? undefined : await this.#resolveMaster(masterId, await read({ stage: 'CURRENT' }, `master secret ${masterId}`, masterId), ctx);
     return {
       revoke: () =>
         revoke(
-          { strategy, retired, current, ...(pending === undefined ? {} : { pending }), ...(master === undefined ? {} : { master }) },
-          { logger: this.#logger.child({ secretId: info.secretId, versionId }) },
+          {
+            strategy,
+            retired,
+            current,
+            ...(pending === undefined ? {} : { pending }),
+            ...(master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts }),
+          },
+          ctx,
         ),
     };
   }

@@ -32,6 +32,9 @@ export interface SetInput {
   previous?: SecretObject;
   /** The CURRENT value of the secret named by `masterSecretId`, for strategies that need it. */
   master?: SecretObject;
+  /** Hosts other than the master's own that its server feeds (RDS read replicas, reader endpoints): the rotated
+   * secret may name one of them, and the master then changes the user on its own host. */
+  masterReplicaHosts?: readonly string[];
 }
 
 export interface RevokeInput {
@@ -43,11 +46,29 @@ export interface RevokeInput {
   pending?: SecretObject;
   /** The CURRENT value of the secret named by `masterSecretId`, for strategies that need it. */
   master?: SecretObject;
+  /** As for SetInput. */
+  masterReplicaHosts?: readonly string[];
 }
 
 /** What revoke did: `revoked` the target no longer accepts the retired credential because of this call;
  * `not-needed` it already did not (a changed password), or the credential is one the target must keep. */
 export type RevokeOutcome = 'revoked' | 'not-needed';
+
+/** A master secret as the rotators receive it. */
+export interface MasterCredential {
+  value: SecretObject;
+  /** Hosts other than `value.host` served by the master's server (read replicas, reader endpoints). */
+  replicaHosts: readonly string[];
+}
+
+/**
+ * Completes a master secret before a rotator sees it. The default keeps the value as stored; on AWS, a secret that
+ * RDS manages holds only username and password, and the RDS resolver adds host, port and engine from the instance
+ * or cluster it is tagged with, and the replicas and reader endpoints of that server.
+ */
+export type MasterResolver = (secretId: string, value: SecretObject, ctx: RotatorContext) => Promise<MasterCredential>;
+
+export const storedMaster: MasterResolver = (_secretId, value) => Promise.resolve({ value, replicaHosts: [] });
 
 export interface Rotator {
   /** Values of the secret's `engine` key this rotator serves. */

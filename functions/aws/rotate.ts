@@ -10,7 +10,7 @@ import type { Config } from '../../shared/config.js';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
 import { Redactor, describeError } from '../../shared/redact.js';
-import type { Rotator } from '../../shared/rotator.js';
+import type { MasterResolver, Rotator } from '../../shared/rotator.js';
 import { AwsSecretStore } from '../../shared/stores/aws/index.js';
 import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
 
@@ -81,6 +81,8 @@ export interface RotateHandlerDeps {
   powertoolsLogger?: PowertoolsLogger;
   metrics?: Metrics;
   safetyMarginMs?: number;
+  /** Completes master secrets before the rotators see them (RDS-managed master secrets). */
+  resolveMaster?: MasterResolver;
 }
 
 /** What Lambda calls; it resolves with nothing (Secrets Manager reads only success or failure). */
@@ -98,6 +100,7 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
     logger,
     defaultStrategy: deps.config.defaultStrategy,
     ...(deps.env === undefined ? {} : { env: deps.env }),
+    ...(deps.resolveMaster === undefined ? {} : { resolveMaster: deps.resolveMaster }),
   });
 
   const count = (name: 'StepSucceeded' | 'StepFailed', step: string, metadata: Record<string, string>): void => {
