@@ -9,7 +9,7 @@ export function formatDescribe(info: SecretInfo): string {
   const lines = [`secret ${info.secretId}`, `  rotation: ${rotation}`, `  versions (oldest first):`];
   for (const v of info.versions) {
     const labels = v.stages.length > 0 ? v.stages.join(',') : '-';
-    lines.push(`    ${v.versionId}  ${labels.padEnd(16)} ${v.createdAt.toISOString()}${v.hasValue ? '' : '  (no value yet)'}`);
+    lines.push(`    ${v.versionId}  ${labels.padEnd(16)} ${v.createdAt?.toISOString() ?? 'created ?'}${v.hasValue ? '' : '  (no value yet)'}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -18,7 +18,7 @@ export function describeJson(info: SecretInfo): unknown {
   return {
     secretId: info.secretId,
     rotation: info.rotation,
-    versions: info.versions.map((v) => ({ ...v, createdAt: v.createdAt.toISOString() })),
+    versions: info.versions.map((v) => ({ ...v, createdAt: v.createdAt?.toISOString() })),
   };
 }
 

@@ -93,9 +93,15 @@ export function assertAlternate(pending: Credential, current: Credential): void 
   }
 }
 
+/** Host names compare without regard to case, as DNS does. */
+export function sameHost(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
 /**
- * The master secret, when the strategy needs one: present, on current's host, and not the user being changed
- * (`changed` is the pending user for `set`, the retired one for `revoke`).
+ * The master secret, when the strategy needs one: present, on current's host or on the server that feeds it (current
+ * names one of `replicaHosts`: an RDS read replica or reader endpoint of the master's server), and not the user being
+ * changed (`changed` is the pending user for `set`, the retired one for `revoke`).
  */
 export function checkedMaster<S extends Credential>(
   master: S | undefined,
@@ -103,13 +109,19 @@ export function checkedMaster<S extends Credential>(
   changed: Credential,
   strategy: Strategy,
   role: 'pending' | 'retired' = 'pending',
+  replicaHosts: readonly string[] = [],
 ): S {
   if (master === undefined) {
     throw new RotatorError('INVALID_INPUT', `the ${strategy} strategy needs the master secret named by "masterarn" of the current secret`);
   }
-  if (master.host !== current.host) {
-    // The master's password must not be offered to a host its secret does not name.
-    throw new RotatorError('CREDENTIAL_MISMATCH', `the master secret names host ${master.host}, but the secret being rotated names ${current.host}; both must name the same server`);
+  if (!sameHost(master.host, current.host) && !replicaHosts.some((host) => sameHost(host, current.host))) {
+    // The master's password must not be offered to a host its secret does not name, nor act for a server it does not feed.
+    throw new RotatorError(
+      'CREDENTIAL_MISMATCH',
+      `the master secret names host ${master.host}, but the secret being rotated names ${current.host}, which is neither that host nor a read replica or reader endpoint of its server` +
+        (replicaHosts.length === 0 ? ' (the master has none known)' : ` (those are ${replicaHosts.join(', ')})`) +
+        '; point "masterarn" at the master secret of the server the secret names',
+    );
   }
   if (master.username === changed.username) {
     throw new RotatorError('CREDENTIAL_MISMATCH', `the ${role} user "${changed.username}" is the master user itself; the master secret must name another user`);
@@ -121,6 +133,16 @@ export function checkedMaster<S extends Credential>(
 export function strictestSsl(a: Credential, b: Credential): boolean | undefined {
   if (a.ssl === true || b.ssl === true) return true;
   return a.ssl === false && b.ssl === false ? false : undefined;
+}
+
+/**
+ * Where the master logs in. On current's own host (current names the master's host): current's host and port, as
+ * AWS's templates and this rotator always did, so a master secret without `port` keeps working. On a replica
+ * (current names a read replica or reader endpoint, which are read-only): the master's host and port, the primary
+ * or writer, whose changes reach the replica.
+ */
+export function masterHostPort(current: { host: string; port: number }, master: { host: string; port: number }): { host: string; port: number } {
+  return sameHost(master.host, current.host) ? { host: current.host, port: current.port } : { host: master.host, port: master.port };
 }
 
 /** The master logs in to current's server: plaintext only when both secrets say so, TLS when either asks for it. */
@@ -139,32 +161,34 @@ export function currentNoLongerLogsIn(where: string, current: Credential, pendin
 /**
  * Single user: changes the password while logged in as the user, with current's password and then previous's
  * (AWS's template order: previous still works when an earlier run changed the password but did not finish).
- * Previous is tried only when it names the same user and host. `change` throws TARGET_AUTH_FAILED when a login is
- * refused, which moves on to the next credential.
+ * Previous is read only when current's login is refused, and tried only when it names the same user and host.
+ * `change` throws TARGET_AUTH_FAILED when a login is refused, which moves on to the next credential.
  */
 export async function changeAsUser<S extends Credential>(
-  input: { current: S; previous: S | undefined; where: string },
+  input: { current: S; readPrevious: () => Promise<S | undefined>; where: string },
   ctx: RotatorContext,
   change: (login: S, label: 'current' | 'previous') => Promise<void>,
 ): Promise<void> {
-  const { current, previous, where } = input;
-  const logins: Array<{ label: 'current' | 'previous'; login: S }> = [{ label: 'current', login: current }];
-  if (previous !== undefined) {
-    rememberPasswords(ctx, previous);
-    if (previous.username === current.username && previous.host === current.host) {
-      // With current's TLS setting: an older value must not weaken the connection.
-      logins.push({ label: 'previous', login: { ...previous, ssl: current.ssl } });
-    } else {
-      ctx.logger.info('not trying the previous secret: it names another user or host', { user: previous.username, host: previous.host });
-    }
-  }
-  for (const { label, login } of logins) {
+  const { current, where } = input;
+  const attempt = async (login: S, label: 'current' | 'previous'): Promise<boolean> => {
     try {
       await change(login, label);
-      return;
+      return true;
     } catch (error) {
       if (!(error instanceof RotatorError && error.code === 'TARGET_AUTH_FAILED')) throw error;
       ctx.logger.info(`the ${label} password of the user no longer logs in`, { user: current.username, host: current.host });
+      return false;
+    }
+  };
+  if (await attempt(current, 'current')) return;
+  const previous = await input.readPrevious();
+  if (previous !== undefined) {
+    rememberPasswords(ctx, previous);
+    if (previous.username !== current.username || previous.host !== current.host) {
+      ctx.logger.info('not trying the previous secret: it names another user or host', { user: previous.username, host: previous.host });
+    } else if (await attempt({ ...previous, ssl: current.ssl }, 'previous')) {
+      // With current's TLS setting: an older value must not weaken the connection.
+      return;
     }
   }
   throw new RotatorError(
@@ -183,6 +207,8 @@ export interface RevokeRequest<S extends Credential> {
   current: S;
   pending: S | undefined;
   master: S | undefined;
+  /** Hosts the master's server feeds (RevokeInput.masterReplicaHosts): current may name one of them. */
+  masterReplicaHosts?: readonly string[];
 }
 
 export interface RevokeActions<S extends Credential> {
@@ -198,9 +224,9 @@ export interface RevokeActions<S extends Credential> {
    * when current's server cannot do what the strategy needs (MySQL dual passwords).
    */
   currentWorks(current: S): Promise<boolean>;
-  /** alternating-users: as `master`, sets `password` on every account of `user` (a password nobody stores). */
+  /** alternating-users: as `master` on its host (masterHostPort), sets `password` on every account of `user` (a password nobody stores). */
   replacePassword(user: string, master: S, password: string): Promise<void>;
-  /** dual-password: as `master`, ends the secondary password of every account of `user`. */
+  /** dual-password: as `master` on its host (masterHostPort), ends the secondary password of every account of `user`. */
   discardOldPassword?(user: string, master: S): Promise<void>;
 }
 
@@ -275,7 +301,7 @@ export async function revokeRetired<S extends Credential>(request: RevokeRequest
     );
   }
 
-  const master = checkedMaster(request.master, current, retired, strategy, 'retired');
+  const master = checkedMaster(request.master, current, retired, strategy, 'retired', request.masterReplicaHosts);
   if (!(await actions.currentWorks(current))) {
     throw new RotatorError(
       'TARGET_AUTH_FAILED',

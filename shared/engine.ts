@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { RotatorError, isRotatorError } from './errors.js';
+import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
 import { storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
 import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
-import { STRATEGIES, versionWithStage, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
+import { STRATEGIES, versionWithStage, type CallOptions, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
 /**
  * The rotation engine joins a SecretStore and the Rotators with the four steps of the rotation protocol.
@@ -55,8 +55,15 @@ export interface EngineOptions {
 
 export interface RunOptions {
   signal?: AbortSignal;
+  /** AWS: the step's RotationToken, handed to PutSecretValue. Sensitive: registered with the redactor by the caller. */
+  rotationToken?: string;
   /** Called after each step of a self-driven rotation, for progress output. */
   onStep?: (result: StepResult) => void;
+}
+
+interface StepOptions extends RunOptions {
+  /** Service-driven: nothing proves testSecret ran before finishSecret, so finishSecret tests again. */
+  testBeforePromote?: boolean;
 }
 
 interface Loaded {
@@ -66,6 +73,8 @@ interface Loaded {
   engine: string;
   strategy: Strategy;
 }
+
+const MAX_REMEMBERED_VALUES = 256;
 
 export class RotationEngine {
   readonly #store: SecretStore;
@@ -95,8 +104,9 @@ export class RotationEngine {
    * rotation enabled, token a known version, token already CURRENT (succeed without work), token PENDING.
    */
   async runStep(secretId: string, token: string, step: Step, options: RunOptions = {}): Promise<StepResult> {
-    const info = await this.#store.describe(secretId);
-    return this.#timedStep(info, token, step, options, () => this.#load(info));
+    const info = await this.#store.describe(secretId, { dates: false, signal: options.signal });
+    // Steps arrive one by one, and anyone may invoke finishSecret: it tests the value again before promoting it.
+    return this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, () => this.#load(info, options));
   }
 
   /**
@@ -107,19 +117,20 @@ export class RotationEngine {
     const started = performance.now();
     const lease = await this.#store.lockRotation(secretId);
     try {
-      let info = await this.#store.describe(secretId);
+      const describe = (): Promise<SecretInfo> => this.#store.describe(secretId, { dates: false, signal: options.signal });
+      let info = await describe();
       assertEnabled(info);
       const pending = info.versions.find((v) => v.stages.includes('PENDING') && !v.stages.includes('CURRENT'));
       const token = pending?.versionId ?? this.#newToken();
       if (pending === undefined) {
         await this.#store.startRotation(secretId, token);
-        info = await this.#store.describe(secretId);
+        info = await describe();
       } else {
         this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
       }
       // Under the lock nothing else moves the labels, so one description and one read of CURRENT serve all steps.
       let loaded: Promise<Loaded> | undefined;
-      const load = (): Promise<Loaded> => (loaded ??= this.#load(info));
+      const load = (): Promise<Loaded> => (loaded ??= this.#load(info, options));
       const steps: StepResult[] = [];
       for (const step of STEPS) {
         const result = await this.#timedStep(info, token, step, options, load);
@@ -145,12 +156,12 @@ export class RotationEngine {
     info: SecretInfo,
     token: string,
     step: Step,
-    options: RunOptions,
+    options: StepOptions,
     load: () => Promise<Loaded>,
   ): Promise<StepResult> {
     const started = performance.now();
     const logger = this.#logger.child({ secretId: info.secretId, versionId: token, step });
-    const outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options.signal));
+    const outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options));
     const result = { step, outcome, ms: Math.round(performance.now() - started) };
     logger.info(`${step}: ${outcome}`, { ms: result.ms });
     return result;
@@ -178,22 +189,23 @@ export class RotationEngine {
     return run();
   }
 
-  async #step(step: Step, loaded: Loaded, token: string, logger: Logger, signal?: AbortSignal): Promise<StepOutcome> {
-    const ctx: RotatorContext = signal === undefined ? { logger } : { logger, signal };
+  async #step(step: Step, loaded: Loaded, token: string, logger: Logger, options: StepOptions): Promise<StepOutcome> {
+    const ctx: RotatorContext = { logger, signal: options.signal };
     switch (step) {
       case 'createSecret':
-        return this.#createSecret(loaded, token, ctx);
+        return this.#createSecret(loaded, token, ctx, options.rotationToken);
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
       case 'testSecret':
-        await loaded.rotator.test(await this.#readPending(loaded, token), ctx);
+        await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx);
         return 'done';
       case 'finishSecret':
-        return this.#finishSecret(loaded.info, token);
+        if (options.testBeforePromote === true) await this.#testBeforePromote(loaded, token, ctx);
+        return this.#finishSecret(loaded.info, token, ctx);
     }
   }
 
-  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
+  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext, rotationToken: string | undefined): Promise<StepOutcome> {
     if (info.versions.find((v) => v.versionId === token)?.hasValue === true) return 'already-done';
     const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
     const masterId = rotator.masterSecretId(current, strategy);
@@ -219,7 +231,7 @@ export class RotationEngine {
       if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
         throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
       }
-      await this.#store.putPending(info.secretId, token, value);
+      await this.#store.putPending(info.secretId, token, value, { signal: ctx.signal, rotationToken });
     } catch (error) {
       // A key minted for a value that was never stored would live on with nobody holding it.
       await rotator.discardPending?.(pending, input, ctx).catch((cleanup: unknown) => {
@@ -227,15 +239,14 @@ export class RotationEngine {
       });
       throw error;
     }
-    this.#values.set(versionKey(info.secretId, token), value);
+    this.#remember(versionKey(info.secretId, token), value);
     return 'done';
   }
 
   async #setSecret(loaded: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     const { info, current, rotator, strategy } = loaded;
-    const pending = await this.#readPending(loaded, token);
+    const pending = await this.#readPending(loaded, token, ctx);
     if (await rotator.works(pending, ctx)) return 'already-done';
-    const previous = await this.#readOptional(info, 'PREVIOUS', rotator, ctx.logger);
     const masterId = rotator.masterSecretId(current, strategy);
     const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx);
     await rotator.set(
@@ -243,7 +254,7 @@ export class RotationEngine {
         strategy,
         current,
         pending,
-        ...(previous === undefined ? {} : { previous }),
+        readPrevious: () => this.#readOptional(info, 'PREVIOUS', rotator, ctx),
         ...(master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts }),
       },
       ctx,
@@ -251,14 +262,24 @@ export class RotationEngine {
     return 'done';
   }
 
-  async #finishSecret(info: SecretInfo, token: string): Promise<StepOutcome> {
+  /** Invariant 1: a value that does not pass testSecret never becomes CURRENT, whoever invoked finishSecret. */
+  async #testBeforePromote(loaded: Loaded, token: string, ctx: RotatorContext): Promise<void> {
+    try {
+      await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx);
+    } catch (error) {
+      const e = toRotatorError(error);
+      throw new RotatorError(e.code, `finishSecret did not make version ${token} CURRENT: it does not pass testSecret (${e.message})`, { retryable: e.retryable });
+    }
+  }
+
+  async #finishSecret(info: SecretInfo, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     // The guard already returned for a CURRENT token; promote is itself a no-op for one.
-    await this.#store.promote(info.secretId, token);
+    await this.#store.promote(info.secretId, token, { signal: ctx.signal });
     return 'done';
   }
 
-  async #load(info: SecretInfo): Promise<Loaded> {
-    const current = await this.#readValue(info.secretId, 'CURRENT', `the CURRENT value of secret ${info.secretId}`);
+  async #load(info: SecretInfo, options: RunOptions): Promise<Loaded> {
+    const current = await this.#readStage(info, 'CURRENT', { signal: options.signal });
     const engine = current.engine;
     if (typeof engine !== 'string' || engine.length === 0) {
       throw new RotatorError('INVALID_SECRET', `the CURRENT value of secret ${info.secretId} is invalid: engine: required`);
@@ -280,40 +301,62 @@ export class RotationEngine {
   }
 
   async #readMaster(masterId: string, ctx: RotatorContext): Promise<MasterCredential> {
-    return this.#resolveMaster(masterId, await this.#readValue(masterId, 'CURRENT', `master secret ${masterId}`), ctx);
+    // Another secret, not described here: read by stage.
+    const raw = await this.#store.getValue(masterId, { stage: 'CURRENT' }, { signal: ctx.signal });
+    this.#logger.redactor.addSecretValue(raw);
+    return this.#resolveMaster(masterId, parseSecretJson(raw, `master secret ${masterId}`), ctx);
   }
 
-  async #readValue(secretId: string, stage: Stage, what: string): Promise<SecretObject> {
-    const raw = await this.#store.getValue(secretId, { stage });
-    this.#logger.redactor.addSecretValue(raw);
-    return parseSecretJson(raw, what);
+  /**
+   * A stage of the described secret, read by the version id the description gave: versions are immutable, so the
+   * value is recalled after its first read (the stage itself is as fresh as the description the guards used).
+   */
+  async #readStage(info: SecretInfo, stage: Stage, options: CallOptions): Promise<SecretObject> {
+    const what = `the ${stage} value of secret ${info.secretId}`;
+    const version = versionWithStage(info, stage);
+    // Without such a version the store's own read says what is missing.
+    if (version === undefined) return parseSecretJson(await this.#store.getValue(info.secretId, { stage }, options), what);
+    return parseSecretJson(await this.#readVersion(info.secretId, { versionId: version.versionId }, options), what);
+  }
+
+  async #readVersion(secretId: string, selector: { versionId: string; stage?: Stage }, options: CallOptions): Promise<string> {
+    const key = versionKey(secretId, selector.versionId);
+    let raw = this.#values.get(key);
+    if (raw === undefined) {
+      raw = await this.#store.getValue(secretId, selector, options);
+      this.#logger.redactor.addSecretValue(raw);
+      this.#remember(key, raw);
+    }
+    return raw;
+  }
+
+  #remember(key: string, value: string): void {
+    this.#values.set(key, value);
+    // Bounded for a long-lived process (a warm Lambda container rotating many secrets): oldest out first.
+    for (const oldest of this.#values.keys()) {
+      if (this.#values.size <= MAX_REMEMBERED_VALUES) break;
+      this.#values.delete(oldest);
+    }
   }
 
   /** The guards have checked that the token is PENDING, so its value can be read (or recalled) by id alone. */
-  async #readPending({ info, rotator }: Loaded, token: string): Promise<SecretObject> {
+  async #readPending({ info, rotator }: Loaded, token: string, ctx: RotatorContext): Promise<SecretObject> {
     const what = `the PENDING value of secret ${info.secretId}`;
-    const key = versionKey(info.secretId, token);
-    let raw = this.#values.get(key);
-    if (raw === undefined) {
-      raw = await this.#store.getValue(info.secretId, { versionId: token, stage: 'PENDING' });
-      this.#logger.redactor.addSecretValue(raw);
-      this.#values.set(key, raw);
-    }
-    const pending = parseSecretJson(raw, what);
+    const pending = parseSecretJson(await this.#readVersion(info.secretId, { versionId: token, stage: 'PENDING' }, { signal: ctx.signal }), what);
     rotator.validate(pending, what);
     return pending;
   }
 
   /** PREVIOUS is a fallback login only: a missing or unusable one is not an error. */
-  async #readOptional(info: SecretInfo, stage: Stage, rotator: Rotator, logger: Logger): Promise<SecretObject | undefined> {
+  async #readOptional(info: SecretInfo, stage: Stage, rotator: Rotator, ctx: RotatorContext): Promise<SecretObject | undefined> {
     if (versionWithStage(info, stage) === undefined) return undefined;
     try {
-      const value = await this.#readValue(info.secretId, stage, `the ${stage} value of secret ${info.secretId}`);
+      const value = await this.#readStage(info, stage, { signal: ctx.signal });
       rotator.validate(value, `the ${stage} value of secret ${info.secretId}`);
       return value;
     } catch (error) {
       if (!isRotatorError(error, 'INVALID_SECRET') && !isRotatorError(error, 'VERSION_NOT_FOUND')) throw error;
-      logger.warn(`ignoring the ${stage} value: it cannot be used to log in`, { error });
+      ctx.logger.warn(`ignoring the ${stage} value: it cannot be used to log in`, { error });
       return undefined;
     }
   }

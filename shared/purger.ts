@@ -31,12 +31,16 @@ export interface VersionVerdict {
 /** Which versions of a secret are past the window (pure; `now` from the caller's clock). */
 export function planRetention(info: SecretInfo, policy: RetentionPolicy, now: Date): VersionVerdict[] {
   // Promotions in order (creation breaks ties): each promoted version is superseded by the next one promoted.
+  // A version whose creation date is unknown is never taken as superseded (the safe side): it is kept.
+  const time = (date: Date | undefined): number => date?.getTime() ?? 0;
   const promoted = info.versions
     .filter((v) => v.promotedAt !== undefined)
-    .sort((a, b) => (a.promotedAt?.getTime() ?? 0) - (b.promotedAt?.getTime() ?? 0) || a.createdAt.getTime() - b.createdAt.getTime());
+    .sort((a, b) => time(a.promotedAt) - time(b.promotedAt) || time(a.createdAt) - time(b.createdAt));
   const successorOf = (version: VersionInfo): VersionInfo | undefined => {
     const index = promoted.indexOf(version);
-    return index >= 0 ? promoted[index + 1] : promoted.find((w) => (w.promotedAt?.getTime() ?? 0) > version.createdAt.getTime());
+    if (index >= 0) return promoted[index + 1];
+    const created = version.createdAt;
+    return created === undefined ? undefined : promoted.find((w) => time(w.promotedAt) > created.getTime());
   };
   const verdicts = info.versions.map((version): VersionVerdict => {
     if (version.stages.includes('CURRENT')) return { version, supersededAt: undefined, retire: false, reason: 'CURRENT' };

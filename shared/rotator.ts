@@ -28,8 +28,9 @@ export interface SetInput {
   strategy: Strategy;
   current: SecretObject;
   pending: SecretObject;
-  /** The PREVIOUS version, when the store has one that parses. */
-  previous?: SecretObject;
+  /** Reads the PREVIOUS version (undefined when the store has none that parses). A fallback login only, so it is read
+   * only when current no longer logs in, which saves a store read in almost every rotation. */
+  readPrevious?: () => Promise<SecretObject | undefined>;
   /** The CURRENT value of the secret named by `masterSecretId`, for strategies that need it. */
   master?: SecretObject;
   /** Hosts other than the master's own that its server feeds (RDS read replicas, reader endpoints): the rotated

@@ -12,7 +12,8 @@ export type Strategy = (typeof STRATEGIES)[number];
 export interface VersionInfo {
   versionId: string;
   stages: Stage[];
-  createdAt: Date;
+  /** Unset only when `describe` was told not to fetch dates (`dates: false`) and the store did not know it. */
+  createdAt?: Date;
   /** False for the PENDING stub a rotation starts with, before createSecret stores a value. */
   hasValue: boolean;
   /** When the version last became CURRENT; unset for versions that never were. The purger's clock starts when
@@ -42,16 +43,34 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+/** What every call may carry: the caller's deadline, so a stuck call fails before the caller is killed. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface DescribeOptions extends CallOptions {
+  /** Whether versions need their creation dates (default true). The rotation steps do not, and on AWS dates cost a
+   * ListSecretVersionIds call. */
+  dates?: boolean;
+}
+
+export interface PutPendingOptions extends CallOptions {
+  /** AWS: the RotationToken the service gives each rotation step, which PutSecretValue takes as proof that the call
+   * belongs to that rotation (needed when the function works through an assumed role). Sensitive. */
+  rotationToken?: string;
+}
+
 export interface SecretStore {
-  /** The ids of every secret in the store (the purger's sweep). */
+  /** The ids of the secrets the purger sweeps: every secret of the file store; on a cloud store, the ones this
+   * deployment rotates (AWS: rotation on, narrowed by the adapter's sweep filter). */
   listSecretIds(): Promise<string[]>;
   /** SECRET_NOT_FOUND when the secret does not exist. */
-  describe(secretId: string): Promise<SecretInfo>;
+  describe(secretId: string, options?: DescribeOptions): Promise<SecretInfo>;
   /**
    * The value of a version, by stage or by id (and, with both, only if the version carries that stage).
    * VERSION_NOT_FOUND when there is no such version or it has no value yet.
    */
-  getValue(secretId: string, selector: VersionSelector): Promise<string>;
+  getValue(secretId: string, selector: VersionSelector, options?: CallOptions): Promise<string>;
   /**
    * Marks `token` PENDING with no value, as AWS's RotateSecret does before it calls the function; a no-op when
    * the token is already PENDING. Self-driven rotations call it; on AWS the service does it.
@@ -61,9 +80,9 @@ export interface SecretStore {
    * Stores `value` as the PENDING version `token`. Idempotent: the same token with the same value is a no-op;
    * the same token with another value is VERSION_CONFLICT.
    */
-  putPending(secretId: string, token: string, value: string): Promise<void>;
+  putPending(secretId: string, token: string, value: string, options?: PutPendingOptions): Promise<void>;
   /** Moves CURRENT to `token` (the old CURRENT becomes PREVIOUS; PENDING leaves the token). */
-  promote(secretId: string, token: string): Promise<void>;
+  promote(secretId: string, token: string, options?: CallOptions): Promise<void>;
   /** Retires a superseded version (the purger's action); refuses CURRENT and PENDING. */
   retire(secretId: string, versionId: string): Promise<void>;
   /**

@@ -1,6 +1,6 @@
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 
@@ -9,9 +9,12 @@ import { createRotateHandler } from './rotate.js';
  * only the MySQL rotator, so its bundle carries `mysql2` and not `pg`. Everything is built once per container.
  */
 const config = loadConfig(process.env);
+// One Secrets Manager client for the store and the resolver; the RDS client is only called for a master secret that
+// RDS manages (no "host"). Neither makes a network call when built.
+const client = createSecretsManagerClient();
 
 export const handler = createRotateHandler({
-  client: createSecretsManagerClient(),
+  client,
   rotators: [
     createMysqlRotator({
       ...databaseRotatorOptions(config),
@@ -21,6 +24,7 @@ export const handler = createRotateHandler({
   ],
   engineFamily: 'mysql',
   config,
+  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), secretsManager: client }),
 });
 
 export default handler;

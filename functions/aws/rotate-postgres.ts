@@ -1,6 +1,6 @@
 import { createPostgresRotator } from '../../rotators/postgres/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 
@@ -9,12 +9,16 @@ import { createRotateHandler } from './rotate.js';
  * bundle carries `pg` and not the MySQL driver. Everything is built once per container, at module load.
  */
 const config = loadConfig(process.env);
+// One Secrets Manager client for the store and the resolver; the RDS client is only called for a master secret that
+// RDS manages (no "host"). Neither makes a network call when built.
+const client = createSecretsManagerClient();
 
 export const handler = createRotateHandler({
-  client: createSecretsManagerClient(),
+  client,
   rotators: [createPostgresRotator(databaseRotatorOptions(config))],
   engineFamily: 'postgres',
   config,
+  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), secretsManager: client }),
 });
 
 export default handler;

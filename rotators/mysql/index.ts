@@ -10,6 +10,7 @@ import {
   checkedMaster,
   connectionSettings,
   currentNoLongerLogsIn,
+  masterHostPort,
   masterSsl,
   rememberPasswords,
   revokeRetired,
@@ -101,18 +102,29 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     if (!(await canLogIn(endpoint(current), settings, ctx, statements.probe))) throw currentNoLongerLogsIn(where(current), current, pending);
   };
 
-  /** The master's credentials against the current secret's server; TLS is required when either secret asks for it. */
+  /**
+   * The master's credentials against the current secret's server (its host and port, or the master's when current
+   * names a read replica: masterHostPort) and database; TLS is required when either secret asks for it.
+   */
   const asMasterOf = (current: MysqlSecret, master: MysqlSecret): Endpoint => ({
     ...endpoint(current),
+    ...masterHostPort(current, master),
     user: master.username,
     password: master.password,
     ssl: masterSsl(current, master),
     allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval,
   });
 
-  /** The checked master of a `set` (present, same host, not the pending user), as an endpoint. */
+  /** The checked master of a `set` (present, same host or current on a replica of its server, not the pending user), as an endpoint. */
   const masterEndpoint = (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Endpoint => {
-    const master = checkedMaster(input.master === undefined ? undefined : parse(input.master, 'the master secret'), current, pending, input.strategy);
+    const master = checkedMaster(
+      input.master === undefined ? undefined : parse(input.master, 'the master secret'),
+      current,
+      pending,
+      input.strategy,
+      'pending',
+      input.masterReplicaHosts,
+    );
     rememberPasswords(ctx, master);
     return asMasterOf(current, master);
   };
@@ -138,8 +150,11 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     assertSameUser(pending, current, input.strategy);
     const material = materialFor(pending.password, ctx);
     // An older value must not widen what the login may do: it keeps current's public-key setting (and TLS).
-    const previous = input.previous === undefined ? undefined : { ...parse(input.previous, 'the previous secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
-    await changeAsUser({ current, previous, where: where(current) }, ctx, async (login, label) => {
+    const readPrevious = async (): Promise<MysqlSecret | undefined> => {
+      const previous = await input.readPrevious?.();
+      return previous === undefined ? undefined : { ...parse(previous, 'the previous secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
+    };
+    await changeAsUser({ current, readPrevious, where: where(current) }, ctx, async (login, label) => {
       const loginEndpoint = endpoint(login);
       await withSession(loginEndpoint, settings, ctx, async (session) => {
         await changeOwnPassword(session, targetOf(loginEndpoint), login.password, pending.username, material, limit);
@@ -188,7 +203,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     const retired = { ...parse(input.retired, 'the retired secret'), allowPublicKeyRetrieval: current.allowPublicKeyRetrieval };
     const pending = input.pending === undefined ? undefined : parse(input.pending, 'the pending secret');
     const master = input.master === undefined ? undefined : parse(input.master, 'the master secret');
-    return revokeRetired({ strategy: input.strategy, retired, current, pending, master }, ctx, {
+    return revokeRetired({ strategy: input.strategy, retired, current, pending, master, masterReplicaHosts: input.masterReplicaHosts }, ctx, {
       where: where(current),
       passwordWorks: (secret) => canLogIn(endpoint(secret), settings, ctx, statements.probe),
       currentWorks: async (secret) => {
@@ -234,6 +249,14 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     createPending({ strategy, current, generatePassword }: Pick<CreatePendingInput, 'strategy' | 'current' | 'generatePassword'>): SecretObject {
       checkStrategy(strategy, STRATEGIES, 'MySQL');
       const parsed = parse(current, 'the current secret');
+      if (strategy === 'dual-password' && parsed.engine === 'mariadb') {
+        // Refused before a PENDING value is stored: no MariaDB has RETAIN CURRENT PASSWORD (setSecret would refuse
+        // anyway, but a stored value would then block a switch to alternating-users until removed by hand).
+        throw new RotatorError(
+          'UNSUPPORTED_ENGINE',
+          'the dual-password strategy needs MySQL 8.0.14 or later (ALTER USER ... RETAIN CURRENT PASSWORD), and the secret names a MariaDB server ("engine": "mariadb"); use alternating-users, the zero-downtime strategy on MariaDB',
+        );
+      }
       const password = generatePassword();
       if (password.length === 0 || password.includes('\0')) {
         throw new RotatorError('PASSWORD_POLICY', 'the generated password is empty or contains a NUL character, which MySQL cannot take');

@@ -10,6 +10,7 @@ import {
   checkedMaster,
   connectionSettings,
   currentNoLongerLogsIn,
+  masterHostPort,
   masterSsl,
   rememberPasswords,
   revokeRetired,
@@ -53,9 +54,13 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     return verifier;
   };
 
-  /** The master's username and password against the current secret's host, port and database (AWS's template). */
+  /**
+   * The master's username and password against the current secret's database, on current's host and port, or on the
+   * master's when current names a read replica (masterHostPort: replicas are read-only).
+   */
   const masterEndpoint = (current: PostgresSecret, master: PostgresSecret): Endpoint => ({
     ...endpointOf(current),
+    ...masterHostPort(current, master),
     user: master.username,
     password: master.password,
     ssl: masterSsl(current, master),
@@ -64,8 +69,11 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
   const setSingleUser = async (input: SetInput, current: PostgresSecret, pending: PostgresSecret, ctx: RotatorContext): Promise<void> => {
     assertSameUser(pending, current, input.strategy);
     const verifier = verifierFor(pending.password, 'the pending secret', ctx);
-    const previous = input.previous === undefined ? undefined : parsePostgresSecret(input.previous, 'the previous secret');
-    await changeAsUser({ current, previous, where: where(current) }, ctx, async (login, label) => {
+    const readPrevious = async (): Promise<PostgresSecret | undefined> => {
+      const previous = await input.readPrevious?.();
+      return previous === undefined ? undefined : parsePostgresSecret(previous, 'the previous secret');
+    };
+    await changeAsUser({ current, readPrevious, where: where(current) }, ctx, async (login, label) => {
       await withSession(endpointOf(login), settings, ctx, (session) => session.query(sql.alterRolePassword(pending.username, verifier)));
       ctx.logger.info('set the new password', { user: pending.username, host: pending.host, loggedInWith: label });
     });
@@ -73,7 +81,14 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
 
   const setAlternating = async (input: SetInput, current: PostgresSecret, pending: PostgresSecret, ctx: RotatorContext): Promise<void> => {
     assertAlternate(pending, current);
-    const master = checkedMaster(input.master === undefined ? undefined : parsePostgresSecret(input.master, 'the master secret'), current, pending, input.strategy);
+    const master = checkedMaster(
+      input.master === undefined ? undefined : parsePostgresSecret(input.master, 'the master secret'),
+      current,
+      pending,
+      input.strategy,
+      'pending',
+      input.masterReplicaHosts,
+    );
     rememberPasswords(ctx, master);
     // The current credential must work before a clone of its rights is made from it, so a secret edited to name
     // another role cannot borrow that role's rights (confused deputy).
@@ -111,7 +126,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     const current = parsePostgresSecret(input.current, 'the current secret');
     const pending = input.pending === undefined ? undefined : parsePostgresSecret(input.pending, 'the pending secret');
     const master = input.master === undefined ? undefined : parsePostgresSecret(input.master, 'the master secret');
-    return revokeRetired({ strategy: input.strategy, retired, current, pending, master }, ctx, {
+    return revokeRetired({ strategy: input.strategy, retired, current, pending, master, masterReplicaHosts: input.masterReplicaHosts }, ctx, {
       where: where(current),
       passwordWorks: (secret) => canLogIn(endpointOf(secret), settings, ctx, sql.probe, { passwordMustBeChecked: true }),
       // As in setAlternating: a trust login counts as "can be used".

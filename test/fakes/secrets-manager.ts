@@ -20,6 +20,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
  *   Lambda: it returns the stub's VersionId, and the test drives the four steps as the service would.
  *   RotateImmediately=false only records the rotation settings (the service would run testSecret on a
  *   throwaway version and remove it again);
+ * - LastRotatedDate is set when a rotation completes, i.e. when AWSCURRENT moves onto the AWSPENDING version;
  * - versions that lose their last label stay (the service deletes them later); ListSecretVersionIds shows
  *   them with IncludeDeprecated, DescribeSecret's VersionIdsToStages does not.
  */
@@ -46,6 +47,8 @@ interface Secret {
   arn: string;
   createdDate: number;
   lastChangedDate: number;
+  /** When a rotation last completed: AWSCURRENT moved onto the AWSPENDING version. */
+  lastRotatedDate?: number;
   versions: Version[];
   tags: Tag[];
   rotationEnabled?: boolean;
@@ -222,6 +225,21 @@ function tags(body: Body): Tag[] {
   });
 }
 
+/** ListSecrets' Filters: only `name` (a case-insensitive prefix match, as the service does) is implemented. */
+function nameFilter(body: Body): string[] | undefined {
+  const filters = body.Filters;
+  if (filters === undefined) return undefined;
+  if (!Array.isArray(filters)) throw invalid('Filters must be a list');
+  let prefixes: string[] | undefined;
+  for (const f of filters as unknown[]) {
+    const { Key, Values } = (f ?? {}) as { Key?: unknown; Values?: unknown };
+    if (Key !== 'name') throw invalid(`the fake implements only the name filter, not ${String(Key)}`);
+    if (!Array.isArray(Values) || Values.length === 0 || !Values.every((v) => typeof v === 'string')) throw invalid('a filter needs 1 or more Values');
+    prefixes = [...(prefixes ?? []), ...Values];
+  }
+  return prefixes;
+}
+
 function checkToken(token: string): string {
   if (token.length < 32 || token.length > 64) {
     throw new FakeServiceError('ValidationException', `1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length between 32 and 64`);
@@ -304,6 +322,8 @@ class FakeSecretsManagerService {
     const holder = this.#withStage(secret, stage);
     if (holder === target) return;
     if (holder !== undefined) holder.stages = holder.stages.filter((s) => s !== stage);
+    // The service records the end of a rotation (its finishSecret moves AWSCURRENT onto the AWSPENDING version).
+    if (stage === 'AWSCURRENT' && target.stages.includes('AWSPENDING')) secret.lastRotatedDate = this.#now();
     target.stages.push(stage);
     if (stage === 'AWSCURRENT' && holder !== undefined) this.#attach(secret, 'AWSPREVIOUS', holder);
     secret.lastChangedDate = this.#now();
@@ -347,6 +367,7 @@ class FakeSecretsManagerService {
       ...(secret.rotationRules === undefined ? {} : { RotationRules: secret.rotationRules }),
       CreatedDate: secret.createdDate,
       LastChangedDate: secret.lastChangedDate,
+      ...(secret.lastRotatedDate === undefined ? {} : { LastRotatedDate: secret.lastRotatedDate }),
       Tags: secret.tags,
       VersionIdsToStages: Object.fromEntries(labelled.map((v) => [v.versionId, [...v.stages]])),
     };
@@ -376,6 +397,8 @@ class FakeSecretsManagerService {
     const value = str(body, 'SecretString');
     if (value === undefined) throw invalid('You must provide either SecretString or SecretBinary.');
     checkSecretString(value);
+    const rotationToken = body.RotationToken;
+    if (rotationToken !== undefined && (typeof rotationToken !== 'string' || rotationToken.length === 0)) throw invalid('RotationToken must be a non-empty string');
     const stages = stringList(body, 'VersionStages') ?? ['AWSCURRENT'];
     if (stages.length === 0 || stages.length > 20) throw invalid('VersionStages must hold 1-20 labels');
     const existing = this.#version(secret, token);
@@ -425,12 +448,17 @@ class FakeSecretsManagerService {
   }
 
   listSecrets(body: Body): Body {
-    const all = [...this.#secrets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const prefixes = nameFilter(body);
+    const all = [...this.#secrets.values()]
+      .filter((s) => prefixes === undefined || prefixes.some((p) => s.name.toLowerCase().startsWith(p.toLowerCase())))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const page = paging(body, all.length);
     return {
       SecretList: all.slice(page.start, page.end).map((s) => ({
         ...this.#ids(s),
         ...(s.rotationEnabled === undefined ? {} : { RotationEnabled: s.rotationEnabled }),
+        ...(s.rotationLambdaArn === undefined ? {} : { RotationLambdaARN: s.rotationLambdaArn }),
+        ...(s.lastRotatedDate === undefined ? {} : { LastRotatedDate: s.lastRotatedDate }),
         CreatedDate: s.createdDate,
         LastChangedDate: s.lastChangedDate,
         Tags: s.tags,

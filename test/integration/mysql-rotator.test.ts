@@ -148,7 +148,7 @@ describe('single-user', () => {
     const pending = rotator.createPending({ strategy: 'single-user', current, generatePassword: () => newPassword() });
     const mark = lines.length;
 
-    await rotator.set({ strategy: 'single-user', current, pending, previous }, ctx);
+    await rotator.set({ strategy: 'single-user', current, pending, readPrevious: () => Promise.resolve(previous) }, ctx);
 
     expect(await logsIn(name, pending.password as string)).toBe(true);
     expect(await logsIn(name, inDatabase)).toBe(false);
@@ -163,7 +163,7 @@ describe('single-user', () => {
     await createUser(other, otherPassword);
     const current = secretFor(name, newPassword());
     const pending = rotator.createPending({ strategy: 'single-user', current, generatePassword: () => newPassword() });
-    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, previous: secretFor(other, otherPassword) }, ctx));
+    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, readPrevious: () => Promise.resolve(secretFor(other, otherPassword)) }, ctx));
     expect(e.code).toBe('TARGET_AUTH_FAILED');
     expect(await logsIn(other, otherPassword)).toBe(true);
   });
@@ -175,7 +175,7 @@ describe('single-user', () => {
     const current = secretFor(name, newPassword());
     const previous = secretFor(name, newPassword());
     const pending = rotator.createPending({ strategy: 'single-user', current, generatePassword: () => newPassword() });
-    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, previous }, ctx));
+    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, readPrevious: () => Promise.resolve(previous) }, ctx));
     expect(e.code).toBe('TARGET_AUTH_FAILED');
     expect(e.message).toContain(`"${name}"`);
     expectNoPassword(e.message);
@@ -334,7 +334,14 @@ describe('dual-password', () => {
     const name = uniqueName('dual');
     const old = newPassword();
     await createUser(name, old);
-    const current = secretFor(name, old, { masterarn: 'arn:master' });
+    // A secret that says "mariadb" is refused before any value is made...
+    const mariadb = secretFor(name, old, { masterarn: 'arn:master' });
+    expect(mariadb.engine).toBe('mariadb');
+    expect(() => rotator.createPending({ strategy: 'dual-password', current: mariadb, generatePassword: () => newPassword() })).toThrow(
+      /dual-password strategy needs MySQL 8\.0\.14.*"engine": "mariadb".*use alternating-users/,
+    );
+    // ...and one that says "mysql" while the server is MariaDB, once setSecret has learnt the server.
+    const current = { ...mariadb, engine: 'mysql' };
     expect(rotator.masterSecretId(current, 'dual-password')).toBe('arn:master');
     const pending = rotator.createPending({ strategy: 'dual-password', current, generatePassword: () => newPassword() });
     expect(pending.username).toBe(name);

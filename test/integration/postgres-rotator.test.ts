@@ -107,7 +107,7 @@ describe('single-user', () => {
     const current = secretFor(name, newPassword()); // an earlier run stored it but never set it
     const pending = rotator.createPending({ strategy: 'single-user', current, generatePassword: newPassword });
 
-    await rotator.set({ strategy: 'single-user', current, pending, previous }, ctx);
+    await rotator.set({ strategy: 'single-user', current, pending, readPrevious: () => Promise.resolve(previous) }, ctx);
 
     expect(await logsIn(name, pending.password as string)).toBe(true);
     expect(await logsIn(name, inDatabase)).toBe(false);
@@ -121,7 +121,7 @@ describe('single-user', () => {
     const current = secretFor(name, newPassword());
     const previous = secretFor(name, newPassword());
     const pending = rotator.createPending({ strategy: 'single-user', current, generatePassword: newPassword });
-    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, previous }, ctx));
+    const e = await rejection(() => rotator.set({ strategy: 'single-user', current, pending, readPrevious: () => Promise.resolve(previous) }, ctx));
     expect(e.code).toBe('TARGET_AUTH_FAILED');
     expect(e.message).toContain(`"${name}"`);
     expectNoPassword(e.message);

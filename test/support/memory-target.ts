@@ -37,8 +37,9 @@ export class MemoryTarget implements Rotator {
     return this.#maybeFail('works', () => this.logins.get(pending.username as string) === pending.password);
   }
 
-  set(input: Parameters<Rotator['set']>[0]): Promise<void> {
-    this.calls.push(`set:${input.strategy}:${input.previous === undefined ? 'no-previous' : 'previous'}:${input.master === undefined ? 'no-master' : 'master'}`);
+  async set(input: Parameters<Rotator['set']>[0]): Promise<void> {
+    const previous = await input.readPrevious?.();
+    this.calls.push(`set:${input.strategy}:${previous === undefined ? 'no-previous' : 'previous'}:${input.master === undefined ? 'no-master' : 'master'}`);
     return this.#maybeFail('set', () => {
       this.logins.set(input.pending.username as string, input.pending.password as string);
     });

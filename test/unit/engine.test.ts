@@ -214,6 +214,16 @@ describe('service-driven steps', () => {
     expect(info.versions.find((v) => v.versionId === before)?.stages).toEqual(['PREVIOUS']);
     expect((await engine().runStep(SECRET, token, 'finishSecret')).outcome).toBe('already-current');
   });
+
+  it('finishSecret invoked out of order (setSecret never ran) tests again and leaves CURRENT where it was', async () => {
+    const before = await t.store.describe(SECRET);
+    await engine().runStep(SECRET, token, 'createSecret');
+    const error = await expectCode(engine().runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
+    expect(error.message).toMatch(/did not make version .* CURRENT: it does not pass testSecret/);
+    const after = await t.store.describe(SECRET);
+    expect(after.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(before.versions.find((v) => v.stages.includes('CURRENT'))?.versionId);
+    expect(after.versions.find((v) => v.versionId === token)?.stages).toEqual(['PENDING']);
+  });
 });
 
 describe('self-driven rotation', () => {

@@ -297,7 +297,7 @@ describe('FileStore: versions and stage labels', () => {
     await store.putPending('s', 'tok', 'three'); // February
     const info = await store.describe('s');
     expect(info.versions.map((v) => v.versionId)).toEqual(['v2', 'tok', 'v1']);
-    expect(info.versions.map((v) => v.createdAt.toISOString())).toEqual([
+    expect(info.versions.map((v) => v.createdAt?.toISOString())).toEqual([
       '2024-01-01T00:00:00.000Z',
       '2024-02-01T00:00:00.000Z',
       '2024-03-01T00:00:00.000Z',

@@ -12,7 +12,21 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError } from '../../errors.js';
 import { MAX_SECRET_BYTES } from '../../secret.js';
-import { STAGES, STRATEGIES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type Strategy, type VersionInfo, type VersionSelector } from '../../store.js';
+import {
+  STAGES,
+  STRATEGIES,
+  type CallOptions,
+  type DescribeOptions,
+  type Lease,
+  type PutPendingOptions,
+  type RotationSettings,
+  type SecretInfo,
+  type SecretStore,
+  type Stage,
+  type Strategy,
+  type VersionInfo,
+  type VersionSelector,
+} from '../../store.js';
 import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
 
 /** The port's stages and the labels Secrets Manager uses for them. Other labels are kept but not shown as stages. */
@@ -62,6 +76,19 @@ export interface AwsSecretStoreOptions {
   client: SecretsManagerClient;
   /** How many version values the read cache keeps (default 256, oldest dropped first). */
   cacheSize?: number;
+  /** Which secrets `listSecretIds` (the purger's sweep) returns; default: every secret whose rotation is on. */
+  sweep?: SweepFilter;
+}
+
+/**
+ * The secrets this deployment looks after, out of every secret in the account: the purger must not retire
+ * versions of secrets someone else rotates (RDS-managed secrets, other teams' functions).
+ */
+export interface SweepFilter {
+  /** Only names starting with this (ListSecrets' `name` filter; match it to the IAM policy's ARN pattern). */
+  namePrefix?: string;
+  /** Only secrets rotated by one of these functions (an alias or version of one counts). */
+  rotationLambdaArns?: readonly string[];
 }
 
 /**
@@ -86,17 +113,23 @@ export interface AwsSecretStoreOptions {
  *   ResourceNotFoundException means the stub. Every other labelled version was written by PutSecretValue or
  *   CreateSecret, so it has a value.
  * - **Versions are immutable**, so values read or written by version id are cached for the life of the instance
- *   (one Lambda container), as are creation dates (from ListSecretVersionIds, only for ids not seen before).
- *   Reads by stage always go to the service: labels move.
+ *   (one Lambda container), as are creation dates. Reads by stage always go to the service: labels move. The
+ *   engine reads CURRENT by the id its DescribeSecret just returned, so the steps after createSecret read nothing.
+ * - **Creation dates cost a ListSecretVersionIds call** (DescribeSecret has none per version), made only when
+ *   `describe` is asked for dates and a version id is new to this instance. The rotation steps do not ask.
  * - `describe` lists labelled versions only. A version without labels is "deprecated": the service deletes it on
  *   its own, so on AWS `retire` (remove every label) is where the purger's work ends.
- * - `promotedAt` is unknown on AWS (the service records no label history) and left unset.
+ * - `promotedAt` (CURRENT only) is the later of its creation and the secret's LastRotatedDate: the service keeps
+ *   no label history, and the later estimate can only make the purger wait longer.
+ * - **The caller's signal** goes to every SDK call (`abortSignal`), so a step near Lambda's deadline stops waiting
+ *   on the service too. A RotationToken given to putPending goes to PutSecretValue.
  * - `lockRotation` is a no-op lease: the service refuses a second RotateSecret while AWSPENDING is on another
  *   version than AWSCURRENT, and the service-driven steps of one rotation run one at a time.
  */
 export class AwsSecretStore implements SecretStore {
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
+  readonly #sweep: SweepFilter;
   /** Values by [secretId, versionId]. Versions are immutable, so an entry never goes stale. */
   readonly #values = new Map<string, string>();
   readonly #created = new Map<string, Date>();
@@ -106,43 +139,62 @@ export class AwsSecretStore implements SecretStore {
   constructor(options: AwsSecretStoreOptions) {
     this.#client = options.client;
     this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+    this.#sweep = options.sweep ?? {};
   }
 
+  /** The names of the secrets whose rotation is on, narrowed by the sweep filter. */
   async listSecretIds(): Promise<string[]> {
+    const { namePrefix, rotationLambdaArns } = this.#sweep;
+    const ours = (arn: string | undefined): boolean =>
+      rotationLambdaArns === undefined || (arn !== undefined && rotationLambdaArns.some((fn) => arn === fn || arn.startsWith(`${fn}:`)));
     const ids: string[] = [];
     let next: string | undefined;
     do {
       const token = next;
       const page = await this.#call({ operation: 'ListSecrets' }, () =>
-        this.#client.send(new ListSecretsCommand({ MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) })),
+        this.#client.send(
+          new ListSecretsCommand({
+            MaxResults: 100,
+            ...(namePrefix === undefined ? {} : { Filters: [{ Key: 'name', Values: [namePrefix] }] }),
+            ...(token === undefined ? {} : { NextToken: token }),
+          }),
+        ),
       );
-      for (const secret of page.SecretList ?? []) if (secret.Name !== undefined) ids.push(secret.Name);
+      for (const secret of page.SecretList ?? []) {
+        // The name filter is a case-insensitive prefix match on the service; the IAM pattern is case-sensitive.
+        if (namePrefix !== undefined && secret.Name?.startsWith(namePrefix) !== true) continue;
+        if (secret.Name !== undefined && secret.RotationEnabled === true && ours(secret.RotationLambdaARN)) ids.push(secret.Name);
+      }
       next = page.NextToken;
     } while (next !== undefined);
     return ids;
   }
 
-  async describe(secretId: string): Promise<SecretInfo> {
+  async describe(secretId: string, options: DescribeOptions = {}): Promise<SecretInfo> {
     checkSecretId(secretId);
-    const out = await this.#describeSecret(secretId);
+    const { signal } = options;
+    const out = await this.#describeSecret(secretId, signal);
     const labelled = Object.entries(out.VersionIdsToStages ?? {});
-    await this.#learnCreationDates(secretId, labelled.map(([id]) => id), out.CreatedDate);
+    if (options.dates !== false) await this.#learnCreationDates(secretId, labelled.map(([id]) => id), signal);
     const versions = await Promise.all(
       labelled.map(async ([versionId, labels]): Promise<VersionInfo> => {
         const stages = toStages(labels);
+        const createdAt = this.#created.get(cacheKey(secretId, versionId));
+        const promotedAt = stages.includes('CURRENT') ? promotionTime(createdAt, out.LastRotatedDate) : undefined;
         return {
           versionId,
           stages,
-          createdAt: this.#created.get(cacheKey(secretId, versionId)) ?? out.CreatedDate ?? new Date(0),
-          hasValue: stages.includes('PENDING') ? await this.#hasValue(secretId, versionId) : true,
+          ...(createdAt === undefined ? {} : { createdAt }),
+          ...(promotedAt === undefined ? {} : { promotedAt }),
+          hasValue: stages.includes('PENDING') ? await this.#hasValue(secretId, versionId, signal) : true,
         };
       }),
     );
-    versions.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    versions.sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
     return { secretId, rotation: rotationSettings(out, secretId), versions };
   }
 
-  async getValue(secretId: string, selector: VersionSelector): Promise<string> {
+  async getValue(secretId: string, selector: VersionSelector, options: CallOptions = {}): Promise<string> {
     checkSecretId(secretId);
     const stage = checkStage(selector.stage);
     const versionId = 'versionId' in selector ? checkVersionId(selector.versionId) : undefined;
@@ -152,8 +204,8 @@ export class AwsSecretStore implements SecretStore {
       if (cached !== undefined) return cached;
     }
     const what = versionId === undefined ? `no readable version labelled ${stage ?? 'CURRENT'}` : `no readable version ${versionId}${stage === undefined ? '' : ` labelled ${stage}`}`;
-    const out = await this.#getSecretValue(secretId, versionId, stage, what);
-    if (out === undefined) throw await this.#notFound(secretId, `secret ${secretId} has ${what} (no such version, or a rotation started but stored no value yet)`);
+    const out = await this.#getSecretValue(secretId, versionId, stage, what, options.signal);
+    if (out === undefined) throw await this.#notFound(secretId, options.signal, `secret ${secretId} has ${what} (no such version, or a rotation started but stored no value yet)`);
     const value = this.#remember(secretId, out);
     // PENDING that sits on CURRENT is a finished rotation (see the class comment): there is no pending value.
     if (stage === 'PENDING' && (out.VersionStages ?? []).includes(AWS_STAGES.CURRENT)) {
@@ -187,7 +239,7 @@ export class AwsSecretStore implements SecretStore {
     );
   }
 
-  async putPending(secretId: string, token: string, value: string): Promise<void> {
+  async putPending(secretId: string, token: string, value: string, options: PutPendingOptions = {}): Promise<void> {
     checkSecretId(secretId);
     checkToken(token);
     checkValue(value, secretId);
@@ -199,16 +251,24 @@ export class AwsSecretStore implements SecretStore {
     if (known === value) return; // the service would ignore the call: same token, same value
     if (known !== undefined) throw new RotatorError(conflict.code, conflict.message);
     await this.#call(
-      { operation: 'PutSecretValue', secretId, special: { ResourceExistsException: conflict }, scrub: [value] },
+      { operation: 'PutSecretValue', secretId, special: { ResourceExistsException: conflict }, scrub: [value, ...(options.rotationToken === undefined ? [] : [options.rotationToken])], signal: options.signal },
       () =>
         this.#client.send(
-          new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: value, VersionStages: [AWS_STAGES.PENDING] }),
+          new PutSecretValueCommand({
+            SecretId: secretId,
+            ClientRequestToken: token,
+            SecretString: value,
+            VersionStages: [AWS_STAGES.PENDING],
+            ...(options.rotationToken === undefined ? {} : { RotationToken: options.rotationToken }),
+          }),
+          { abortSignal: options.signal },
         ),
     );
     this.#store(secretId, token, value);
   }
 
-  async promote(secretId: string, token: string): Promise<void> {
+  async promote(secretId: string, token: string, options: CallOptions = {}): Promise<void> {
+    const { signal } = options;
     checkSecretId(secretId);
     checkToken(token);
     // The fast path, one call: the value is known (so the version exists and is no stub) and the CURRENT version
@@ -219,20 +279,21 @@ export class AwsSecretStore implements SecretStore {
       try {
         await this.#client.send(
           new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: AWS_STAGES.CURRENT, MoveToVersionId: token, RemoveFromVersionId: seen }),
+          { abortSignal: signal },
         );
         this.#lastCurrent.set(secretId, token);
         return;
       } catch (error) {
-        if (awsErrorName(error) !== 'InvalidParameterException') throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId });
+        if (awsErrorName(error) !== 'InvalidParameterException') throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId, signal });
       }
     }
     // Two attempts: RemoveFromVersionId is a compare-and-swap on AWSCURRENT, so if another writer moved it between
     // our DescribeSecret and the update, the service refuses and we look again.
     for (let attempt = 1; ; attempt++) {
-      const map = (await this.#describeSecret(secretId)).VersionIdsToStages ?? {};
+      const map = (await this.#describeSecret(secretId, signal)).VersionIdsToStages ?? {};
       const labels = map[token];
       if (labels?.includes(AWS_STAGES.CURRENT) === true) return;
-      if (!(await this.#readable(secretId, token))) {
+      if (!(await this.#readable(secretId, token, signal))) {
         throw new RotatorError('VERSION_NOT_FOUND', `version ${token} of secret ${secretId} does not exist or has no value yet, so it cannot become CURRENT`);
       }
       const current = Object.entries(map).find(([, l]) => l.includes(AWS_STAGES.CURRENT))?.[0];
@@ -244,12 +305,13 @@ export class AwsSecretStore implements SecretStore {
             MoveToVersionId: token,
             ...(current === undefined ? {} : { RemoveFromVersionId: current }),
           }),
+          { abortSignal: signal },
         );
         this.#lastCurrent.set(secretId, token);
         return;
       } catch (error) {
         if (attempt < 2 && awsErrorName(error) === 'InvalidParameterException') continue;
-        throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId });
+        throw mapAwsError(error, { operation: 'UpdateSecretVersionStage', secretId, signal });
       }
     }
   }
@@ -291,8 +353,10 @@ export class AwsSecretStore implements SecretStore {
     }
   }
 
-  async #describeSecret(secretId: string): Promise<DescribeSecretResponse> {
-    const out = await this.#call({ operation: 'DescribeSecret', secretId }, () => this.#client.send(new DescribeSecretCommand({ SecretId: secretId })));
+  async #describeSecret(secretId: string, signal?: AbortSignal): Promise<DescribeSecretResponse> {
+    const out = await this.#call({ operation: 'DescribeSecret', secretId, signal }, () =>
+      this.#client.send(new DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal }),
+    );
     const current = Object.entries(out.VersionIdsToStages ?? {}).find(([, labels]) => labels.includes(AWS_STAGES.CURRENT))?.[0];
     if (current !== undefined) this.#lastCurrent.set(secretId, current);
     this.#trim(this.#lastCurrent);
@@ -300,7 +364,13 @@ export class AwsSecretStore implements SecretStore {
   }
 
   /** GetSecretValue; undefined for ResourceNotFoundException (no secret, no such version, or a stub). */
-  async #getSecretValue(secretId: string, versionId: string | undefined, stage: Stage | undefined, what: string): Promise<GetSecretValueResponse | undefined> {
+  async #getSecretValue(
+    secretId: string,
+    versionId: string | undefined,
+    stage: Stage | undefined,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<GetSecretValueResponse | undefined> {
     try {
       return await this.#client.send(
         new GetSecretValueCommand({
@@ -308,32 +378,33 @@ export class AwsSecretStore implements SecretStore {
           ...(versionId === undefined ? {} : { VersionId: versionId }),
           ...(stage === undefined ? {} : { VersionStage: AWS_STAGES[stage] }),
         }),
+        { abortSignal: signal },
       );
     } catch (error) {
       if (awsErrorName(error) === 'ResourceNotFoundException') return undefined;
-      throw mapAwsError(error, { operation: 'GetSecretValue', secretId, notFound: { code: 'VERSION_NOT_FOUND', message: `secret ${secretId} has ${what}` } });
+      throw mapAwsError(error, { operation: 'GetSecretValue', secretId, notFound: { code: 'VERSION_NOT_FOUND', message: `secret ${secretId} has ${what}` }, signal });
     }
   }
 
   /** ResourceNotFoundException from GetSecretValue means no secret or no version: one DescribeSecret tells which. */
-  async #notFound(secretId: string, versionMessage: string): Promise<RotatorError> {
-    await this.#describeSecret(secretId); // SECRET_NOT_FOUND when the secret itself is missing
+  async #notFound(secretId: string, signal: AbortSignal | undefined, versionMessage: string): Promise<RotatorError> {
+    await this.#describeSecret(secretId, signal); // SECRET_NOT_FOUND when the secret itself is missing
     return new RotatorError('VERSION_NOT_FOUND', versionMessage);
   }
 
   /** Whether the version has a value: the cache, else one GetSecretValue of the PENDING version. */
-  async #hasValue(secretId: string, versionId: string): Promise<boolean> {
+  async #hasValue(secretId: string, versionId: string, signal: AbortSignal | undefined): Promise<boolean> {
     if (this.#values.has(cacheKey(secretId, versionId))) return true;
-    const out = await this.#getSecretValue(secretId, versionId, 'PENDING', `no readable PENDING version ${versionId}`);
+    const out = await this.#getSecretValue(secretId, versionId, 'PENDING', `no readable PENDING version ${versionId}`, signal);
     if (out === undefined) return false;
     this.#remember(secretId, out);
     return true;
   }
 
   /** Whether the version exists with a value, whatever its labels (promote may also roll back to PREVIOUS). */
-  async #readable(secretId: string, versionId: string): Promise<boolean> {
+  async #readable(secretId: string, versionId: string, signal: AbortSignal | undefined): Promise<boolean> {
     if (this.#values.has(cacheKey(secretId, versionId))) return true;
-    const out = await this.#getSecretValue(secretId, versionId, undefined, `no readable version ${versionId}`);
+    const out = await this.#getSecretValue(secretId, versionId, undefined, `no readable version ${versionId}`, signal);
     if (out === undefined) return false;
     this.#remember(secretId, out);
     return true;
@@ -353,16 +424,18 @@ export class AwsSecretStore implements SecretStore {
   }
 
   /** Creation dates never change: list versions only when one we have not seen appears (once per rotation). */
-  async #learnCreationDates(secretId: string, versionIds: readonly string[], fallback: Date | undefined): Promise<void> {
+  async #learnCreationDates(secretId: string, versionIds: readonly string[], signal: AbortSignal | undefined): Promise<void> {
     if (versionIds.every((id) => this.#created.has(cacheKey(secretId, id)))) return;
     let next: string | undefined;
     do {
       const token = next;
-      const page = await this.#call({ operation: 'ListSecretVersionIds', secretId }, () =>
-        this.#client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) })),
+      const page = await this.#call({ operation: 'ListSecretVersionIds', secretId, signal }, () =>
+        this.#client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, MaxResults: 100, ...(token === undefined ? {} : { NextToken: token }) }), {
+          abortSignal: signal,
+        }),
       );
       for (const v of page.Versions ?? []) {
-        if (v.VersionId !== undefined) this.#created.set(cacheKey(secretId, v.VersionId), v.CreatedDate ?? fallback ?? new Date(0));
+        if (v.VersionId !== undefined && v.CreatedDate !== undefined) this.#created.set(cacheKey(secretId, v.VersionId), v.CreatedDate);
       }
       next = page.NextToken;
     } while (next !== undefined);
@@ -399,6 +472,16 @@ export class AwsSecretStore implements SecretStore {
 
 function cacheKey(secretId: string, versionId: string): string {
   return JSON.stringify([secretId, versionId]);
+}
+
+/**
+ * When CURRENT was promoted. The service keeps no label history, but LastRotatedDate is when its rotation last
+ * completed, and a version cannot have become CURRENT before it existed; the later of the two never shortens the
+ * purger's safe window (a value put straight to AWSCURRENT was promoted when it was created).
+ */
+function promotionTime(createdAt: Date | undefined, lastRotated: Date | undefined): Date | undefined {
+  if (createdAt === undefined) return undefined; // described without dates: unknown, and never guessed early
+  return lastRotated !== undefined && lastRotated > createdAt ? lastRotated : createdAt;
 }
 
 function isPending(labels: readonly string[]): boolean {

@@ -28,7 +28,8 @@ export function awsErrorName(error: unknown): string {
   return 'Error';
 }
 
-function networkCode(error: unknown): string | undefined {
+/** The Node network error code of a failed call (ECONNRESET, ...), when it is one. */
+export function networkCode(error: unknown): string | undefined {
   const code = error !== null && typeof error === 'object' && 'code' in error ? error.code : undefined;
   return typeof code === 'string' && NETWORK.has(code) ? code : undefined;
 }
@@ -43,10 +44,13 @@ export interface MapContext {
   special?: Record<string, { code: ErrorCode; message: string; retryable?: boolean }>;
   /** Values the request carried, removed from any text that reaches the message. */
   scrub?: readonly string[];
+  /** The caller's signal: a call it aborted fails with the caller's own reason (e.g. Lambda's deadline is near). */
+  signal?: AbortSignal | undefined;
 }
 
 export function mapAwsError(error: unknown, ctx: MapContext): RotatorError {
   if (error instanceof RotatorError) return error;
+  if (ctx.signal?.aborted === true && ctx.signal.reason instanceof RotatorError) return ctx.signal.reason;
   const name = awsErrorName(error);
   const on = ctx.secretId === undefined ? '' : ` on secret ${ctx.secretId}`;
   const special = ctx.special?.[name];

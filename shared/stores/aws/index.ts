@@ -10,5 +10,16 @@ export {
   createSecretsManagerClient,
   type AwsSecretStoreOptions,
   type SecretsManagerClientOptions,
+  type SweepFilter,
 } from './aws-store.js';
 export { mapAwsError, type MapContext } from './errors.js';
+export {
+  RDS_CLUSTER_TAG,
+  RDS_ENDPOINT_ENV,
+  RDS_ENGINES,
+  RDS_INSTANCE_TAG,
+  createRdsClient,
+  createRdsMasterResolver,
+  type RdsClientOptions,
+  type RdsMasterResolverDeps,
+} from './rds-master.js';

@@ -1,0 +1,325 @@
+import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { RDSClient } from '@aws-sdk/client-rds';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
+import type { Step } from '../../shared/engine.js';
+import { isRotatorError, type RotatorError } from '../../shared/errors.js';
+import {
+  RDS_ENDPOINT_ENV,
+  RDS_INSTANCE_TAG,
+  STRATEGY_TAG,
+  createRdsClient,
+  createRdsMasterResolver,
+  createSecretsManagerClient,
+} from '../../shared/stores/aws/index.js';
+import { startRdsFake, type RdsFake } from '../fakes/rds.js';
+import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { canaryLogger, recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { mariadbAdmin } from '../support/mariadb-admin.js';
+import { postgresAdmin } from '../support/postgres-admin.js';
+import { testTargets, type TestTarget } from '../support/targets.js';
+
+/**
+ * Alternating-users rotation on AWS with a master secret that RDS manages (only username and password, tagged with
+ * its instance's ARN), driven as Secrets Manager drives the Lambda handler: RotateSecret, then one invocation per
+ * step. The RDS master resolver fills host and port from the RDS fake, which describes the test servers:
+ * (a) the secret names the primary itself; (b) it names a read replica, a host name RDS lists for a replica of the
+ * primary; (c) it names a host RDS knows nothing of, which is refused before anything changes.
+ *
+ * For (b) two TCP proxies stand in front of the one local server: the primary's (the only address the master's
+ * resolved value names) and the replica's, `localhost` (the test certificate's other name). A connection through
+ * the primary's proxy can only come from the master, so it proves the master changed the user on the primary.
+ */
+
+const FAKE_CREDENTIALS = { accessKeyId: 'AKIDFAKEFAKEFAKE', secretAccessKey: 'fake-secret-access-key' };
+const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-rotate';
+const STEPS: readonly Step[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
+
+// ---- output capture: Powertools writes through a Console bound to process.stdout / process.stderr ----
+
+let captured: string[] = [];
+let restoreOutput: (() => void) | undefined;
+
+function captureOutput(): void {
+  const streams = [process.stdout, process.stderr];
+  const originals = streams.map((s) => s.write.bind(s));
+  for (const stream of streams) {
+    stream.write = (chunk: unknown, ...rest: unknown[]): boolean => {
+      captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+      rest.find((r): r is () => void => typeof r === 'function')?.();
+      return true;
+    };
+  }
+  restoreOutput = () => {
+    streams.forEach((s, i) => {
+      const original = originals[i];
+      if (original !== undefined) s.write = original;
+    });
+  };
+}
+
+// ---- a counting TCP proxy: another address for the same server ----
+
+interface Proxy {
+  port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+async function startProxy(targetHost: string, targetPort: number): Promise<Proxy> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((client) => {
+    proxy.connections += 1;
+    const upstream = tcpConnect({ host: targetHost, port: targetPort });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy: Proxy = {
+    port: (server.address() as AddressInfo).port,
+    connections: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  return proxy;
+}
+
+// ---- the service's side ----
+
+function lambdaContext(): Context {
+  const context: Omit<Context, 'done' | 'fail' | 'succeed'> = {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'rotator-rotate',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: LAMBDA_ARN,
+    memoryLimitInMB: '256',
+    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+    logGroupName: '/aws/lambda/rotator-rotate',
+    logStreamName: '2026/01/01/[$LATEST]abcdef',
+    getRemainingTimeInMillis: () => 60_000,
+  };
+  return context as Context;
+}
+
+const targets = testTargets();
+const pg = postgresAdmin(inject('postgres'));
+const maria = mariadbAdmin(inject('mariadb'));
+const userExists = (target: TestTarget, name: string): Promise<boolean> =>
+  target.engine === 'postgres' ? pg.roleExists(name) : maria.accountHosts(name).then((hosts) => hosts.length > 0);
+const serverOf = (target: TestTarget): { host: string; port: number } => {
+  const facts = target.engine === 'postgres' ? inject('postgres') : inject('mariadb');
+  return { host: facts.host, port: facts.port };
+};
+
+let smFake: SecretsManagerFake;
+let rdsFake: RdsFake;
+let sm: SecretsManagerClient;
+let rds: RDSClient;
+let proxies: Proxy[] = [];
+let counter = 0;
+
+beforeEach(async () => {
+  smFake = await startSecretsManagerFake();
+  rdsFake = await startRdsFake();
+  sm = smFake.client();
+  rds = createRdsClient({ env: { [RDS_ENDPOINT_ENV]: rdsFake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
+  captured = [];
+  captureOutput();
+});
+
+afterEach(async () => {
+  restoreOutput?.();
+  restoreOutput = undefined;
+  recordOutput(captured.join(''));
+  sm.destroy();
+  rds.destroy();
+  await Promise.all(proxies.map((p) => p.close()));
+  proxies = [];
+  await smFake.close();
+  await rdsFake.close();
+});
+
+function password(): string {
+  const p = `Init-${counter}-${Math.random().toString(36).slice(2)}-pw`;
+  recordSecrets(p);
+  return p;
+}
+
+/** The function as deployed (functions/aws/rotate-*.ts): one Secrets Manager client shared with the RDS resolver. */
+function handlerFor(target: TestTarget): RotateHandler {
+  const client = createSecretsManagerClient({ env: { SECRETS_MANAGER_ENDPOINT: smFake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
+  return createRotateHandler({
+    client,
+    rotators: [target.rotator()],
+    engineFamily: target.engine === 'postgres' ? 'postgres' : 'mysql',
+    config: { defaultStrategy: 'single-user', logLevel: 'debug' },
+    resolveMaster: createRdsMasterResolver({ rds, secretsManager: client }),
+  });
+}
+
+interface Seeded {
+  arn: string;
+  user: string;
+  oldPassword: string;
+  currentVersion: string;
+  masterArn: string;
+}
+
+/**
+ * A master user whose secret RDS manages for instance `primary`, and an application user whose alternating-users
+ * secret names `host`:`port` and that master.
+ */
+async function seed(target: TestTarget, at: { host: string; port: number }): Promise<Seeded> {
+  counter += 1;
+  const master = `rdsm_m_${target.engine}_${counter}_${process.pid}`;
+  const masterPassword = password();
+  await target.createUser(master, masterPassword, { master: true });
+  const masterValue = JSON.stringify({ username: master, password: masterPassword });
+  recordSecretValue(masterValue);
+  const masterSecret = await sm.send(
+    new CreateSecretCommand({ Name: `rds-db-${target.engine}-${counter}`, SecretString: masterValue, Tags: [{ Key: RDS_INSTANCE_TAG, Value: rdsFake.instanceArn('primary') }] }),
+  );
+
+  const user = `rdsm_${target.engine}_${counter}_${process.pid}`;
+  const oldPassword = password();
+  await target.createUser(user, oldPassword);
+  const value = JSON.stringify(target.secret(user, oldPassword, { host: at.host, port: at.port, masterarn: masterSecret.ARN ?? '' }));
+  recordSecretValue(value);
+  const created = await sm.send(
+    new CreateSecretCommand({ Name: `app/${target.engine}/${counter}`, SecretString: value, Tags: [{ Key: STRATEGY_TAG, Value: 'alternating-users' }] }),
+  );
+  return { arn: created.ARN ?? '', user, oldPassword, currentVersion: created.VersionId ?? '', masterArn: masterSecret.ARN ?? '' };
+}
+
+async function rotateSecret(arn: string): Promise<string> {
+  const out = await sm.send(new RotateSecretCommand({ SecretId: arn, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 }, RotateImmediately: true }));
+  return out.VersionId ?? '';
+}
+
+function invoke(handler: RotateHandler, arn: string, token: string, step: Step): Promise<unknown> {
+  return handler({ SecretId: arn, ClientRequestToken: token, Step: step }, lambdaContext());
+}
+
+async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isRotatorError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the handler to throw, but it succeeded');
+}
+
+async function current(arn: string): Promise<{ versionId: string; value: Record<string, unknown> }> {
+  const out = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
+  recordSecretValue(out.SecretString ?? '');
+  return { versionId: out.VersionId ?? '', value: JSON.parse(out.SecretString ?? '{}') as Record<string, unknown> };
+}
+
+function expectNoLeak(...secrets: string[]): void {
+  const text = captured.join('');
+  for (const secret of secrets) expect(text.includes(secret), 'a secret appeared in the output').toBe(false);
+}
+
+describe.each(targets.map((t) => [t.engine, t] as const))('alternating users with an RDS-managed master on %s', (_engine, target) => {
+  it('(a) the secret names the primary: host and port come from RDS, the clone is made and CURRENT moves to it', async () => {
+    const server = serverOf(target);
+    rdsFake.putInstance({ identifier: 'primary', engine: target.engine === 'postgres' ? 'postgres' : 'mariadb', endpoint: { address: server.host, port: server.port } });
+    const { arn, user, oldPassword, currentVersion } = await seed(target, server);
+    const handler = handlerFor(target);
+    const token = await rotateSecret(arn);
+    for (const step of STEPS) await invoke(handler, arn, token, step);
+
+    const now = await current(arn);
+    expect(now.versionId).toBe(token);
+    expect(now.value.username).toBe(`${user}_clone`);
+    expect(await target.logsIn(`${user}_clone`, String(now.value.password))).toBe(true);
+    // Alternating users: the previous credential still works.
+    expect(await target.logsIn(user, oldPassword)).toBe(true);
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages?.[currentVersion]).toEqual(['AWSPREVIOUS']);
+    expect(rdsFake.count('DescribeDBInstances')).toBe(1); // one lookup, in setSecret; the instance has no replicas
+    expect(captured.join('')).toContain('completed the RDS-managed master secret from its DB instance');
+    expectNoLeak(oldPassword, String(now.value.password));
+  });
+
+  it('(b) the secret names a read replica: the master changes the user on the primary, the rotation completes, and revoke acts on the primary too', async () => {
+    const server = serverOf(target);
+    const primaryProxy = await startProxy(server.host, server.port);
+    const replicaProxy = await startProxy(server.host, server.port);
+    proxies.push(primaryProxy, replicaProxy);
+    const engine = target.engine === 'postgres' ? 'postgres' : 'mariadb';
+    rdsFake.putInstance({ identifier: 'primary', engine, endpoint: { address: '127.0.0.1', port: primaryProxy.port } });
+    rdsFake.putInstance({ identifier: 'replica-1', engine, endpoint: { address: 'localhost', port: replicaProxy.port }, replicaOf: 'primary' });
+    const { arn, user, oldPassword, masterArn } = await seed(target, { host: 'localhost', port: replicaProxy.port });
+    const handler = handlerFor(target);
+    const token = await rotateSecret(arn);
+    for (const step of STEPS) await invoke(handler, arn, token, step);
+
+    const now = await current(arn);
+    expect(now.versionId).toBe(token);
+    expect(now.value).toMatchObject({ username: `${user}_clone`, host: 'localhost', port: replicaProxy.port });
+    expect(await target.logsIn(`${user}_clone`, String(now.value.password))).toBe(true);
+    expect(await target.logsIn(user, oldPassword)).toBe(true);
+    // Only the master's resolved value names the primary's address: its connections are the master's.
+    expect(primaryProxy.connections).toBeGreaterThan(0);
+    // The secret's own logins (the check that CURRENT works, the test of PENDING) went to the replica it names.
+    expect(replicaProxy.connections).toBeGreaterThan(0);
+
+    // The purger's revoke of the retired user (the old CURRENT) also changes it through the master on the primary.
+    const logger = canaryLogger();
+    const resolve = createRdsMasterResolver({ rds, secretsManager: sm });
+    const masterRaw = (await sm.send(new GetSecretValueCommand({ SecretId: masterArn }))).SecretString ?? '{}';
+    const master = await resolve(masterArn, JSON.parse(masterRaw) as Record<string, unknown>, { logger });
+    expect(master.replicaHosts).toEqual(['localhost']);
+    const before = primaryProxy.connections;
+    const retired = target.secret(user, oldPassword, { host: 'localhost', port: replicaProxy.port, masterarn: masterArn });
+    const outcome = await target.rotator().revoke?.(
+      { strategy: 'alternating-users', retired, current: now.value, master: master.value, masterReplicaHosts: master.replicaHosts },
+      { logger },
+    );
+    expect(outcome).toBe('revoked');
+    expect(await target.logsIn(user, oldPassword)).toBe(false);
+    expect(primaryProxy.connections).toBeGreaterThan(before);
+    expectNoLeak(oldPassword, String(now.value.password));
+  });
+
+  it('(c) a host that is neither the primary nor a replica of it is refused with CREDENTIAL_MISMATCH; nothing changes in the database or the store', async () => {
+    const server = serverOf(target);
+    const engine = target.engine === 'postgres' ? 'postgres' : 'mariadb';
+    rdsFake.putInstance({ identifier: 'primary', engine, endpoint: { address: server.host, port: server.port } });
+    rdsFake.putInstance({ identifier: 'replica-1', engine, endpoint: { address: 'replica-1.invalid', port: server.port }, replicaOf: 'primary' });
+    // `localhost` reaches the same server, but RDS does not list it for this master: the master must not act there.
+    const { arn, user, oldPassword, currentVersion } = await seed(target, { host: 'localhost', port: server.port });
+    const handler = handlerFor(target);
+    const token = await rotateSecret(arn);
+    await invoke(handler, arn, token, 'createSecret');
+    const stagesBefore = (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages;
+
+    const error = await refusal(invoke(handler, arn, token, 'setSecret'));
+    expect(error.code).toBe('CREDENTIAL_MISMATCH');
+    expect(error.message).toContain(`the master secret names host ${server.host}, but the secret being rotated names localhost`);
+    expect(error.message).toContain('replica-1.invalid');
+
+    expect(await userExists(target, `${user}_clone`)).toBe(false);
+    expect(await target.logsIn(user, oldPassword)).toBe(true);
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages).toEqual(stagesBefore);
+    expect((await current(arn)).versionId).toBe(currentVersion);
+    expectNoLeak(oldPassword);
+  });
+});
