@@ -1,18 +1,14 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy, { type MiddlewareObj } from '@middy/core';
+import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
-import { Redactor, describeError } from '../../shared/redact.js';
+import type { Redactor } from '../../shared/redact.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
 import { AwsSecretStore } from '../../shared/stores/aws/index.js';
-import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
+import { createObservability, remainingTimeSignal, safeError, type LambdaHandler, type ObservabilityOptions } from './lambda.js';
 
 /**
  * The Lambda function Secrets Manager invokes once per rotation step. It is thin: validate the event, run exactly
@@ -26,11 +22,9 @@ import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
  *   returns while the step keeps running in the background; here an AbortSignal fires `safetyMarginMs` before
  *   Lambda's deadline and goes to `engine.runStep`, so the database work is cut and the step fails through its own
  *   error path (logged, counted, rethrown). With no time left at all the step is refused before any call.
- *   The signal reaches the database calls; Secrets Manager calls are bounded by the SDK's own retry settings,
- *   because the store port takes no signal yet.
- * - **RotationToken** (the token for cross-account PutSecretValue) is registered with the redactor before anything
- *   else runs and never logged. It is validated but NOT forwarded to PutSecretValue yet: the SecretStore port has
- *   no parameter for it. Same-account rotation, the common case, does not need it.
+ *   The signal reaches the database calls and every Secrets Manager call (the SDK's `abortSignal`).
+ * - **RotationToken** is registered with the redactor before anything else runs, never logged, and handed to
+ *   PutSecretValue, which needs it when the function reaches Secrets Manager through an assumed role.
  * - **Errors are rethrown**, so Secrets Manager marks the step failed and retries it with the same token. What is
  *   thrown is a fresh RotatorError with the same code and a redacted message and no cause (a driver error may
  *   quote what it was sent; the Lambda runtime prints errorMessage and the stack).
@@ -39,7 +33,6 @@ import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
  *   outcome or error code as EMF metadata.
  */
 
-export const METRICS_NAMESPACE = 'Rotator';
 /** How long before Lambda's deadline the step's signal fires. */
 export const DEFAULT_SAFETY_MARGIN_MS = 2_000;
 
@@ -67,7 +60,7 @@ function fail(error: RotatorError): never {
   throw error;
 }
 
-export interface RotateHandlerDeps {
+export interface RotateHandlerDeps extends Omit<ObservabilityOptions, 'logLevel'> {
   /** Built once per container with createSecretsManagerClient (SECRETS_MANAGER_ENDPOINT honoured). */
   client: SecretsManagerClient;
   /** The rotators this bundle ships (one engine family per entry point). */
@@ -77,22 +70,17 @@ export interface RotateHandlerDeps {
   config: Pick<Config, 'defaultStrategy' | 'logLevel'>;
   /** Where the password policy env vars are read (PASSWORD_LENGTH, EXCLUDE_*). Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
-  redactor?: Redactor;
-  powertoolsLogger?: PowertoolsLogger;
-  metrics?: Metrics;
   safetyMarginMs?: number;
   /** Completes master secrets before the rotators see them (RDS-managed master secrets). */
   resolveMaster?: MasterResolver;
 }
 
 /** What Lambda calls; it resolves with nothing (Secrets Manager reads only success or failure). */
-export type RotateHandler = (event: unknown, context: Context) => Promise<unknown>;
+export type RotateHandler = LambdaHandler;
 
 export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
-  const redactor = deps.redactor ?? new Redactor();
-  const powertools = deps.powertoolsLogger ?? createPowertoolsLogger({ redactor, level: deps.config.logLevel });
-  const logger = adaptPowertoolsLogger(powertools, redactor);
-  const metrics = deps.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'rotator' });
+  const kit = createObservability({ ...deps, logLevel: deps.config.logLevel });
+  const { logger, redactor } = kit;
   const margin = deps.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
   const engine = new RotationEngine({
     store: new AwsSecretStore({ client: deps.client }),
@@ -103,38 +91,28 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
     ...(deps.resolveMaster === undefined ? {} : { resolveMaster: deps.resolveMaster }),
   });
 
-  const count = (name: 'StepSucceeded' | 'StepFailed', step: string, metadata: Record<string, string>): void => {
-    metrics.addDimensions({ Step: step, Engine: deps.engineFamily });
-    metrics.addMetric(name, MetricUnit.Count, 1);
-    for (const [key, value] of Object.entries(metadata)) metrics.addMetadata(key, value);
-  };
-
   const rotate = async (event: unknown, context: Context): Promise<void> => {
     let step: Step | 'invalid' = 'invalid';
     try {
       const e = parseRotationEvent(event);
       step = e.Step;
-      const deadline = remainingTimeSignal(context, margin);
+      const deadline = remainingTimeSignal(context, margin, 'the step');
       try {
-        const result = await engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal });
+        const result = await engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal, rotationToken: e.RotationToken });
         logger.info(`rotation step ${e.Step} succeeded`, { secretId: e.SecretId, versionId: e.ClientRequestToken, step: e.Step, outcome: result.outcome, ms: result.ms });
-        count('StepSucceeded', step, { outcome: result.outcome });
+        kit.count('StepSucceeded', { Step: step, Engine: deps.engineFamily }, { outcome: result.outcome });
       } finally {
         deadline.dispose();
       }
     } catch (error) {
       const safe = safeError(error, redactor);
       logger.error(`rotation step ${step} failed: ${safe.code}`, { step, code: safe.code, retryable: safe.retryable, error: safe });
-      count('StepFailed', step, { errorCode: safe.code });
+      kit.count('StepFailed', { Step: step, Engine: deps.engineFamily }, { errorCode: safe.code });
       throw safe;
     }
   };
 
-  return middy<unknown, unknown>({ timeoutEarlyInMillis: 0 })
-    .use(registerRotationToken(redactor))
-    .use(injectLambdaContext(powertools, { logEvent: false, resetKeys: true }))
-    .use(logMetrics(metrics))
-    .handler(rotate);
+  return kit.handler(rotate, [registerRotationToken(redactor)]);
 }
 
 /** First of all, before any middleware could log: the event's RotationToken is a secret. */
@@ -147,29 +125,4 @@ function registerRotationToken(redactor: Redactor): MiddlewareObj<unknown, unkno
       }
     },
   };
-}
-
-/** An AbortSignal that fires `marginMs` before the invocation's deadline; already aborted when no time is left. */
-export function remainingTimeSignal(context: Pick<Context, 'getRemainingTimeInMillis'>, marginMs: number): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const left = context.getRemainingTimeInMillis() - marginMs;
-  const reason = new RotatorError(
-    'TARGET_UNREACHABLE',
-    `the Lambda invocation is within ${marginMs} ms of its timeout; the step was stopped and Secrets Manager will retry it (raise the function's timeout if this repeats)`,
-    { retryable: true },
-  );
-  if (left <= 0) {
-    controller.abort(reason);
-    return { signal: controller.signal, dispose: () => undefined };
-  }
-  const timer = setTimeout(() => controller.abort(reason), left);
-  return { signal: controller.signal, dispose: () => clearTimeout(timer) };
-}
-
-/** What may leave the function: the code, a redacted message, no cause. */
-export function safeError(error: unknown, redactor: Redactor): RotatorError {
-  const described = describeError(error instanceof Error ? error : new Error(String(error)), redactor);
-  const message = typeof described.message === 'string' ? described.message : 'unknown error';
-  if (error instanceof RotatorError) return new RotatorError(error.code, message, { retryable: error.retryable });
-  return new RotatorError('INTERNAL', `unexpected error (${String(described.name)}): ${message}`);
 }
