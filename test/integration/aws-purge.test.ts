@@ -8,11 +8,10 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPurgeHandler, parsePurgeEvent, sweepFromEnv } from '../../functions/aws/purge-handler.js';
 import { RotationEngine, STEPS } from '../../shared/engine.js';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
-import { AwsSecretStore, STRATEGY_TAG, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { AwsSecretStore, STRATEGY_TAG } from '../../shared/stores/aws/index.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
-import { FAKE_CREDENTIALS, ROTATION_LAMBDA_ARN, captureOutput, lambdaContext, type OutputCapture } from '../support/lambda.js';
+import { ROTATION_LAMBDA_ARN, captureOutput, functionClient, lambdaContext, refusal, type OutputCapture } from '../support/lambda.js';
 import { MemoryTarget } from '../support/memory-target.js';
 
 /**
@@ -48,13 +47,10 @@ afterEach(async () => {
   await fake.close();
 });
 
-function client(): SecretsManagerClient {
-  return createSecretsManagerClient({ env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
-}
 
 function purgeHandler(options: { sweep?: Parameters<typeof createPurgeHandler>[0]['sweep']; safeWindowDays?: number } = {}): ReturnType<typeof createPurgeHandler> {
   return createPurgeHandler({
-    client: client(),
+    client: functionClient(fake.endpoint),
     rotators: [target],
     config: { defaultStrategy: 'single-user', logLevel: 'info', retention: { safeWindowMs: (options.safeWindowDays ?? 7) * DAY, keepSuperseded: 0 } },
     clock: () => now,
@@ -87,15 +83,6 @@ async function labels(arn: string): Promise<Record<string, string[]>> {
   return (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the invocation to fail');
-}
 
 const scheduled = { version: '0', id: 'evt-1', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: '2026-02-01T00:00:00Z', region: FAKE_REGION, resources: [], detail: {} };
 

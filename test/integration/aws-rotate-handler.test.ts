@@ -1,20 +1,16 @@
 import {
   CreateSecretCommand,
-  DescribeSecretCommand,
   GetSecretValueCommand,
-  RotateSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adaptPowertoolsLogger, createPowertoolsLogger } from '../../functions/aws/logger.js';
-import { DEFAULT_SAFETY_MARGIN_MS, createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
+import { DEFAULT_SAFETY_MARGIN_MS, type RotateHandler } from '../../functions/aws/rotate.js';
 import type { Step } from '../../shared/engine.js';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { Redactor } from '../../shared/redact.js';
-import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
 import { recordSecretValue, recordSecrets } from '../support/canary.js';
-import { FAKE_CREDENTIALS, REQUEST_ID, ROTATION_LAMBDA_ARN as LAMBDA_ARN, captureOutput, lambdaContext, type OutputCapture } from '../support/lambda.js';
+import { REQUEST_ID, captureOutput, databaseRotateHandler, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
 /**
@@ -54,21 +50,6 @@ function password(): string {
   return p;
 }
 
-/** A handler as one warm container has it: the SDK client built by createSecretsManagerClient, pointed at the fake. */
-function handlerFor(target: TestTarget): RotateHandler {
-  const client = createSecretsManagerClient({
-    env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION },
-    credentials: FAKE_CREDENTIALS,
-    // One attempt, so an injected service error reaches the handler instead of the SDK's retry.
-    maxAttempts: 1,
-  });
-  return createRotateHandler({
-    client,
-    rotators: [target.rotator()],
-    engineFamily: target.engine === 'postgres' ? 'postgres' : 'mysql',
-    config: { defaultStrategy: 'single-user', logLevel: 'debug' },
-  });
-}
 
 interface Seeded {
   arn: string;
@@ -88,31 +69,12 @@ async function seed(target: TestTarget): Promise<Seeded> {
   return { arn: created.ARN ?? '', user, oldPassword, currentVersion: created.VersionId ?? '' };
 }
 
-/** What the service does when rotation starts: RotateSecret, which creates the AWSPENDING stub. */
-async function rotateSecret(arn: string, rotateImmediately = true): Promise<string | undefined> {
-  const out = await sm.send(
-    new RotateSecretCommand({ SecretId: arn, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 }, RotateImmediately: rotateImmediately }),
-  );
-  return out.VersionId;
-}
 
 function invoke(handler: RotateHandler, arn: string, token: string, step: Step, remainingMs = 60_000): Promise<unknown> {
   return handler({ SecretId: arn, ClientRequestToken: token, Step: step, RotationToken: rotationToken }, lambdaContext(remainingMs));
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the handler to throw, but it succeeded');
-}
 
-async function stages(arn: string): Promise<Record<string, string[]>> {
-  return (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
-}
 
 async function current(arn: string): Promise<{ versionId: string; username: string; password: string }> {
   const out = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
@@ -130,8 +92,8 @@ function expectNoLeak(...secrets: string[]): void {
 describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler on %s', (_engine, target) => {
   it('rotates through the four service-driven steps: AWSCURRENT is the new version and logs in, the old password is refused', async () => {
     const { arn, user, oldPassword, currentVersion } = await seed(target);
-    const handler = handlerFor(target);
-    const token = (await rotateSecret(arn)) ?? '';
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     expect(token).toMatch(/^[0-9a-f-]{36}$/);
     fake.resetCounts();
     for (const step of STEPS) await invoke(handler, arn, token, step);
@@ -144,7 +106,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     expect(now.password).not.toBe(oldPassword);
     expect(await target.logsIn(user, now.password)).toBe(true);
     expect(await target.logsIn(user, oldPassword)).toBe(false);
-    expect((await stages(arn))[currentVersion]).toEqual(['AWSPREVIOUS']);
+    expect((await stages(sm, arn))[currentVersion]).toEqual(['AWSPREVIOUS']);
 
     // Metrics: one EMF document per step, namespace Rotator, dimensions Step and Engine, no value anywhere.
     const docs = output.emf();
@@ -174,8 +136,8 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
 
   it('a PutSecretValue failure in createSecret fails the step safely; the retry with the same token converges', async () => {
     const { arn, user, oldPassword } = await seed(target);
-    const handler = handlerFor(target);
-    const token = (await rotateSecret(arn)) ?? '';
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     fake.fail({ operation: 'PutSecretValue', type: 'InternalServiceError', status: 500 });
 
     const error = await refusal(invoke(handler, arn, token, 'createSecret'));
@@ -201,8 +163,8 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
 
   it('a setSecret with no time left fails before the database changes; the retry converges', async () => {
     const { arn, user, oldPassword, currentVersion } = await seed(target);
-    const handler = handlerFor(target);
-    const token = (await rotateSecret(arn)) ?? '';
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     await invoke(handler, arn, token, 'createSecret');
 
     const error = await refusal(invoke(handler, arn, token, 'setSecret', DEFAULT_SAFETY_MARGIN_MS - 500));
@@ -210,7 +172,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/aborted|timeout/);
     expect(await target.logsIn(user, oldPassword)).toBe(true);
-    expect((await stages(arn))[currentVersion]).toEqual(['AWSCURRENT']);
+    expect((await stages(sm, arn))[currentVersion]).toEqual(['AWSCURRENT']);
     expect(output.emf().at(-1)?.errorCode).toBe('TARGET_UNREACHABLE');
 
     for (const step of ['setSecret', 'testSecret', 'finishSecret'] as const) await invoke(handler, arn, token, step);
@@ -223,21 +185,21 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
 
   it('a token that is already AWSCURRENT succeeds with no work', async () => {
     const { arn, user } = await seed(target);
-    const handler = handlerFor(target);
-    const token = (await rotateSecret(arn)) ?? '';
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     for (const step of STEPS) await invoke(handler, arn, token, step);
-    const before = await stages(arn);
+    const before = await stages(sm, arn);
     const { password: newPassword } = await current(arn);
     output.stop();
     output = captureOutput();
     fake.resetCounts();
 
     // A late retry of every step by the service, on a fresh container.
-    const fresh = handlerFor(target);
+    const fresh = databaseRotateHandler(fake.endpoint, target);
     for (const step of STEPS) await invoke(fresh, arn, token, step);
     expect(fake.count('PutSecretValue')).toBe(0);
     expect(fake.count('UpdateSecretVersionStage')).toBe(0);
-    expect(await stages(arn)).toEqual(before);
+    expect(await stages(sm, arn)).toEqual(before);
     expect(await target.logsIn(user, newPassword)).toBe(true);
     expect(output.logLines().filter((l) => l.outcome === 'already-current')).toHaveLength(4);
     expect(output.emf().map((d) => d.outcome)).toEqual(['already-current', 'already-current', 'already-current', 'already-current']);
@@ -246,9 +208,9 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
 
   it('RotateImmediately=false followed by only testSecret changes nothing at the database or in the store', async () => {
     const { arn, user, oldPassword, currentVersion } = await seed(target);
-    const handler = handlerFor(target);
-    expect(await rotateSecret(arn, false)).toBeUndefined();
-    const before = await stages(arn);
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    expect(await rotateSecret(sm, arn, false)).toBeUndefined();
+    const before = await stages(sm, arn);
     fake.resetCounts();
 
     // The service tests the configuration with testSecret only. With the AWSCURRENT version's token the guard
@@ -257,7 +219,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     const error = await refusal(invoke(handler, arn, 'a1b2c3d4-0000-4000-8000-000000000000', 'testSecret'));
     expect(error.code).toBe('VERSION_NOT_FOUND');
 
-    expect(await stages(arn)).toEqual(before);
+    expect(await stages(sm, arn)).toEqual(before);
     expect(fake.count('PutSecretValue') + fake.count('UpdateSecretVersionStage')).toBe(0);
     expect(await target.logsIn(user, oldPassword)).toBe(true);
     expect((await current(arn)).password).toBe(oldPassword);
@@ -278,15 +240,15 @@ describe('AWS rotation handler: bad events', () => {
   ])('refuses %s with INVALID_INPUT naming the field, calling nothing', async (_what, event, pattern) => {
     if (target === undefined) throw new Error('no test target');
     const { arn, user, oldPassword } = await seed(target);
-    const before = await stages(arn);
-    const handler = handlerFor(target);
+    const before = await stages(sm, arn);
+    const handler = databaseRotateHandler(fake.endpoint, target);
     fake.resetCounts();
 
     const error = await refusal(handler(event, lambdaContext(60_000)));
     expect(error.code).toBe('INVALID_INPUT');
     expect(error.message).toMatch(pattern);
     expect(fake.count()).toBe(0);
-    expect(await stages(arn)).toEqual(before);
+    expect(await stages(sm, arn)).toEqual(before);
     expect(await target.logsIn(user, oldPassword)).toBe(true);
     const failed = output.emf().at(-1);
     expect([failed?.Step, failed?.errorCode, failed?.StepFailed]).toEqual(['invalid', 'INVALID_INPUT', 1]);
@@ -294,7 +256,7 @@ describe('AWS rotation handler: bad events', () => {
 
   it('never prints the RotationToken, even when the event is refused', async () => {
     if (target === undefined) throw new Error('no test target');
-    const handler = handlerFor(target);
+    const handler = databaseRotateHandler(fake.endpoint, target);
     const event = { SecretId: 'rds/absent', ClientRequestToken: 'bad', Step: 'createSecret', RotationToken: rotationToken };
     const error = await refusal(handler(event, lambdaContext(60_000)));
     expect(error.message.includes(rotationToken)).toBe(false);

@@ -5,23 +5,22 @@ import {
   GetSecretValueCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
-  RotateSecretCommand,
   UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_SAFETY_MARGIN_MS, createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
+import { DEFAULT_SAFETY_MARGIN_MS, type RotateHandler } from '../../functions/aws/rotate.js';
 import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { scramSha256Verifier } from '../../rotators/postgres/scram.js';
 import { alternateUsername } from '../../shared/alternate-user.js';
 import { STEPS, type Step } from '../../shared/engine.js';
-import { isRotatorError, type ErrorCode, type RotatorError } from '../../shared/errors.js';
+import type { ErrorCode, RotatorError } from '../../shared/errors.js';
 import type { Strategy } from '../../shared/store.js';
-import { STRATEGY_TAG, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { STRATEGY_TAG } from '../../shared/stores/aws/index.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
 import { recordSecretValue, recordSecrets } from '../support/canary.js';
-import { FAKE_CREDENTIALS, ROTATION_LAMBDA_ARN, captureOutput, lambdaContext, type OutputCapture } from '../support/lambda.js';
+import { ROTATION_LAMBDA_ARN, captureOutput, databaseRotateHandler, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -84,21 +83,6 @@ function password(): string {
   return p;
 }
 
-/** A handler as one container has it: the SDK client built by createSecretsManagerClient, pointed at the fake. */
-function handlerFor(target: TestTarget, defaultStrategy: Strategy = 'single-user'): RotateHandler {
-  const client = createSecretsManagerClient({
-    env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION },
-    credentials: FAKE_CREDENTIALS,
-    // One attempt, so an injected service error reaches the handler instead of the SDK's retry.
-    maxAttempts: 1,
-  });
-  return createRotateHandler({
-    client,
-    rotators: [target.rotator()],
-    engineFamily: target.engine === 'postgres' ? 'postgres' : 'mysql',
-    config: { defaultStrategy, logLevel: 'debug' },
-  });
-}
 
 // ---- the database, behind the rotator's back ----
 
@@ -175,35 +159,16 @@ async function seed(target: TestTarget, strategy: Strategy, via: 'tag' | 'defaul
     arn: created.ARN ?? '',
     initial: { versionId: created.VersionId ?? '', username: user, password: initialPassword },
     ...(master === undefined ? {} : { master }),
-    handler: handlerFor(target, via === 'default' ? strategy : 'single-user'),
+    handler: databaseRotateHandler(fake.endpoint, target, via === 'default' ? strategy : 'single-user'),
   };
 }
 
-/** What the service does when a rotation starts: RotateSecret, which creates the AWSPENDING stub. */
-async function rotateSecret(arn: string, rotateImmediately = true): Promise<string | undefined> {
-  const out = await sm.send(
-    new RotateSecretCommand({ SecretId: arn, RotationLambdaARN: ROTATION_LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 }, RotateImmediately: rotateImmediately }),
-  );
-  return out.VersionId;
-}
 
 function invoke(handler: RotateHandler, arn: string, token: string, step: Step, remainingMs = 60_000): Promise<unknown> {
   return handler({ SecretId: arn, ClientRequestToken: token, Step: step, RotationToken: rotationToken }, lambdaContext(remainingMs));
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the handler to throw, but it succeeded');
-}
 
-async function stages(arn: string): Promise<Record<string, string[]>> {
-  return (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
-}
 
 /** Every version the secret has, labelled or not. */
 async function versionCount(arn: string): Promise<number> {
@@ -254,7 +219,7 @@ async function expectNoCredentialLost(f: Fixture, when: string): Promise<void> {
 
 /** Runs a whole service-driven rotation, checking the invariant after every step; returns the token. */
 async function rotateFully(f: Fixture): Promise<string> {
-  const token = (await rotateSecret(f.arn)) ?? '';
+  const token = (await rotateSecret(sm, f.arn)) ?? '';
   expect(token).toMatch(/^[0-9a-f-]{36}$/);
   await expectNoCredentialLost(f, 'after RotateSecret');
   for (const step of STEPS) {
@@ -270,7 +235,7 @@ async function rotateFully(f: Fixture): Promise<string> {
  * and the service would start the next rotation.
  */
 async function expectRotated(f: Fixture, token: string, before: Credential): Promise<Credential> {
-  const labels = await stages(f.arn);
+  const labels = await stages(sm, f.arn);
   expect(labels[token]).toContain('AWSCURRENT');
   expect(labels[before.versionId]).toEqual(['AWSPREVIOUS']);
   expect(Object.entries(labels).filter(([id, l]) => id !== token && l.includes('AWSPENDING'))).toEqual([]);
@@ -447,7 +412,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
       const afterSecond = await expectRotated(f, second, afterFirst);
       // Back to the first user; the version before last is no longer labelled.
       expect(afterSecond.username).toBe(f.initial.username);
-      expect((await stages(f.arn))[f.initial.versionId]).toBeUndefined();
+      expect((await stages(sm, f.arn))[f.initial.versionId]).toBeUndefined();
       // The initial password is gone from the database in both schemes (alternating: the user's password was set anew).
       expect(await logsIn(f, f.initial)).toBe(false);
       if (strategy === 'alternating-users') expect(await logsIn(f, afterFirst)).toBe(true);
@@ -457,7 +422,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
 
     it.each(FAILURES.map((c) => [c.name, c] as const))('%s: the same-token retry converges', async (_name, failure) => {
       const f = await seed(target, strategy);
-      const token = (await rotateSecret(f.arn)) ?? '';
+      const token = (await rotateSecret(sm, f.arn)) ?? '';
       const index = STEPS.indexOf(failure.step);
       for (const step of STEPS.slice(0, index)) {
         await invoke(f.handler, f.arn, token, step);
@@ -471,7 +436,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
       const failed = output.emf().at(-1);
       expect([failed?.Step, failed?.errorCode, failed?.StepFailed]).toEqual([failure.step, failure.code, 1]);
       // AWSCURRENT did not move, and the token is still the one PENDING version.
-      const labels = await stages(f.arn);
+      const labels = await stages(sm, f.arn);
       expect(labels[f.initial.versionId]).toEqual(['AWSCURRENT']);
       expect(labels[token]).toEqual(['AWSPENDING']);
       await failure.check?.(f, token);
@@ -479,21 +444,21 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
       await expectNoCredentialLost(f, `after the failed ${failure.step}`);
 
       // Secrets Manager retries the failed step with the same token, then carries on.
-      const retry = failure.cold === true ? handlerFor(target) : f.handler;
+      const retry = failure.cold === true ? databaseRotateHandler(fake.endpoint, target) : f.handler;
       for (const step of STEPS.slice(index)) {
         await invoke(retry, f.arn, token, step);
         await expectNoCredentialLost(f, `after the retried ${step}`);
       }
       await expectRotated(f, token, f.initial);
       // Nothing half-done: the service accepts the next rotation.
-      expect(await rotateSecret(f.arn)).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await rotateSecret(sm, f.arn)).toMatch(/^[0-9a-f-]{36}$/);
     });
 
     it('RotateImmediately=false: the test-only testSecret with a token the secret does not know changes nothing', async () => {
       const f = await seed(target, strategy);
-      const beforeStages = await stages(f.arn);
+      const beforeStages = await stages(sm, f.arn);
       const beforeVersions = await versionCount(f.arn);
-      expect(await rotateSecret(f.arn, false)).toBeUndefined();
+      expect(await rotateSecret(sm, f.arn, false)).toBeUndefined();
       const described = await sm.send(new DescribeSecretCommand({ SecretId: f.arn }));
       expect([described.RotationEnabled, described.RotationLambdaARN]).toEqual([true, ROTATION_LAMBDA_ARN]);
       expect(described.VersionIdsToStages).toEqual(beforeStages);
@@ -507,7 +472,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
       expectNoSecretIn(error);
       expect(fake.counts()).toEqual({ DescribeSecret: 1 });
 
-      expect(await stages(f.arn)).toEqual(beforeStages);
+      expect(await stages(sm, f.arn)).toEqual(beforeStages);
       expect(await versionCount(f.arn)).toBe(beforeVersions);
       const now = await current(f.arn);
       expect([now.versionId, now.username, now.password]).toEqual([f.initial.versionId, f.initial.username, f.initial.password]);
@@ -524,7 +489,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
   it('dual-password is refused with UNSUPPORTED_ENGINE naming alternating-users, and the database does not change', async () => {
     expect(target.strategies).not.toContain('dual-password');
     const f = await seed(target, 'dual-password');
-    const token = (await rotateSecret(f.arn)) ?? '';
+    const token = (await rotateSecret(sm, f.arn)) ?? '';
     const expectRefused = (error: RotatorError): void => {
       expect([error.code, error.retryable]).toEqual(['UNSUPPORTED_ENGINE', false]);
       expect(error.message).toMatch(/dual-password/);
@@ -547,7 +512,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation matrix o
       expect(fake.count('PutSecretValue') + fake.count('UpdateSecretVersionStage')).toBe(0);
       expect(await read(f.arn, { versionId: token })).toBeUndefined();
     }
-    const labels = await stages(f.arn);
+    const labels = await stages(sm, f.arn);
     expect(labels[f.initial.versionId]).toEqual(['AWSCURRENT']);
     expect(labels[token]).toEqual(['AWSPENDING']);
     expect(await logsIn(f, f.initial)).toBe(true);
@@ -564,16 +529,16 @@ describe('the test-only path of RotateImmediately=false with a test version that
     // current value (AWS's own templates' testSecret reads the pending value, so it must have one). testSecret logs
     // in with it and changes nothing; the service then removes the label.
     const f = await seed(target, 'single-user');
-    expect(await rotateSecret(f.arn, false)).toBeUndefined();
+    expect(await rotateSecret(sm, f.arn, false)).toBeUndefined();
     const value = (await sm.send(new GetSecretValueCommand({ SecretId: f.arn }))).SecretString ?? '';
     const token = randomUUID();
     await sm.send(new PutSecretValueCommand({ SecretId: f.arn, ClientRequestToken: token, SecretString: value, VersionStages: ['AWSPENDING'] }));
-    const before = await stages(f.arn);
+    const before = await stages(sm, f.arn);
     fake.resetCounts();
 
     await invoke(f.handler, f.arn, token, 'testSecret');
     expect(fake.count('PutSecretValue') + fake.count('UpdateSecretVersionStage')).toBe(0);
-    expect(await stages(f.arn)).toEqual(before);
+    expect(await stages(sm, f.arn)).toEqual(before);
     expect(await logsIn(f, f.initial)).toBe(true);
 
     await sm.send(new UpdateSecretVersionStageCommand({ SecretId: f.arn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }));
@@ -588,20 +553,20 @@ describe('the test-only path when the service leaves a value-less AWSPENDING ver
     // AWS documents that RotateImmediately=false "creates an AWSPENDING version of the secret and then removes it"
     // around testSecret. Whatever that version holds, a value-less one must not make the step change anything.
     const f = await seed(target, 'single-user');
-    const token = (await rotateSecret(f.arn)) ?? '';
-    const before = await stages(f.arn);
+    const token = (await rotateSecret(sm, f.arn)) ?? '';
+    const before = await stages(sm, f.arn);
     fake.resetCounts();
 
     const error = await refusal(invoke(f.handler, f.arn, token, 'testSecret'));
     expect([error.code, error.retryable]).toEqual(['VERSION_NOT_FOUND', false]);
     expectNoSecretIn(error);
     expect(fake.count('PutSecretValue') + fake.count('UpdateSecretVersionStage')).toBe(0);
-    expect(await stages(f.arn)).toEqual(before);
+    expect(await stages(sm, f.arn)).toEqual(before);
     expect(await logsIn(f, f.initial)).toBe(true);
 
     // The service removes its throwaway version; the secret is as it was and rotates normally afterwards.
     await sm.send(new UpdateSecretVersionStageCommand({ SecretId: f.arn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }));
-    expect(await stages(f.arn)).toEqual({ [f.initial.versionId]: ['AWSCURRENT'] });
+    expect(await stages(sm, f.arn)).toEqual({ [f.initial.versionId]: ['AWSCURRENT'] });
     const next = await rotateFully(f);
     await expectRotated(f, next, f.initial);
   });

@@ -10,11 +10,12 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, STEPS } from '../../shared/engine.js';
-import { isRotatorError, type ErrorCode, type RotatorError } from '../../shared/errors.js';
+import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { SecretStore } from '../../shared/store.js';
 import { AwsSecretStore, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
 import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { refusal } from '../support/lambda.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { describeStoreContract } from '../support/store-contract.js';
 
@@ -97,15 +98,6 @@ async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved'
   }
 }
 
-async function rotatorError(promise: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RotatorError, but the call succeeded');
-}
 
 let fake: SecretsManagerFake;
 let sm: SecretsManagerClient;
@@ -151,11 +143,11 @@ describe('AwsSecretStore: what is particular to AWS', () => {
 
   it('startRotation cannot create a stub on AWS: it says to use rotate-secret, and names a rotation in progress', async () => {
     await seed(sm, 'app/db', 'current-value-1');
-    const error = await rotatorError(store.startRotation('app/db', TOKEN_A));
+    const error = await refusal(store.startRotation('app/db', TOKEN_A));
     expect(error.code).toBe('INVALID_INPUT');
     expect(error.message).toContain('aws secretsmanager rotate-secret --secret-id app/db');
     await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_B }));
-    const busy = await rotatorError(store.startRotation('app/db', TOKEN_A));
+    const busy = await refusal(store.startRotation('app/db', TOKEN_A));
     expect([busy.code, busy.retryable]).toEqual(['ROTATION_IN_PROGRESS', true]);
     expect(await codeOf(store.startRotation('app/db', 'short'))).toBe('INVALID_INPUT');
   });
@@ -187,9 +179,9 @@ describe('AwsSecretStore: what is particular to AWS', () => {
     fake.resetCounts();
     await store.putPending('app/db', TOKEN_A, 'pending-value-AAA');
     expect(fake.count()).toBe(0); // known to be a no-op
-    const cached = await rotatorError(store.putPending('app/db', TOKEN_A, 'pending-value-BBB'));
+    const cached = await refusal(store.putPending('app/db', TOKEN_A, 'pending-value-BBB'));
     const fresh = new AwsSecretStore({ client: sm });
-    const served = await rotatorError(fresh.putPending('app/db', TOKEN_A, 'pending-value-BBB'));
+    const served = await refusal(fresh.putPending('app/db', TOKEN_A, 'pending-value-BBB'));
     await fresh.putPending('app/db', TOKEN_A, 'pending-value-AAA'); // the service ignores it
     expect(fake.counts()).toEqual({ PutSecretValue: 2 });
     for (const error of [cached, served]) {
@@ -266,7 +258,7 @@ describe('AwsSecretStore: errors mapped by name', () => {
   it('names the IAM action on AccessDeniedException and is retryable after throttling outlasts the retries', async () => {
     await seed(sm, 'app/db', 'current-value-1');
     fake.fail({ operation: 'GetSecretValue', type: 'AccessDeniedException' });
-    const denied = await rotatorError(store.getValue('app/db', { stage: 'CURRENT' }));
+    const denied = await refusal(store.getValue('app/db', { stage: 'CURRENT' }));
     expect([denied.code, denied.retryable]).toEqual(['STORE_IO', false]);
     expect(denied.message).toContain('secretsmanager:GetSecretValue');
 
@@ -274,7 +266,7 @@ describe('AwsSecretStore: errors mapped by name', () => {
     const throttled = new AwsSecretStore({ client });
     fake.fail({ operation: 'DescribeSecret', type: 'ThrottlingException', times: 2 });
     fake.resetCounts();
-    const error = await rotatorError(throttled.describe('app/db'));
+    const error = await refusal(throttled.describe('app/db'));
     expect([error.code, error.retryable]).toEqual(['STORE_IO', true]);
     expect(fake.count('DescribeSecret')).toBe(2); // the SDK retried before giving up
     fake.fail({ operation: 'DescribeSecret', type: 'InternalServiceError', status: 500 });
@@ -296,7 +288,7 @@ describe('AwsSecretStore: errors mapped by name', () => {
     const big = 'secret-' + 'é'.repeat(32_765);
     recordSecrets(big);
     fake.resetCounts();
-    const error = await rotatorError(store.putPending('app/db', TOKEN_A, big));
+    const error = await refusal(store.putPending('app/db', TOKEN_A, big));
     expect(error.code).toBe('INVALID_INPUT');
     expect(error.message).not.toContain('secret-é');
     expect(fake.count()).toBe(0);

@@ -1,12 +1,10 @@
 import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Context } from 'aws-lambda';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
 import type { Step } from '../../shared/engine.js';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import {
   RDS_ENDPOINT_ENV,
   RDS_INSTANCE_TAG,
@@ -17,7 +15,8 @@ import {
 } from '../../shared/stores/aws/index.js';
 import { startRdsFake, type RdsFake } from '../fakes/rds.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
-import { canaryLogger, recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { FAKE_CREDENTIALS, captureOutput, lambdaContext, refusal, rotateSecret, type OutputCapture } from '../support/lambda.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -34,32 +33,8 @@ import { testTargets, type TestTarget } from '../support/targets.js';
  * the primary's proxy can only come from the master, so it proves the master changed the user on the primary.
  */
 
-const FAKE_CREDENTIALS = { accessKeyId: 'AKIDFAKEFAKEFAKE', secretAccessKey: 'fake-secret-access-key' };
-const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-rotate';
 const STEPS: readonly Step[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
-
-// ---- output capture: Powertools writes through a Console bound to process.stdout / process.stderr ----
-
-let captured: string[] = [];
-let restoreOutput: (() => void) | undefined;
-
-function captureOutput(): void {
-  const streams = [process.stdout, process.stderr];
-  const originals = streams.map((s) => s.write.bind(s));
-  for (const stream of streams) {
-    stream.write = (chunk: unknown, ...rest: unknown[]): boolean => {
-      captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
-      rest.find((r): r is () => void => typeof r === 'function')?.();
-      return true;
-    };
-  }
-  restoreOutput = () => {
-    streams.forEach((s, i) => {
-      const original = originals[i];
-      if (original !== undefined) s.write = original;
-    });
-  };
-}
+let output: OutputCapture;
 
 // ---- a counting TCP proxy: another address for the same server ----
 
@@ -100,23 +75,6 @@ async function startProxy(targetHost: string, targetPort: number): Promise<Proxy
   return proxy;
 }
 
-// ---- the service's side ----
-
-function lambdaContext(): Context {
-  const context: Omit<Context, 'done' | 'fail' | 'succeed'> = {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'rotator-rotate',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: LAMBDA_ARN,
-    memoryLimitInMB: '256',
-    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
-    logGroupName: '/aws/lambda/rotator-rotate',
-    logStreamName: '2026/01/01/[$LATEST]abcdef',
-    getRemainingTimeInMillis: () => 60_000,
-  };
-  return context as Context;
-}
-
 const targets = testTargets();
 const pg = postgresAdmin(inject('postgres'));
 const maria = mariadbAdmin(inject('mariadb'));
@@ -139,14 +97,11 @@ beforeEach(async () => {
   rdsFake = await startRdsFake();
   sm = smFake.client();
   rds = createRdsClient({ env: { [RDS_ENDPOINT_ENV]: rdsFake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
-  captured = [];
-  captureOutput();
+  output = captureOutput();
 });
 
 afterEach(async () => {
-  restoreOutput?.();
-  restoreOutput = undefined;
-  recordOutput(captured.join(''));
+  output.stop();
   sm.destroy();
   rds.destroy();
   await Promise.all(proxies.map((p) => p.close()));
@@ -207,24 +162,11 @@ async function seed(target: TestTarget, at: { host: string; port: number }): Pro
   return { arn: created.ARN ?? '', user, oldPassword, currentVersion: created.VersionId ?? '', masterArn: masterSecret.ARN ?? '' };
 }
 
-async function rotateSecret(arn: string): Promise<string> {
-  const out = await sm.send(new RotateSecretCommand({ SecretId: arn, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 }, RotateImmediately: true }));
-  return out.VersionId ?? '';
-}
 
 function invoke(handler: RotateHandler, arn: string, token: string, step: Step): Promise<unknown> {
-  return handler({ SecretId: arn, ClientRequestToken: token, Step: step }, lambdaContext());
+  return handler({ SecretId: arn, ClientRequestToken: token, Step: step }, lambdaContext(60_000));
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the handler to throw, but it succeeded');
-}
 
 async function current(arn: string): Promise<{ versionId: string; value: Record<string, unknown> }> {
   const out = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
@@ -233,7 +175,7 @@ async function current(arn: string): Promise<{ versionId: string; value: Record<
 }
 
 function expectNoLeak(...secrets: string[]): void {
-  const text = captured.join('');
+  const text = output.text();
   for (const secret of secrets) expect(text.includes(secret), 'a secret appeared in the output').toBe(false);
 }
 
@@ -243,7 +185,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     rdsFake.putInstance({ identifier: 'primary', engine: target.engine === 'postgres' ? 'postgres' : 'mariadb', endpoint: { address: server.host, port: server.port } });
     const { arn, user, oldPassword, currentVersion } = await seed(target, server);
     const handler = handlerFor(target);
-    const token = await rotateSecret(arn);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     for (const step of STEPS) await invoke(handler, arn, token, step);
 
     const now = await current(arn);
@@ -254,7 +196,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     expect(await target.logsIn(user, oldPassword)).toBe(true);
     expect((await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages?.[currentVersion]).toEqual(['AWSPREVIOUS']);
     expect(rdsFake.count('DescribeDBInstances')).toBe(1); // one lookup, in setSecret; the instance has no replicas
-    expect(captured.join('')).toContain('completed the RDS-managed master secret from its DB instance');
+    expect(output.text()).toContain('completed the RDS-managed master secret from its DB instance');
     expectNoLeak(oldPassword, String(now.value.password));
   });
 
@@ -268,7 +210,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     rdsFake.putInstance({ identifier: 'replica-1', engine, endpoint: { address: 'localhost', port: replicaProxy.port }, replicaOf: 'primary' });
     const { arn, user, oldPassword, masterArn } = await seed(target, { host: 'localhost', port: replicaProxy.port });
     const handler = handlerFor(target);
-    const token = await rotateSecret(arn);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     for (const step of STEPS) await invoke(handler, arn, token, step);
 
     const now = await current(arn);
@@ -307,7 +249,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     // `localhost` reaches the same server, but RDS does not list it for this master: the master must not act there.
     const { arn, user, oldPassword, currentVersion } = await seed(target, { host: 'localhost', port: server.port });
     const handler = handlerFor(target);
-    const token = await rotateSecret(arn);
+    const token = (await rotateSecret(sm, arn)) ?? '';
     await invoke(handler, arn, token, 'createSecret');
     const stagesBefore = (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages;
 

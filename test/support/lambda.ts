@@ -1,5 +1,12 @@
+import { DescribeSecretCommand, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
+import { isRotatorError, type RotatorError } from '../../shared/errors.js';
+import type { Strategy } from '../../shared/store.js';
+import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { FAKE_REGION } from '../fakes/secrets-manager.js';
 import { recordOutput } from './canary.js';
+import type { TestTarget } from './targets.js';
 
 /**
  * What the Lambda handler tests share: a Lambda context, and a capture of everything a handler prints
@@ -91,4 +98,47 @@ export function captureOutput(): OutputCapture {
       recordOutput(captured.join(''));
     },
   };
+}
+
+// ---- the service's side ----
+
+/** The RotatorError a call (a handler invocation) failed with; fails the test when it succeeded or threw another. */
+export async function refusal(promise: Promise<unknown>): Promise<RotatorError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isRotatorError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a RotatorError, but the call succeeded');
+}
+
+/** What Secrets Manager does when a rotation starts: RotateSecret, which creates the AWSPENDING stub (not with
+ * rotateImmediately=false, which only records the settings). Returns the stub's token. */
+export async function rotateSecret(sm: SecretsManagerClient, arn: string, rotateImmediately = true): Promise<string | undefined> {
+  const out = await sm.send(
+    new RotateSecretCommand({ SecretId: arn, RotationLambdaARN: ROTATION_LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 }, RotateImmediately: rotateImmediately }),
+  );
+  return out.VersionId;
+}
+
+/** Version id -> staging labels, as DescribeSecret reports them. */
+export async function stages(sm: SecretsManagerClient, arn: string): Promise<Record<string, string[]>> {
+  return (await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
+}
+
+/** The Secrets Manager client a function builds, pointed at the fake; one attempt, so an injected service error
+ * reaches the handler instead of the SDK's retry. */
+export function functionClient(endpoint: string): SecretsManagerClient {
+  return createSecretsManagerClient({ env: { SECRETS_MANAGER_ENDPOINT: endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
+}
+
+/** The rotate handler as one container of a database function has it. */
+export function databaseRotateHandler(endpoint: string, target: TestTarget, defaultStrategy: Strategy = 'single-user'): RotateHandler {
+  return createRotateHandler({
+    client: functionClient(endpoint),
+    rotators: [target.rotator()],
+    engineFamily: target.engine === 'postgres' ? 'postgres' : 'mysql',
+    config: { defaultStrategy, logLevel: 'debug' },
+  });
 }
