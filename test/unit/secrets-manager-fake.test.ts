@@ -216,8 +216,11 @@ describe('Secrets Manager fake: RotateSecret', () => {
     await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_2, SecretString: 'rotated-value-2', VersionStages: ['AWSPENDING'] }));
     expect((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionId: TOKEN_2, VersionStage: 'AWSPENDING' }))).SecretString).toBe('rotated-value-2');
     expect(await errorName(sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3 })))).toBe('InvalidRequestException');
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }))).LastRotatedDate).toBeUndefined();
     await sm.send(new UpdateSecretVersionStageCommand({ SecretId: 'app/db', VersionStage: 'AWSCURRENT', MoveToVersionId: TOKEN_2, RemoveFromVersionId: TOKEN_1 }));
     expect(await stages()).toEqual({ [TOKEN_1]: ['AWSPREVIOUS'], [TOKEN_2]: ['AWSPENDING', 'AWSCURRENT'] });
+    // The rotation completed: the service records when.
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }))).LastRotatedDate).toBeInstanceOf(Date);
 
     // AWSPENDING sits on AWSCURRENT: finished, so the next rotation may start and takes the label.
     await sm.send(new RotateSecretCommand({ SecretId: 'app/db', ClientRequestToken: TOKEN_3 }));
@@ -246,6 +249,10 @@ describe('Secrets Manager fake: listing, counting and failures', () => {
     } while (next !== undefined);
     expect(names).toEqual(['a', 'b', 'c']);
     expect(pages).toBe(2);
+    // The name filter is a prefix match that ignores case, as the service's.
+    await sm.send(new CreateSecretCommand({ Name: 'Team/db', SecretString: 'some-value-1' }));
+    const filtered = await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['team/'] }] }));
+    expect((filtered.SecretList ?? []).map((s) => s.Name)).toEqual(['Team/db']);
     expect(await errorName(sm.send(new ListSecretsCommand({ NextToken: 'bm9wZQ==' })))).toBe('InvalidNextTokenException');
   });
 
