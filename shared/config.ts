@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RotatorError } from './errors.js';
 import { parseDuration } from './duration.js';
 import type { LogLevel } from './logger.js';

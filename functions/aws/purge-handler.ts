@@ -1,6 +1,6 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Config } from '../../shared/config.js';
 import { RotatorError } from '../../shared/errors.js';
 import { Purger, type PurgeReport } from '../../shared/purger.js';

@@ -1,7 +1,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Config } from '../../shared/config.js';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';

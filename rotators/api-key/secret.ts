@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { RotatorError } from '../../shared/errors.js';
 import { booleanish, validateSecret, type SecretObject } from '../../shared/secret.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { alternateUsername, CLONE_SUFFIX } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
 import { booleanish, databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';

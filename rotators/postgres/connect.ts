@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Client, type QueryResult, type QueryResultRow } from 'pg';
+import type { Client, QueryResult, QueryResultRow } from 'pg';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { RotatorContext } from '../../shared/rotator.js';
 import type { ConnectionSettings } from '../database.js';
@@ -220,7 +220,10 @@ interface Authentication {
 
 async function openClient(endpoint: Endpoint, settings: ConnectionSettings, ctx: RotatorContext, tls: boolean): Promise<{ client: Client; auth: Authentication }> {
   if (ctx.signal?.aborted === true) throw abortedError(endpoint, ctx.signal);
-  const client = new Client(clientConfig(endpoint, settings, tls));
+  // The driver is loaded on the first connection, not at import: a purge that meets no PostgreSQL secret needing a
+  // revocation, or a createSecret/finishSecret step, never evaluates it.
+  const { default: pg } = await import('pg');
+  const client = new pg.Client(clientConfig(endpoint, settings, tls));
   // A connection error after login arrives as an event; without a listener it would crash the process.
   client.on('error', (error) => ctx.logger.debug('postgres connection error', { host: endpoint.host, port: endpoint.port, error }));
   const auth: Authentication = { passwordChecked: false, refusedCleartext: false };

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CLONE_SUFFIX, alternateUsername } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
 import { databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';

@@ -1,4 +1,7 @@
-import { escapeIdentifier, escapeLiteral } from 'pg';
+// pg's own escaping functions, from their module rather than the package index, which would load the whole driver.
+import pgUtils from 'pg/lib/utils.js';
+
+const { escapeIdentifier, escapeLiteral } = pgUtils;
 
 /**
  * The statements the rotator runs. DDL cannot take bind parameters, so role names are quoted with the driver's

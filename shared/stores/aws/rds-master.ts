@@ -9,7 +9,7 @@ import {
   type RDSClientConfig,
 } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RotatorError, type ErrorCode } from '../../errors.js';
 import type { MasterCredential, MasterResolver, RotatorContext } from '../../rotator.js';
 import type { SecretObject } from '../../secret.js';

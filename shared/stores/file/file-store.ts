@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { RotatorError } from '../../errors.js';
 import { MAX_SECRET_BYTES } from '../../secret.js';
 import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../store.js';

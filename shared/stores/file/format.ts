@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { STAGES, STRATEGIES } from '../../store.js';
 import type { Sealed } from './crypto.js';
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Lease } from '../../store.js';
 import { errnoCode, ioError } from './io.js';
 
