@@ -8,7 +8,6 @@ import {
   UpdateSecretVersionStageCommand,
   type DescribeSecretResponse,
   type GetSecretValueResponse,
-  type SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError } from '../../errors.js';
 import { MAX_SECRET_BYTES } from '../../secret.js';
@@ -27,6 +26,7 @@ import {
   type VersionInfo,
   type VersionSelector,
 } from '../../store.js';
+import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
 
 /** The port's stages and the labels Secrets Manager uses for them. Other labels are kept but not shown as stages. */
@@ -42,33 +42,11 @@ const TOKEN_MIN = 32;
 const TOKEN_MAX = 64;
 const DEFAULT_CACHE_SIZE = 256;
 
-export interface SecretsManagerClientOptions {
-  /** Defaults to SECRETS_MANAGER_ENDPOINT when set, else the SDK's regional endpoint. */
-  endpoint?: string;
-  /** Defaults to AWS_REGION / AWS_DEFAULT_REGION, else the SDK's own resolution. */
-  region?: string;
-  /** Total attempts per call including the first (default 3, the SDK's default). */
-  maxAttempts?: number;
-  credentials?: SecretsManagerClientConfig['credentials'];
-  env?: NodeJS.ProcessEnv;
-}
+export type SecretsManagerClientOptions = AwsClientOptions;
 
-/**
- * The client the AWS store expects: the SDK's **adaptive** retry mode, which retries throttling and transient
- * errors with backoff and also rate-limits this client on the token bucket it learns from throttling responses,
- * so a purger sweeping many secrets slows down instead of failing. Build it once per container and inject it.
- */
+/** The client the AWS store expects (adaptive retry, SECRETS_MANAGER_ENDPOINT honoured): see awsClientConfig. */
 export function createSecretsManagerClient(options: SecretsManagerClientOptions = {}): SecretsManagerClient {
-  const env = options.env ?? process.env;
-  const endpoint = options.endpoint ?? nonEmpty(env[SECRETS_MANAGER_ENDPOINT_ENV]);
-  const region = options.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
-  return new SecretsManagerClient({
-    retryMode: 'adaptive',
-    maxAttempts: options.maxAttempts ?? 3,
-    ...(endpoint === undefined ? {} : { endpoint }),
-    ...(region === undefined ? {} : { region }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-  });
+  return new SecretsManagerClient(awsClientConfig(options, SECRETS_MANAGER_ENDPOINT_ENV));
 }
 
 export interface AwsSecretStoreOptions {
@@ -502,9 +480,6 @@ function rotationSettings(out: DescribeSecretResponse, secretId: string): Rotati
   return { enabled: out.RotationEnabled === true, strategy: tag as Strategy };
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.length === 0 ? undefined : value;
-}
 
 function checkSecretId(secretId: unknown): asserts secretId is string {
   if (typeof secretId !== 'string' || secretId.length === 0 || secretId.length > 2048) {

@@ -6,13 +6,13 @@ import {
   type DBInstance,
   type Endpoint,
   type Filter,
-  type RDSClientConfig,
 } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { RotatorError, type ErrorCode } from '../../errors.js';
 import type { MasterCredential, MasterResolver, RotatorContext } from '../../rotator.js';
 import type { SecretObject } from '../../secret.js';
+import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, networkCode } from './errors.js';
 
 /**
@@ -59,33 +59,14 @@ export const RDS_ENGINES: Readonly<Record<string, string>> = {
 const MAX_ARN_LENGTH = 256;
 const ARN = /^arn:aws[a-z-]*:rds:([a-z0-9-]+):(\d{12}):(db|cluster):([A-Za-z][A-Za-z0-9-]{0,62})$/;
 
-export interface RdsClientOptions {
-  /** Defaults to RDS_ENDPOINT when set, else the SDK's regional endpoint. */
-  endpoint?: string;
-  /** Defaults to AWS_REGION / AWS_DEFAULT_REGION, else the SDK's own resolution. */
-  region?: string;
-  /** Total attempts per call including the first (default 3, the SDK's default). */
-  maxAttempts?: number;
-  credentials?: RDSClientConfig['credentials'];
-  env?: NodeJS.ProcessEnv;
-}
+export type RdsClientOptions = AwsClientOptions;
 
 /**
- * The RDS client the resolver expects, built like createSecretsManagerClient: adaptive retry (backs off and
- * rate-limits itself on throttling, which the shared DescribeDBInstances quota hands out freely). Build it once per
- * container; constructing it makes no network call.
+ * The RDS client the resolver expects, built like the Secrets Manager client (adaptive retry, which backs off on the
+ * shared DescribeDBInstances quota; RDS_ENDPOINT honoured). Build it once per container.
  */
 export function createRdsClient(options: RdsClientOptions = {}): RDSClient {
-  const env = options.env ?? process.env;
-  const endpoint = options.endpoint ?? nonEmpty(env[RDS_ENDPOINT_ENV]);
-  const region = options.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
-  return new RDSClient({
-    retryMode: 'adaptive',
-    maxAttempts: options.maxAttempts ?? 3,
-    ...(endpoint === undefined ? {} : { endpoint }),
-    ...(region === undefined ? {} : { region }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-  });
+  return new RDSClient(awsClientConfig(options, RDS_ENDPOINT_ENV));
 }
 
 export interface RdsMasterResolverDeps {
@@ -314,6 +295,3 @@ async function rdsCall<T>(ctx: RotatorContext, operation: string, secretId: stri
   }
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.length === 0 ? undefined : value;
-}
