@@ -67,6 +67,7 @@ export interface PurgeHandlerDeps extends Omit<ObservabilityOptions, 'logLevel'>
 export function createPurgeHandler(deps: PurgeHandlerDeps): LambdaHandler {
   const kit = createObservability({ ...deps, logLevel: deps.config.logLevel });
   const { logger, redactor } = kit;
+  const clock = deps.clock ?? ((): Date => new Date());
   const store = new AwsSecretStore({ client: deps.client, ...(deps.sweep === undefined ? {} : { sweep: deps.sweep }) });
   const purger = new Purger({
     store,
@@ -74,7 +75,7 @@ export function createPurgeHandler(deps: PurgeHandlerDeps): LambdaHandler {
     logger,
     defaultStrategy: deps.config.defaultStrategy,
     defaultPolicy: deps.config.retention,
-    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+    clock,
     ...(deps.resolveMaster === undefined ? {} : { resolveMaster: deps.resolveMaster }),
   });
   const margin = deps.safetyMarginMs ?? DEFAULT_PURGE_MARGIN_MS;
@@ -99,7 +100,7 @@ export function createPurgeHandler(deps: PurgeHandlerDeps): LambdaHandler {
       } finally {
         deadline.dispose();
       }
-      const result = { ...(report ?? { dryRun: request.dryRun === true, at: new Date().toISOString(), secrets: [], failed: 0 }), notReached };
+      const result = { ...(report ?? { dryRun: request.dryRun === true, at: clock().toISOString(), secrets: [], failed: 0 }), notReached };
       const actions = result.secrets.flatMap((s) => s.actions);
       const figures = {
         retired: actions.filter((a) => a.retired).length,
@@ -116,7 +117,7 @@ export function createPurgeHandler(deps: PurgeHandlerDeps): LambdaHandler {
         throw new RotatorError(
           'TARGET_ERROR',
           `${String(result.failed)} of ${String(result.secrets.length)} secret(s) could not be purged` +
-            (notReached.length > 0 ? `, and ${String(notReached.length)} were not reached before the timeout` : '') +
+            (notReached.length > 0 ? `, and ${String(notReached.length)} not reached before the timeout` : '') +
             '; the logged report names each one and why',
           { retryable: failures.every((s) => s.error?.retryable === true) },
         );

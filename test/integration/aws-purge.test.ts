@@ -177,7 +177,7 @@ describe('AWS purge function', () => {
     const error = await refusal(purgeHandler()(scheduled, lambdaContext(1_000, 'rotator-purge')));
     expect(error.code).toBe('TARGET_ERROR');
     expect(error.retryable).toBe(true);
-    expect(error.message).toMatch(/1 were not reached before the timeout/);
+    expect(error.message).toMatch(/1 not reached before the timeout/);
   });
 });
 
