@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
-import { storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
+import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
 import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
 import { STRATEGIES, versionWithStage, type CallOptions, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
@@ -255,7 +255,7 @@ export class RotationEngine {
         current,
         pending,
         readPrevious: () => this.#readOptional(info, 'PREVIOUS', rotator, ctx),
-        ...(master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts }),
+        ...masterFields(master),
       },
       ctx,
     );

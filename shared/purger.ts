@@ -1,6 +1,6 @@
 import { RotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
-import { storedMaster, type MasterResolver, type RevokeOutcome, type Rotator } from './rotator.js';
+import { masterFields, storedMaster, type MasterResolver, type RevokeOutcome, type Rotator } from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
 import { versionWithStage, type SecretInfo, type SecretStore, type Strategy, type VersionInfo } from './store.js';
 
@@ -211,7 +211,7 @@ export class Purger {
             retired,
             current,
             ...(pending === undefined ? {} : { pending }),
-            ...(master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts }),
+            ...masterFields(master),
           },
           ctx,
         ),

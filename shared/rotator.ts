@@ -71,6 +71,11 @@ export type MasterResolver = (secretId: string, value: SecretObject, ctx: Rotato
 
 export const storedMaster: MasterResolver = (_secretId, value) => Promise.resolve({ value, replicaHosts: [] });
 
+/** The SetInput / RevokeInput fields for a resolved master (none without one). */
+export function masterFields(master: MasterCredential | undefined): Pick<SetInput, 'master' | 'masterReplicaHosts'> {
+  return master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts };
+}
+
 export interface Rotator {
   /** Values of the secret's `engine` key this rotator serves. */
   readonly engines: readonly string[];
