@@ -17,13 +17,10 @@ import { STEPS } from '../shared/engine.js';
 import { createSecretsManagerClient } from '../shared/stores/aws/index.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/secrets-manager.js';
+import { percentile } from './stats.js';
 
 const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-bench';
 const context = { functionName: 'rotator-bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
 
 /** The handler's log lines and EMF metrics go to stdout; the benchmark prints only its figures. */
 async function quietly<T>(run: () => Promise<T>): Promise<T> {

@@ -17,9 +17,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, co
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { inflateRawSync } from 'node:zlib';
 import { build, type BuildOptions } from 'esbuild';
 import { parse as parseYaml } from 'yaml';
+import { readZip } from '../test/support/zip.js';
+import { percentile } from './stats.js';
 
 const run = promisify(execFile);
 
@@ -78,19 +79,11 @@ async function packageService(repo: string, scratch: string): Promise<{ bundles:
   return { bundles, seconds };
 }
 
-/** The single file of a function zip (osls writes stored or deflated entries, no zip64). */
+/** The single file of a function zip. */
 function unzipSingle(zip: Buffer): { name: string; data: Buffer } {
-  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (eocd < 0 || zip.readUInt16LE(eocd + 10) !== 1) throw new Error('expected a zip with exactly one entry');
-  const central = zip.readUInt32LE(eocd + 16);
-  const method = zip.readUInt16LE(central + 10);
-  const compressedSize = zip.readUInt32LE(central + 20);
-  const nameLength = zip.readUInt16LE(central + 28);
-  const local = zip.readUInt32LE(central + 42);
-  const name = zip.toString('utf8', central + 46, central + 46 + nameLength);
-  const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-  const raw = zip.subarray(start, start + compressedSize);
-  return { name, data: method === 0 ? Buffer.from(raw) : inflateRawSync(raw) };
+  const [entry, ...more] = readZip(zip);
+  if (entry === undefined || more.length > 0) throw new Error('expected a zip with exactly one entry');
+  return { name: entry.name, data: entry.data() };
 }
 
 const IMPORT_SCRIPT = `
@@ -109,10 +102,6 @@ async function importTimes(file: string, runs: number, scratch: string): Promise
     times.push(Number(stdout));
   }
   return times;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
 const kb = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KB`;

@@ -18,6 +18,7 @@ import { FileStore } from '../shared/stores/file/index.js';
 import { createRotators } from '../rotators/index.js';
 import { loadConfig } from '../shared/config.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';
+import { median, percentile } from './stats.js';
 
 /** Wraps a store so every port call is counted. */
 function counting(store: SecretStore): { store: SecretStore; counts: Map<string, number> } {
@@ -34,12 +35,6 @@ function counting(store: SecretStore): { store: SecretStore; counts: Map<string,
   });
   return { store: proxy, counts };
 }
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
 
 async function bench(engineName: LocalEngine, rotations: number): Promise<void> {
   const db = await connectLocal(engineName, process.env);
