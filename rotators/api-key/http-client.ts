@@ -3,7 +3,8 @@ import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 /**
  * The one place API-key providers talk HTTP. Every request has a timeout and follows the caller's signal; redirects
  * are refused (a redirect would carry a credential to another host); response bodies never reach an error message
- * (a provider may echo a key back).
+ * (a provider may echo a key back). A client given `allowedOrigins` refuses, before connecting, any URL on another
+ * origin, and sends the URL exactly as it checked it (see endpoints.ts).
  */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -13,6 +14,8 @@ export interface HttpClientOptions {
   timeoutMs: number;
   fetch?: FetchLike;
   signal?: AbortSignal | undefined;
+  /** When set, the only origins (`https://host[:port]`) requests may go to; anything else is INVALID_SECRET. */
+  allowedOrigins?: ReadonlySet<string> | undefined;
 }
 
 export interface HttpRequest {
@@ -60,7 +63,27 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
   const { provider, timeoutMs } = options;
 
+  /** The URL as fetch will read it, after the origin check. */
+  const target = (request: HttpRequest): string => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      throw new RotatorError('INVALID_SECRET', `${provider}: ${request.operation}: the URL is not valid; check the URLs in the secret`);
+    }
+    const allowed = options.allowedOrigins;
+    if (allowed !== undefined && !allowed.has(url.origin)) {
+      throw new RotatorError(
+        'INVALID_SECRET',
+        `${provider}: refusing to send a request for ${request.operation} to ${url.origin}, an origin the master secret does not allow; ` +
+          'add it to "allowed_origins" in the master secret if it is yours',
+      );
+    }
+    return url.href;
+  };
+
   const send = async (request: HttpRequest): Promise<HttpResponse> => {
+    const href = target(request);
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
@@ -72,7 +95,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let response: Response;
     let text: string;
     try {
-      response = await doFetch(request.url, init);
+      response = await doFetch(href, init);
       text = await response.text();
     } catch (error) {
       const why = options.signal?.aborted === true ? 'was aborted by the caller' : timeout.aborted ? `got no answer within ${timeoutMs} ms` : 'could not connect';

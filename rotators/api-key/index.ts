@@ -3,6 +3,7 @@ import type { RandomInt } from '../../shared/password.js';
 import type { CreatePendingInput, RevokeInput, RevokeOutcome, Rotator, RotatorContext, SetInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
+import { checkEndpoints } from './endpoints.js';
 import { createHttpClient, ProviderHttpError, type FetchLike, type HttpClient } from './http-client.js';
 import { datadog } from './providers/datadog.js';
 import { httpProvider } from './providers/http.js';
@@ -11,6 +12,7 @@ import { drawKey, matchesFormat, selfIssuedFormat } from './providers/self-issue
 import { sendgrid } from './providers/sendgrid.js';
 import { API_KEY_ENGINE, keyNameFor, keyNamePrefixOf, parseApiKeySecret, type ApiKeySecret, type ProviderName } from './secret.js';
 
+export { ALLOWED_ORIGINS_KEY, OFFICIAL_ORIGINS } from './endpoints.js';
 export { API_KEY_ENGINE, PROVIDERS, apiKeySecretSchema, parseApiKeySecret, type ApiKeySecret, type ProviderName } from './secret.js';
 export { createApiKeyVerifier, type ApiKeyVerifier, type ApiKeyVerifierOptions } from './verifier.js';
 
@@ -24,6 +26,12 @@ export { createApiKeyVerifier, type ApiKeyVerifier, type ApiKeyVerifierOptions }
  *   only does so because the earlier attempt stored nothing, so a key with that name is one nobody holds and is
  *   deleted before the new one is minted;
  * - when the store refuses the value, the engine calls discardPending, which deletes the key just minted.
+ *
+ * Where requests go is the master secret's call, not the rotated secret's (endpoints.ts): every step that holds the
+ * master (createSecret, discardPending, setSecret, revoke) refuses a secret naming another origin before its first
+ * request, and its HTTP client refuses any other origin again as it sends. works() and test() get no master; they
+ * send only the PENDING key to the PENDING value's own URLs, which createSecret checked when it minted that key
+ * (a version's value never changes), and never the admin credential.
  */
 // Logs name the provider, never a key id: ids sit next to key values in the secret, and the leak canary treats
 // every string under a key-like name as secret.
@@ -59,22 +67,30 @@ function capError(provider: string, status: number, detail: string): RotatorErro
 export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
-  const client = (provider: string, ctx: RotatorContext): HttpClient =>
-    createHttpClient({ provider, timeoutMs, signal: ctx.signal, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+  const client = (provider: string, ctx: RotatorContext, allowedOrigins?: ReadonlySet<string>): HttpClient =>
+    createHttpClient({ provider, timeoutMs, signal: ctx.signal, allowedOrigins, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
 
   const managed = (secret: ApiKeySecret): ManagedProvider | undefined => (secret.provider === 'self-issued' ? undefined : MANAGED[secret.provider]);
 
-  const adminApi = (secret: ApiKeySecret, master: SecretObject, ctx: RotatorContext): AdminApi => {
+  /** The origins `secret` may send to under `master`; throws INVALID_SECRET, before any request, for any other. */
+  const allowedFor = (secret: ApiKeySecret, master: SecretObject, what: string): ReadonlySet<string> => {
     const provider = managed(secret);
-    if (provider === undefined) throw new RotatorError('INTERNAL', 'self-issued keys have no admin API');
-    return provider.admin(secret, master, client(secret.provider, ctx), (value) => ctx.logger.redactor.add(value));
+    if (provider === undefined) throw new RotatorError('INTERNAL', 'self-issued keys have no endpoints');
+    return checkEndpoints(secret, provider.endpoints(secret), master, what);
   };
 
-  const accepts = async (secret: ApiKeySecret, ctx: RotatorContext): Promise<boolean> => {
+  const adminApi = (secret: ApiKeySecret, master: SecretObject, ctx: RotatorContext, allowed: ReadonlySet<string>): AdminApi => {
+    const provider = managed(secret);
+    if (provider === undefined) throw new RotatorError('INTERNAL', 'self-issued keys have no admin API');
+    return provider.admin(secret, master, client(secret.provider, ctx, allowed), (value) => ctx.logger.redactor.add(value));
+  };
+
+  /** Asks the provider whether it takes the secret's key; `allowed` limits the origins when a master is at hand. */
+  const accepts = async (secret: ApiKeySecret, ctx: RotatorContext, allowed?: ReadonlySet<string>): Promise<boolean> => {
     const provider = managed(secret);
     if (provider === undefined) return matchesFormat(secret.key, selfIssuedFormat(secret));
     ctx.logger.redactor.add(secret.key);
-    return provider.accepts(secret, secret.key, client(secret.provider, ctx));
+    return provider.accepts(secret, secret.key, client(secret.provider, ctx, allowed));
   };
 
   /** Mints `name`; on a cap refusal with revoke_oldest_on_cap, deletes the oldest rotator key that is not CURRENT's and retries once. */
@@ -127,7 +143,7 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
         return next;
       }
       const master = await input.readMaster();
-      const api = adminApi(secret, master, ctx);
+      const api = adminApi(secret, master, ctx, allowedFor(secret, master, 'createSecret'));
       const name = keyNameFor(secret, input.token);
       // A key already named for this token was minted by an attempt whose value never reached the store: nobody holds it.
       const leftovers = (await api.list(name))?.filter((k) => k.name === name) ?? [];
@@ -146,8 +162,8 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
     async discardPending(pending: SecretObject, input: CreatePendingInput, ctx: RotatorContext): Promise<void> {
       const secret = parseApiKeySecret(pending, 'the unstored pending value');
       if (managed(secret) === undefined || secret.key_id === undefined || secret.key_id === input.current.key_id) return;
-      const api = adminApi(secret, await input.readMaster(), ctx);
-      const outcome = await api.remove(secret.key_id);
+      const master = await input.readMaster();
+      const outcome = await adminApi(secret, master, ctx, allowedFor(secret, master, 'discarding an unstored key')).remove(secret.key_id);
       ctx.logger.info('deleted the key minted for a value the store did not take', { provider: secret.provider, outcome });
     },
 
@@ -159,7 +175,8 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       // createSecret minted the key; set only runs when the provider does not accept it, and a key cannot be re-minted
       // with the value already stored.
       const secret = parseApiKeySecret(input.pending, 'the PENDING value');
-      if (await accepts(secret, ctx)) return;
+      const allowed = managed(secret) === undefined || input.master === undefined ? undefined : allowedFor(secret, input.master, 'setSecret');
+      if (await accepts(secret, ctx, allowed)) return;
       if (managed(secret) === undefined) {
         throw new RotatorError('INVALID_SECRET', 'the PENDING key does not match key_prefix, key_length and key_alphabet; cancel this rotation (rotator secrets cancel-rotation) and start a new one');
       }
@@ -185,16 +202,18 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       const keep = [input.current, input.pending].filter((v): v is SecretObject => v !== undefined);
       if (keep.some((v) => v.key === retired.key || (retired.key_id !== undefined && v.key_id === retired.key_id))) return 'not-needed';
       ctx.logger.redactor.add(retired.key);
+      if (input.master === undefined) throw new RotatorError('INVALID_SECRET', 'the secret names no master secret ("masterarn") to revoke keys with');
+      // The retired version's URLs are checked like any others: an old version may be one somebody else wrote.
+      const allowed = allowedFor(retired, input.master, 'revoking a retired key');
       if (retired.key_id === undefined) {
         // A hand-made first key carries no id: revoke only has a problem when the provider still accepts it.
-        if (!(await accepts(retired, ctx))) return 'not-needed';
+        if (!(await accepts(retired, ctx, allowed))) return 'not-needed';
         throw new RotatorError(
           'TARGET_ERROR',
           `${retired.provider}: the retired key is still accepted and its version has no key_id to delete it by; delete it at the provider by hand, then purge again`,
         );
       }
-      if (input.master === undefined) throw new RotatorError('INVALID_SECRET', 'the secret names no master secret ("masterarn") to revoke keys with');
-      const outcome = await adminApi(retired, input.master, ctx).remove(retired.key_id);
+      const outcome = await adminApi(retired, input.master, ctx, allowed).remove(retired.key_id);
       ctx.logger.info('revoked a retired API key', { provider: retired.provider, outcome });
       return outcome === 'deleted' ? 'revoked' : 'not-needed';
     },

@@ -18,17 +18,61 @@ export const DEFAULT_KEY_NAME_PREFIX = 'rotator-';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-/** https everywhere; plain http only to loopback (tests, a local sidecar), where nothing crosses a network. */
-export const providerUrl = z.string().refine((s) => {
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    return false;
-  }
-  if (url.username !== '' || url.password !== '') return false;
-  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
-}, 'must be an https URL without credentials (http only to 127.0.0.1 or localhost)');
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname);
+}
+
+/**
+ * C0 controls (NUL, CR, LF, ...), DEL and C1 controls. Fields that reach a URL, a header or a log refuse them: a CR/LF
+ * forges log lines or splits headers, and the URL parser silently drops tabs and newlines, so what was checked
+ * would not be what was written.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function hasControl(s: string): boolean {
+  return CONTROL.test(s);
+}
+
+/** `s` with every control character shown as \uXXXX, for the rare message that must show text from input. */
+export function escapeControl(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const NO_CONTROL = 'must not contain control characters (NUL, CR, LF, tab, DEL, C1)';
+/** A string that refuses control characters. */
+const text = (): z.ZodString => z.string().refine((s) => !hasControl(s), NO_CONTROL);
+
+/** A strict object whose "unknown key" message shows the keys with control characters escaped. */
+function strict<T extends z.core.$ZodLooseShape>(shape: T): z.ZodObject<T, z.core.$strict> {
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown key(s): ${issue.keys.map((k) => `"${escapeControl(k)}"`).join(', ')}` : undefined),
+  });
+}
+
+/** The scheme://host:port part of a URL as written (up to the first /, ? or #). */
+function authorityOf(s: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(s)?.[1] ?? s;
+}
+
+/**
+ * https everywhere; plain http only to loopback (tests, a local sidecar), where nothing crosses a network. Which
+ * origins may receive a credential is for the master secret to say (endpoints.ts); this only checks the form.
+ */
+export const providerUrl = text()
+  .refine((s) => !s.includes('\\'), 'must not contain a backslash')
+  .refine((s) => !/[{}]/.test(authorityOf(s)), 'placeholders may appear only in the path or query, never in the host')
+  .refine((s) => {
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      return false;
+    }
+    if (url.username !== '' || url.password !== '') return false;
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  }, 'must be an https URL without credentials (http only to 127.0.0.1 or localhost)');
 
 const method = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** A dotted path into a JSON response: `data.key`, `items.0.id`. */
@@ -37,7 +81,7 @@ const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'must 
 const scheme = z.string().regex(/^[A-Za-z0-9._~+/-]{0,32}$/, 'must be an auth scheme such as Bearer, or empty');
 
 /** How a key is presented to the provider: `<header>: <scheme> <key>` (no scheme: the bare key). */
-const presentation = z.strictObject({
+const presentation = strict({
   header: headerName.default('Authorization'),
   scheme: scheme.default('Bearer'),
 });
@@ -45,38 +89,36 @@ const presentation = z.strictObject({
 const bodyTemplate = z.record(z.string(), z.unknown());
 
 /** The generic REST provider, described in the secret under `http`. `{{name}}` and `{{id}}` are the placeholders. */
-export const httpProviderSchema = z.strictObject({
+export const httpProviderSchema = strict({
   /** How the admin credential (the master secret's `key`) is sent to create, list and revoke. */
   auth: presentation.default({ header: 'Authorization', scheme: 'Bearer' }),
-  create: z.strictObject({
+  create: strict({
     method: method.default('POST'),
     url: providerUrl,
     body: bodyTemplate.optional(),
     keyPath: jsonPath,
     idPath: jsonPath,
   }),
-  test: z.strictObject({
+  test: strict({
     method: method.default('GET'),
     url: providerUrl,
     header: headerName.default('Authorization'),
     scheme: scheme.default('Bearer'),
   }),
-  revoke: z.strictObject({
+  revoke: strict({
     method: method.default('DELETE'),
     url: providerUrl.refine((s) => s.includes('{{id}}'), 'must contain the {{id}} placeholder'),
   }),
   /** Without `list`, a createSecret interrupted after the provider minted a key cannot find that key again. */
-  list: z
-    .strictObject({
-      method: method.default('GET'),
-      url: providerUrl,
-      itemsPath: jsonPath,
-      namePath: jsonPath,
-      idPath: jsonPath,
-      /** Sorts keys by age for revoke_oldest_on_cap; without it the provider's list order is taken as oldest first. */
-      createdPath: jsonPath.optional(),
-    })
-    .optional(),
+  list: strict({
+    method: method.default('GET'),
+    url: providerUrl,
+    itemsPath: jsonPath,
+    namePath: jsonPath,
+    idPath: jsonPath,
+    /** Sorts keys by age for revoke_oldest_on_cap; without it the provider's list order is taken as oldest first. */
+    createdPath: jsonPath.optional(),
+  }).optional(),
 });
 export type HttpProviderConfig = z.infer<typeof httpProviderSchema>;
 
@@ -94,14 +136,20 @@ export const apiKeySecretSchema = z
   .looseObject({
     engine: z.literal(API_KEY_ENGINE, { error: () => `must be "${API_KEY_ENGINE}"` }),
     provider: z.enum(PROVIDERS, { error: () => `must be one of ${PROVIDERS.join(', ')}` }),
-    key: z.string().min(1).max(4096),
-    key_id: z.string().min(1).max(256).optional(),
-    masterarn: z.string().min(1).optional(),
+    // The key is sent in a header; key_id goes into URL paths (a dot segment would move up the path) and masterarn
+    // into messages.
+    key: text().min(1).max(4096),
+    key_id: text()
+      .min(1)
+      .max(256)
+      .refine((s) => s !== '.' && s !== '..', 'must not be "." or ".."')
+      .optional(),
+    masterarn: text().min(1).optional(),
     base_url: providerUrl.optional(),
     key_name_prefix: keyNamePrefix.optional(),
     revoke_oldest_on_cap: booleanish.optional(),
     /** SendGrid: the scopes of the minted key (the provider's default, full access, when absent). */
-    scopes: z.array(z.string().min(1).max(128)).max(512).optional(),
+    scopes: z.array(text().min(1).max(128)).max(512).optional(),
     key_length: intish.pipe(z.number().int().min(8).max(512)).optional(),
     key_prefix: keyPrefix.optional(),
     key_alphabet: alphabet.optional(),
@@ -146,7 +194,10 @@ export function keyNameFor(secret: ApiKeySecret, token: string): string {
 export function masterString(master: SecretObject, keys: readonly string[], what: string): string {
   for (const k of keys) {
     const v = master[k];
-    if (typeof v === 'string' && v.length > 0) return v;
+    if (typeof v !== 'string' || v.length === 0) continue;
+    // It goes into a request header: a CR/LF would split it.
+    if (hasControl(v)) throw new RotatorError('INVALID_SECRET', `the master secret is invalid: ${k}: ${NO_CONTROL}`);
+    return v;
   }
   throw new RotatorError('INVALID_SECRET', `the master secret is invalid: ${keys.join(' or ')}: required (${what})`);
 }

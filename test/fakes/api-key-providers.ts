@@ -11,6 +11,10 @@ import { recordSecrets } from '../support/canary.js';
  * the response (the case that would leave an orphan key behind).
  *
  * Keys are kept in memory; `keys` is what a test counts. Every key it mints goes to the leak canary.
+ *
+ * It also keeps every request as it arrived (method, URL, headers, body) in `received`, so a test can prove that a
+ * server a secret should never reach got nothing, and that no request anywhere carried a given credential. Set
+ * `redirectTo` and every request is answered with a 307 to that base URL (a provider that hands the caller on).
  */
 export type Dialect = 'sendgrid' | 'datadog' | 'http';
 export type RequestKind = 'create' | 'list' | 'delete' | 'test';
@@ -51,6 +55,10 @@ export class FakeKeyProvider {
   readonly keys = new Map<string, FakeKey>();
   /** Kind and status of every request, for assertions (never a header or a key). */
   readonly requests: Array<{ kind: RequestKind | 'other'; status: number }> = [];
+  /** Every request as it arrived, raw; test-only (it holds credentials), never printed. */
+  readonly received: Array<{ method: string; url: string; headers: string; body: string }> = [];
+  /** When set, every request gets a 307 to this base URL plus the request's path. */
+  redirectTo: string | undefined;
   cap: number;
   capStatus: number;
   #failures = new Map<RequestKind, { count: number; status: number }>();
@@ -113,8 +121,23 @@ export class FakeKeyProvider {
     return this.requests.filter((r) => r.kind === kind).length;
   }
 
+  /** How many received requests carry `value` anywhere: URL, a header name or value, or the body (raw or decoded). */
+  requestsCarrying(value: string): number {
+    const forms = [value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), Buffer.from(value).toString('base64')];
+    return this.received.filter((r) => forms.some((f) => [r.url, r.headers, r.body].some((part) => part.includes(f)))).length;
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const raw = await readRaw(req);
+    this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: JSON.stringify(req.rawHeaders), body: raw });
+    if (this.redirectTo !== undefined) {
+      this.requests.push({ kind: 'other', status: 307 });
+      res.statusCode = 307;
+      res.setHeader('location', `${this.redirectTo}${req.url ?? '/'}`);
+      res.end();
+      return;
+    }
+    const body = parseJson(raw);
     const url = new URL(req.url ?? '/', 'http://fake');
     const route = this.#route(req.method ?? 'GET', url.pathname);
     const reply = (status: number, json?: unknown): void => {
@@ -253,12 +276,16 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+async function readRaw(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  if (chunks.length === 0) return undefined;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(raw: string): unknown {
+  if (raw.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(raw) as unknown;
   } catch {
     return undefined;
   }

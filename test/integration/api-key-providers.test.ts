@@ -8,7 +8,7 @@ import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
 import { FakeKeyProvider, httpDialectConfig, type Dialect } from '../fakes/api-key-providers.js';
-import { canaryLogger } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';
 
@@ -53,8 +53,7 @@ describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('api-key provider %s', (
   let initialKey: string;
   let initialId: string;
 
-  const masterValue = (f: FakeKeyProvider): Record<string, string> =>
-    dialect === 'datadog' ? { api_key: f.adminKey, application_key: f.appKey } : { key: f.adminKey };
+  const masterValue = (f: FakeKeyProvider): Record<string, unknown> => adminMaster(dialect, f);
 
   const secretValue = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     engine: 'api-key',
@@ -196,7 +195,7 @@ describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('api-key provider %s', (
   });
 
   it('refuses to mint with a wrong admin credential, creating nothing', async () => {
-    await store.putValue(MASTER, JSON.stringify(dialect === 'datadog' ? { api_key: fake.adminKey, application_key: 'wrong-application-key' } : { key: 'wrong-admin-key-123' }));
+    await store.putValue(MASTER, JSON.stringify(adminMaster(dialect, fake, dialect === 'datadog' ? { application_key: 'wrong-application-key' } : { key: 'wrong-admin-key-123' })));
     const error = await rejection(() => engine().rotate(SECRET));
     expect(error.code).toBe('TARGET_AUTH_FAILED');
     expect(error.message).toMatch(/listing API keys failed with HTTP 40[13]/);
@@ -264,6 +263,157 @@ describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('api-key provider %s', (
       expect(heldKeys()).toHaveLength(2);
     });
   });
+});
+
+/** The master secret for `fake`: its admin credential, and its origin as the one the rotated secret may name. */
+function adminMaster(dialect: Dialect, fake: FakeKeyProvider, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const credential = dialect === 'datadog' ? { api_key: fake.adminKey, application_key: fake.appKey } : { key: fake.adminKey };
+  return { ...credential, allowed_origins: [fake.url], ...extra };
+}
+
+/**
+ * Issue 9, item 4: whoever can write the rotated secret must not be able to send the admin credential to a server of
+ * their choosing. Two fakes: `legit`, the provider the master secret allows, and `attacker`, named only by the
+ * rotated secret. Through createSecret, setSecret/testSecret and the purger's revoke, the attacker gets nothing.
+ */
+describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('the admin credential goes only where the master secret says (%s)', (dialect) => {
+  let t: TestStore;
+  let store: FileStore;
+  let now: Date;
+  let legit: FakeKeyProvider;
+  let attacker: FakeKeyProvider;
+  let rotator: Rotator;
+  let lines: string[];
+  let logger: Logger;
+  let initial: { key: string; id: string };
+
+  /** The rotated secret, every URL on `on` (for http, `override` moves single routes elsewhere). */
+  const secretOn = (on: FakeKeyProvider, override: Record<string, unknown> = {}): Record<string, unknown> => ({
+    engine: 'api-key',
+    provider: dialect,
+    key: initial.key,
+    key_id: initial.id,
+    masterarn: MASTER,
+    ...(dialect === 'http' ? { http: { ...httpDialectConfig(on.url), ...override } } : { base_url: on.url }),
+  });
+  const engine = (): RotationEngine => new RotationEngine({ store, rotators: [rotator], logger, env: {} });
+  const current = async (): Promise<Record<string, unknown>> => JSON.parse(await store.getValue(SECRET, { stage: 'CURRENT' })) as Record<string, unknown>;
+  /** Nothing the attacker received carries an admin credential or a key the legit provider holds. */
+  const attackerGotNoCredential = (): void => {
+    for (const value of [legit.adminKey, legit.appKey, ...[...legit.keys.values()].map((k) => k.key)]) expect(attacker.requestsCarrying(value)).toBe(0);
+  };
+
+  beforeEach(async () => {
+    t = createTestStore();
+    now = at(0);
+    store = new FileStore({ path: t.path, key: t.key, clock: () => now });
+    legit = await new FakeKeyProvider({ dialect }).start();
+    attacker = await new FakeKeyProvider({ dialect }).start();
+    const k = legit.addKey('hand-made');
+    initial = { key: k.key, id: k.id };
+    rotator = createApiKeyRotator({ timeoutMs: 2_000 });
+    lines = [];
+    logger = canaryLogger(lines);
+    await store.createSecret(MASTER, JSON.stringify(adminMaster(dialect, legit)));
+  });
+
+  afterEach(async () => {
+    await legit.close();
+    await attacker.close();
+    await t.dispose();
+  });
+
+  it('still rotates and revokes end to end when every URL is on an origin the master allows', async () => {
+    await store.createSecret(SECRET, JSON.stringify(secretOn(legit)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    now = at(1);
+    await engine().rotate(SECRET);
+    const rotated = (await current()).key as string;
+    expect(legit.accepts(rotated)).toBe(true);
+    now = at(1 + WINDOW_DAYS);
+    const report = await new Purger({ store, rotators: [rotator], logger, clock: () => now }).purge([SECRET]);
+    expect(report.secrets[0]).toMatchObject({ ok: true, actions: [{ revocation: 'revoked' }] });
+    expect(legit.accepts(initial.key)).toBe(false);
+    expect(attacker.received).toHaveLength(0);
+  });
+
+  it('createSecret: a rotated secret naming another server is refused before any request, saying what to set', async () => {
+    await store.createSecret(SECRET, JSON.stringify(secretOn(attacker)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    now = at(1);
+    const error = await rejection(() => engine().rotate(SECRET));
+    expect(error.code).toBe('INVALID_SECRET');
+    expect(error.message).toContain(attacker.url);
+    expect(error.message).toContain('"allowed_origins" in the master secret (svc/api-admin)');
+    expect(attacker.received).toHaveLength(0);
+    expect(legit.received).toHaveLength(0);
+    expect((await current()).key).toBe(initial.key);
+  });
+
+  it('the master secret allowing the other origin is what makes it usable', async () => {
+    await store.createSecret(SECRET, JSON.stringify(secretOn(attacker)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    // The owner of the master moves the provider: its credential and origin now name the other server.
+    await store.putValue(MASTER, JSON.stringify(adminMaster(dialect, attacker)));
+    attacker.addKey('hand-made');
+    await engine().rotate(SECRET);
+    expect(attacker.accepts((await current()).key as string)).toBe(true);
+    expect(legit.received).toHaveLength(0);
+  });
+
+  it('createSecret: a provider that redirects does not take the admin key along', async () => {
+    await store.createSecret(SECRET, JSON.stringify(secretOn(legit)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    legit.redirectTo = attacker.url;
+    const error = await rejection(() => engine().rotate(SECRET));
+    expect(error.code).toBe('TARGET_UNREACHABLE');
+    expect(legit.received.length).toBeGreaterThan(0);
+    expect(attacker.received).toHaveLength(0);
+  });
+
+  it('setSecret and testSecret: a PENDING that names another server never gets the admin credential sent there', async () => {
+    await store.createSecret(SECRET, JSON.stringify(secretOn(legit)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    // A PENDING written by someone who can write the secret: its own key, pointing at the attacker.
+    const planted = { ...secretOn(attacker), key: 'planted-key-value-0123456789', key_id: 'planted' };
+    recordSecrets(planted.key);
+    await store.putPending(SECRET, 'planted-token', JSON.stringify(planted));
+    const error = await rejection(() => engine().rotate(SECRET));
+    // works() has no master: it sends the planted key (and only it) to the planted URL; set() then refuses.
+    expect(error.code).toBe('INVALID_SECRET');
+    expect(error.message).toMatch(/setSecret sends credentials to .*allowed_origins/);
+    expect(attacker.received.length).toBeLessThanOrEqual(1);
+    expect(attacker.received.every((r) => r.method === 'GET')).toBe(true);
+    attackerGotNoCredential();
+    const direct = await rejection(() => rotator.test(planted, { logger }));
+    expect(direct.code).toBe('TARGET_AUTH_FAILED');
+    attackerGotNoCredential();
+    expect(legit.count('create') + legit.count('delete') + legit.count('list')).toBe(0);
+    expect((await current()).key).toBe(initial.key);
+  });
+
+  it('revoke: a retired version that names another server is not revoked there', async () => {
+    // Someone wrote a version pointing at the attacker, with the id of a key the legit provider holds; the owner put
+    // the right value back. When the purger retires the planted version, it must not send the admin key with it.
+    await store.createSecret(SECRET, JSON.stringify(secretOn(legit)), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+    const victim = legit.addKey('rotator-victim');
+    await store.putValue(SECRET, JSON.stringify({ ...secretOn(attacker), key: victim.key, key_id: victim.id }));
+    await store.putValue(SECRET, JSON.stringify(secretOn(legit)));
+    await store.putValue(SECRET, JSON.stringify(secretOn(legit)));
+    now = at(1 + WINDOW_DAYS);
+    const report = await new Purger({ store, rotators: [rotator], logger, clock: () => now }).purge([SECRET]);
+    expect(report.secrets[0]?.ok).toBe(false);
+    expect(JSON.stringify(report.secrets[0])).toMatch(/INVALID_SECRET/);
+    expect(attacker.received).toHaveLength(0);
+    expect(legit.accepts(victim.key)).toBe(true);
+  });
+
+  if (dialect === 'http') {
+    it.each(['create', 'test', 'revoke', 'list'])('a single route (%s) on another server refuses the whole rotation before any request', async (route) => {
+      const elsewhere = httpDialectConfig(attacker.url)[route];
+      await store.createSecret(SECRET, JSON.stringify(secretOn(legit, { [route]: elsewhere })), { rotation: { enabled: true, safeWindowMs: WINDOW_DAYS * DAY } });
+      const error = await rejection(() => engine().rotate(SECRET));
+      expect(error.code).toBe('INVALID_SECRET');
+      expect(error.message).toContain(`http.${route}.url`);
+      expect(attacker.received).toHaveLength(0);
+      expect(legit.received).toHaveLength(0);
+    });
+  }
 });
 
 /** The store with `method` failing once, as a full disk would. */

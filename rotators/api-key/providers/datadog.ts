@@ -6,7 +6,8 @@ import { joinUrl, probeResult, type AdminApi, type ListedKey, type ManagedProvid
 /**
  * Datadog API keys (v2). The admin credential is an API key plus an application key allowed to manage API keys, in
  * the master secret's `api_key` (or `key`) and `application_key` (or `app_key`). Keys are tested with
- * GET /api/v1/validate. Sites other than US1 set `base_url` (https://api.datadoghq.eu, ...).
+ * GET /api/v1/validate. Sites other than US1 set `base_url` (https://api.datadoghq.eu, ...); any other host must be in
+ * the master secret's `allowed_origins` (endpoints.ts).
  */
 export const DATADOG_BASE_URL = 'https://api.datadoghq.com';
 const NAME = 'datadog';
@@ -18,6 +19,10 @@ function base(secret: ApiKeySecret): string {
 }
 
 export const datadog: ManagedProvider = {
+  endpoints(secret) {
+    return [{ field: secret.base_url === undefined ? 'its default API host' : 'base_url', url: base(secret) }];
+  },
+
   admin(secret: ApiKeySecret, master: SecretObject, http: HttpClient, addSecret: (value: string) => void): AdminApi {
     const apiKey = masterString(master, ['api_key', 'key'], 'a Datadog API key');
     const appKey = masterString(master, ['application_key', 'app_key'], 'a Datadog application key with api_keys_write');

@@ -6,7 +6,8 @@ import { probeResult, type AdminApi, type ListedKey, type ManagedProvider } from
 
 /**
  * A generic REST key provider described in the secret under `http` (see secret.ts). The admin credential is the
- * master secret's `key`, sent as `http.auth` says; the rotated key is only ever sent to `http.test`.
+ * master secret's `key`, sent as `http.auth` says; the rotated key is only ever sent to `http.test`. Every URL must be
+ * on an origin the master secret lists in `allowed_origins` (endpoints.ts): the http provider has no default host.
  * Placeholders: `{{name}}` in the create body (and the list URL, as a filter), `{{id}}` in the revoke URL.
  */
 const NAME = 'http';
@@ -34,6 +35,16 @@ function fillUrl(url: string, values: Record<string, string>): string {
 }
 
 export const httpProvider: ManagedProvider = {
+  endpoints(secret) {
+    const c = config(secret);
+    return [
+      { field: 'http.create.url', url: c.create.url },
+      { field: 'http.test.url', url: c.test.url },
+      { field: 'http.revoke.url', url: c.revoke.url },
+      ...(c.list === undefined ? [] : [{ field: 'http.list.url', url: c.list.url }]),
+    ];
+  },
+
   admin(secret: ApiKeySecret, master: SecretObject, http: HttpClient, addSecret: (value: string) => void): AdminApi {
     const c = config(secret);
     const adminKey = masterString(master, ['key'], 'the admin credential of the http provider');

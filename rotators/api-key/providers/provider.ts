@@ -1,4 +1,5 @@
 import type { SecretObject } from '../../../shared/secret.js';
+import type { Endpoint } from '../endpoints.js';
 import type { HttpClient } from '../http-client.js';
 import type { ApiKeySecret } from '../secret.js';
 
@@ -27,6 +28,9 @@ export interface AdminApi {
 }
 
 export interface ManagedProvider {
+  /** Every URL the secret makes this provider call (admin API and test), checked against the allowed origins
+   * before the first request. */
+  endpoints(secret: ApiKeySecret): Endpoint[];
   /** The admin API, authenticated with the master secret (never with the rotated key). */
   admin(secret: ApiKeySecret, master: SecretObject, http: HttpClient, addSecret: (value: string) => void): AdminApi;
   /** True when the provider accepts `key`, false when it refuses it (401/403); other answers throw. */

@@ -5,7 +5,8 @@ import { joinUrl, probeResult, type AdminApi, type ListedKey, type ManagedProvid
 
 /**
  * SendGrid v3 API keys. The admin credential is an API key with the `api_keys` scope, in the master secret's `key`
- * (or `api_key`). Keys are tested with GET /v3/scopes, which any valid key may call.
+ * (or `api_key`). Keys are tested with GET /v3/scopes, which any valid key may call. A `base_url` other than SendGrid's
+ * own hosts must be in the master secret's `allowed_origins` (endpoints.ts).
  */
 export const SENDGRID_BASE_URL = 'https://api.sendgrid.com';
 const NAME = 'sendgrid';
@@ -15,6 +16,10 @@ function base(secret: ApiKeySecret): string {
 }
 
 export const sendgrid: ManagedProvider = {
+  endpoints(secret) {
+    return [{ field: secret.base_url === undefined ? 'its default API host' : 'base_url', url: base(secret) }];
+  },
+
   admin(secret: ApiKeySecret, master: SecretObject, http: HttpClient, addSecret: (value: string) => void): AdminApi {
     const adminKey = masterString(master, ['key', 'api_key'], 'a SendGrid API key with the api_keys scope');
     addSecret(adminKey);
