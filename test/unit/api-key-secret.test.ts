@@ -118,3 +118,65 @@ describeUnreachableTargets({
   secretOn: (port) => sendgridSecret({ base_url: `http://127.0.0.1:${port}` }),
   ctx: { logger: silentLogger() },
 });
+
+describe('control characters (issue 9: NUL, CR, LF and other C0/C1 controls)', () => {
+  const CONTROLS: Array<[string, string]> = [
+    ['NUL', '\u0000'],
+    ['CR', '\r'],
+    ['LF', '\n'],
+    ['tab', '\t'],
+    ['ESC', '\u001b'],
+    ['DEL', '\u007f'],
+    ['NEL (C1)', '\u0085'],
+    ['C1 APC', '\u009f'],
+  ];
+  const base = 'https://keys.example';
+  const httpBlock = (): Record<string, Record<string, unknown>> => ({
+    auth: { header: 'X-Admin-Token', scheme: 'Token' },
+    create: { url: `${base}/keys`, keyPath: 'data.key', idPath: 'data.id' },
+    test: { url: `${base}/me`, header: 'Authorization', scheme: 'Bearer' },
+    revoke: { url: `${base}/keys/{{id}}` },
+    list: { url: `${base}/keys`, itemsPath: 'items', namePath: 'name', idPath: 'id' },
+  });
+  /** Each field that reaches a URL, a header or a message, and a value for it with `c` inside. */
+  const FIELDS: Array<[string, (c: string) => Record<string, unknown>]> = [
+    ['key', (c) => sendgridSecret({ key: `sk-MARKER${c}x` })],
+    ['key_id', (c) => sendgridSecret({ key_id: `id-MARKER${c}x` })],
+    ['masterarn', (c) => sendgridSecret({ masterarn: `svc/MARKER${c}x` })],
+    ['base_url', (c) => sendgridSecret({ base_url: `https://api.MARKER${c}.example` })],
+    ['scopes.0', (c) => sendgridSecret({ scopes: [`mail.MARKER${c}send`] })],
+    ['key_name_prefix', (c) => sendgridSecret({ key_name_prefix: `rot-MARKER${c}` })],
+    ['key_prefix', (c) => ({ engine: 'api-key', provider: 'self-issued', key: KEY, key_prefix: `pk_MARKER${c}` })],
+    ['key_alphabet', (c) => ({ engine: 'api-key', provider: 'self-issued', key: KEY, key_length: 200, key_alphabet: `ab${c}` })],
+    ...(['create', 'test', 'revoke', 'list'] as const).map((route): [string, (c: string) => Record<string, unknown>] => [
+      `http.${route}.url`,
+      (c) => {
+        const http = httpBlock();
+        http[route] = { ...http[route], url: `https://keys.MARKER${c}.example/keys/{{id}}` };
+        return sendgridSecret({ provider: 'http', http });
+      },
+    ]),
+    ['http.auth.header', (c) => sendgridSecret({ provider: 'http', http: { ...httpBlock(), auth: { header: `X-MARKER${c}`, scheme: '' } } })],
+    ['http.auth.scheme', (c) => sendgridSecret({ provider: 'http', http: { ...httpBlock(), auth: { header: 'X-Admin', scheme: `MARKER${c}` } } })],
+    ['http.test.header', (c) => sendgridSecret({ provider: 'http', http: { ...httpBlock(), test: { url: `${base}/me`, header: `X-MARKER${c}` } } })],
+    ['http.create.keyPath', (c) => sendgridSecret({ provider: 'http', http: { ...httpBlock(), create: { ...httpBlock().create, keyPath: `data.MARKER${c}` } } })],
+  ];
+  const cases = FIELDS.flatMap(([field, make]) => CONTROLS.map(([name, c]): [string, string, Record<string, unknown>, string] => [field, name, make(c), c]));
+
+  it.each(cases)('%s refuses %s with INVALID_SECRET naming the field, never the value', (field, _name, value, c) => {
+    const message = invalid(value).message;
+    expect(message).toContain(`${field}:`);
+    expect(message).not.toContain('MARKER');
+    expect(message).not.toContain(c);
+  });
+
+  it('an unknown key in the http block is named with its control characters escaped', () => {
+    const message = invalid(sendgridSecret({ provider: 'http', http: { ...httpBlock(), 'x\r\nforged: line': 1 } })).message;
+    expect(message).toContain('unknown key(s): "x\\u000d\\u000aforged: line"');
+    expect(message).not.toMatch(/[\r\n]/);
+  });
+
+  it('the same fields without control characters still validate', () => {
+    rotator.validate(sendgridSecret({ provider: 'http', http: httpBlock(), key_id: 'id-1', scopes: ['mail.send'], key_name_prefix: 'rot-' }), 'the secret');
+  });
+});
