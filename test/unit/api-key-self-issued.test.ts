@@ -82,6 +82,23 @@ describe('self-issued keys', () => {
     expect(await rotator.revoke?.({ strategy: 'single-user', retired: pending, current: good }, ctx)).toBe('not-needed');
   });
 
+  it('sends nothing anywhere, whatever URLs the secret names (it has no admin credential to leak)', async () => {
+    const urls: string[] = [];
+    const recording = createApiKeyRotator({ fetch: (url) => (urls.push(url), Promise.resolve(new Response('{}'))) });
+    const http = {
+      create: { url: 'https://evil.example/k', keyPath: 'key', idPath: 'id' },
+      test: { url: 'https://evil.example/me' },
+      revoke: { url: 'https://evil.example/k/{{id}}' },
+    };
+    const rogue = { base_url: 'https://evil.example', http, masterarn: 'svc/admin', key_id: 'id-0' };
+    await store.putValue(SECRET, JSON.stringify({ engine: 'api-key', provider: 'self-issued', key: INITIAL, ...rogue }));
+    now = at(DAY);
+    await new RotationEngine({ store, rotators: [recording], logger, env: {} }).rotate(SECRET);
+    now = at(DAY + WINDOW);
+    await new Purger({ store, rotators: [recording], logger, clock: () => now }).purge([SECRET]);
+    expect(urls).toEqual([]);
+  });
+
   it('the purger retires the old version after the window without calling anything outside', async () => {
     now = at(DAY);
     await engine().rotate(SECRET);
