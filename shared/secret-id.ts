@@ -25,7 +25,7 @@ export interface SecretIdGrammar {
 export const SECRET_ID_GRAMMAR: SecretIdGrammar = {
   maxLength: MAX_SECRET_ID_LENGTH,
   chars: /^[A-Za-z0-9/_+=.@:!-]+$/,
-  rule: `1 to ${MAX_SECRET_ID_LENGTH} characters of A-Z a-z 0-9 and / _ + = . @ : - ! (a secret name or ARN)`,
+  rule: `a secret ARN or name: 1 to ${MAX_SECRET_ID_LENGTH} characters of A-Z a-z 0-9 and / _ + = . @ : - !`,
 };
 
 /** Why `id` is not a secret id, or undefined when it is one. Never quotes the id. */
