@@ -25,13 +25,14 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .command('put')
     .description('create a secret, or store a new CURRENT value for an existing one (the old one becomes PREVIOUS)')
     .argument('<secret-id>', 'the secret id, e.g. db/app')
-    .option('--from-file <path>', 'read the value from a file instead of standard input ("-" is standard input)', '-')
+    .option('--from-file <path>', 'read the value from a regular file instead of standard input ("-" is standard input)', '-')
     .option('--enable-rotation', 'allow rotation of this secret')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password (default: ROTATION_STRATEGY)')
     .addHelpText(
       'after',
       '\nThe value is read from standard input or a file, never from the command line, so it stays out of shell\n' +
-        'history and process listings. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
+        'history and process listings. A value may be at most 64 KiB (65,536 bytes, as on AWS Secrets Manager);\n' +
+        'larger input is refused, not read. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
         '  {"engine":"postgres","host":"127.0.0.1","port":5432,"username":"app","password":"...","dbname":"app","ssl":true}\n',
     )
     .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string }) =>
