@@ -11,7 +11,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  readStdin: () => Promise<string>;
+  /** Reads standard input, refusing (INVALID_INPUT) more than `maxBytes` plus a little whitespace slack. */
+  readStdin: (maxBytes: number) => Promise<string>;
 }
 
 /** Per-invocation state shared by the commands and the error reporter. */

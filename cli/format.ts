@@ -1,15 +1,21 @@
+import { escapeControl } from '../shared/control-chars.js';
 import type { RotationReport } from '../shared/engine.js';
 import type { SecretInfo } from '../shared/store.js';
 
-/** Plain-text renderings for people; --json gives machines the same facts. */
+export { escapeControl };
+
+/**
+ * Plain-text renderings for people; --json gives machines the same facts. Whatever came from input (ids, engine
+ * names) is printed through escapeControl, so a control character in it cannot forge a line of output.
+ */
 export function formatDescribe(info: SecretInfo): string {
   const rotation = info.rotation.enabled
     ? `enabled (strategy: ${info.rotation.strategy ?? 'deployment default'})`
     : 'disabled';
-  const lines = [`secret ${info.secretId}`, `  rotation: ${rotation}`, `  versions (oldest first):`];
+  const lines = [`secret ${escapeControl(info.secretId)}`, `  rotation: ${rotation}`, `  versions (oldest first):`];
   for (const v of info.versions) {
     const labels = v.stages.length > 0 ? v.stages.join(',') : '-';
-    lines.push(`    ${v.versionId}  ${labels.padEnd(16)} ${v.createdAt?.toISOString() ?? 'created ?'}${v.hasValue ? '' : '  (no value yet)'}`);
+    lines.push(`    ${escapeControl(v.versionId)}  ${labels.padEnd(16)} ${v.createdAt?.toISOString() ?? 'created ?'}${v.hasValue ? '' : '  (no value yet)'}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -29,5 +35,5 @@ export function formatStep(step: string, ms: number, outcome: string): string {
 
 export function formatReport(report: RotationReport): string {
   const how = report.resumed ? 'resumed and finished' : 'rotated';
-  return `${how} ${report.secretId}: CURRENT is now version ${report.versionId} (${report.engine}, ${report.strategy}, ${report.totalMs} ms)\n`;
+  return `${how} ${escapeControl(report.secretId)}: CURRENT is now version ${escapeControl(report.versionId)} (${escapeControl(report.engine)}, ${report.strategy}, ${report.totalMs} ms)\n`;
 }

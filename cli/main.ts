@@ -1,11 +1,11 @@
 #!/usr/bin/env node
+import { readStreamBounded } from './input.js';
 import { runCli } from './program.js';
 
-const readStdin = async (): Promise<string> => {
+// Bounded by the store's limit: a 50 MB pipe is refused after limit + slack bytes, never held in memory.
+const readStdin = async (maxBytes: number): Promise<string> => {
   if (process.stdin.isTTY) return '';
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return readStreamBounded(process.stdin, maxBytes);
 };
 
 process.exitCode = await runCli(process.argv.slice(2), {

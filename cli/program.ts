@@ -6,6 +6,7 @@ import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import type { CliIO, CliState } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { escapeControl } from './format.js';
 
 /** Runs one `rotator` command line and returns its exit code; never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
@@ -45,9 +46,10 @@ function reportError(error: unknown, io: CliIO, { json, redactor }: CliState): n
   if (json) {
     io.stdout(JSON.stringify({ ok: false, error: { code: safe.code ?? 'INTERNAL', message: safe.message, retryable: safe.retryable ?? false } }) + '\n');
   } else if (error instanceof RotatorError) {
-    io.stderr(`rotator: ${error.code}: ${String(safe.message)}${error.retryable ? ' (temporary: try again later)' : ''}\n`);
+    // Messages may quote input (a path, an engine name): escaped, so a CR/LF in it cannot forge a line.
+    io.stderr(`rotator: ${error.code}: ${escapeControl(String(safe.message))}${error.retryable ? ' (temporary: try again later)' : ''}\n`);
   } else {
-    io.stderr(`rotator: internal error: ${String(safe.message)}; please report it with the command you ran\n`);
+    io.stderr(`rotator: internal error: ${escapeControl(String(safe.message))}; please report it with the command you ran\n`);
   }
   return code;
 }

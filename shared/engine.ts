@@ -4,7 +4,7 @@ import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
 import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
-import { MAX_SECRET_BYTES, parseSecretJson, type SecretObject } from './secret.js';
+import { parseSecretJson, type SecretObject } from './secret.js';
 import { STRATEGIES, versionWithStage, type CallOptions, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
 /**
@@ -228,8 +228,8 @@ export class RotationEngine {
     this.#logger.redactor.addSecretValue(value);
     try {
       rotator.validate(pending, `the new value for secret ${info.secretId}`);
-      if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
-        throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${MAX_SECRET_BYTES} bytes`);
+      if (Buffer.byteLength(value, 'utf8') > this.#store.maxValueBytes) {
+        throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${this.#store.maxValueBytes} bytes, the store's limit`);
       }
       await this.#store.putPending(info.secretId, token, value, { signal: ctx.signal, rotationToken });
     } catch (error) {

@@ -1,5 +1,7 @@
 import * as z from 'zod';
+import { CONTROL_CHARACTER_RULE, hasControlCharacter } from './control-chars.js';
 import { RotatorError } from './errors.js';
+import { secretIdSchema } from './secret-id.js';
 
 /**
  * Secret values use the AWS RDS secret JSON format, so secrets written for AWS's rotation templates work
@@ -8,8 +10,22 @@ import { RotatorError } from './errors.js';
  */
 export type SecretObject = Record<string, unknown>;
 
-/** Largest value any store accepts (AWS Secrets Manager's limit). */
+/** Largest value any store accepts (AWS Secrets Manager's limit); each store declares its own (maxValueBytes). */
 export const MAX_SECRET_BYTES = 65_536;
+
+/**
+ * The refinement every string that reaches a server or a log from a secret or event goes through: no NUL (which
+ * ends a string in the PostgreSQL startup packet, so `dbname` could smuggle in a `user` parameter), no CR/LF (log
+ * forging), no other control, separator or bidi character (see control-chars.ts). The message names the rule only;
+ * validateSecret prefixes the key, and zod never quotes the input.
+ */
+export function noControlCharacters<T extends z.ZodType<string>>(schema: T): T {
+  return schema.refine((s) => !hasControlCharacter(s), CONTROL_CHARACTER_RULE);
+}
+
+/** A NUL would end the password early in the drivers' wire formats; other characters are the password's own. */
+export const NO_NUL_RULE = 'must not contain a NUL character';
+const password = z.string().min(1).max(4096).refine((s) => !s.includes('\0'), NO_NUL_RULE);
 
 /** `ssl` arrives as a boolean or, in hand-written secrets, as "true"/"false". */
 export const booleanish = z.union([
@@ -30,28 +46,31 @@ const port = z.union([
     .pipe(z.number().int().min(1).max(65_535)),
 ]);
 
+/** Bounds on the connection fields: generous for real names, small enough that nothing downstream balloons. */
+export const MAX_USERNAME_LENGTH = 256;
+export const MAX_DBNAME_LENGTH = 256;
+
 export const databaseSecretSchema = z.looseObject({
-  engine: z.string().min(1),
+  engine: noControlCharacters(z.string().min(1).max(64)),
   // A host with "/" would make a driver use a unix socket, where TLS and the host checks mean nothing.
-  host: z
-    .string()
-    .min(1)
-    .max(253)
-    .refine((s) => !s.includes('/') && !s.includes('\0'), 'must be a host name or IP address'),
+  host: noControlCharacters(z.string().min(1).max(253)).refine((s) => !s.includes('/'), 'must be a host name or IP address'),
   port: port.optional(),
-  username: z.string().min(1),
-  password: z.string().min(1).max(4096),
-  dbname: z.string().min(1).optional(),
-  masterarn: z.string().min(1).optional(),
+  username: noControlCharacters(z.string().min(1).max(MAX_USERNAME_LENGTH)),
+  password,
+  dbname: noControlCharacters(z.string().min(1).max(MAX_DBNAME_LENGTH)).optional(),
+  masterarn: secretIdSchema.optional(),
   ssl: booleanish.optional(),
 });
 
 export type DatabaseSecret = z.infer<typeof databaseSecretSchema>;
 
-/** Parses a stored value as a JSON object, naming what is wrong without echoing the value. */
-export function parseSecretJson(raw: string, what: string): SecretObject {
-  if (Buffer.byteLength(raw, 'utf8') > MAX_SECRET_BYTES) {
-    throw new RotatorError('INVALID_SECRET', `${what} is larger than ${MAX_SECRET_BYTES} bytes`);
+/**
+ * Parses a stored value as a JSON object, naming what is wrong without echoing the value. `maxBytes` is the
+ * store's limit (SecretStore.maxValueBytes); the size is checked before anything parses the text.
+ */
+export function parseSecretJson(raw: string, what: string, maxBytes: number = MAX_SECRET_BYTES): SecretObject {
+  if (Buffer.byteLength(raw, 'utf8') > maxBytes) {
+    throw new RotatorError('INVALID_SECRET', `${what} is larger than ${maxBytes} bytes, the store's limit`);
   }
   let parsed: unknown;
   try {

@@ -61,6 +61,11 @@ export interface PutPendingOptions extends CallOptions {
 }
 
 export interface SecretStore {
+  /**
+   * The largest value, in UTF-8 bytes, this store keeps (AWS Secrets Manager: 65,536, its SecretString limit).
+   * Input is read and refused against it before it is parsed or logged, and the engine checks a new value with it.
+   */
+  readonly maxValueBytes: number;
   /** The ids of the secrets the purger sweeps: every secret of the file store; on a cloud store, the ones this
    * deployment rotates (AWS: rotation on, narrowed by the adapter's sweep filter). */
   listSecretIds(): Promise<string[]>;

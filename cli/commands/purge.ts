@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { formatDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { PurgeReport } from '../../shared/purger.js';
+import { checkSecretId } from '../../shared/secret-id.js';
+import { escapeControl } from '../format.js';
 import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 
 export function registerPurgeCommand(program: Command, io: CliIO, state: CliState): void {
@@ -19,6 +21,7 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
     )
     .action(async (secretIds: string[], opts: { dryRun?: boolean; json?: boolean }) => {
       state.json = opts.json === true;
+      for (const id of secretIds) checkSecretId(id);
       const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
       const report = await ctx.purger().purge(secretIds.length === 0 ? undefined : secretIds, { dryRun: opts.dryRun === true });
       io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
@@ -44,6 +47,7 @@ function formatPurge(report: PurgeReport): string {
     if (s.actions.length === 0 && s.error === undefined) lines.push('  nothing past the safe window');
     if (s.error !== undefined && s.actions.length === 0) lines.push(`  FAILED ${s.error.code}: ${s.error.message}`);
   }
-  return lines.join('\n') + '\n';
+  // Error messages may quote what a secret holds (an engine name): printed escaped.
+  return lines.map(escapeControl).join('\n') + '\n';
 }
 

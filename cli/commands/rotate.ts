@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { StepResult } from '../../shared/engine.js';
+import { checkSecretId } from '../../shared/secret-id.js';
 import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { formatReport, formatStep } from '../format.js';
 
@@ -16,6 +17,7 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
     )
     .action(async (secretId: string, opts: { json?: boolean }) => {
       state.json = opts.json === true;
+      checkSecretId(secretId); // before anything prints it
       const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
       if (!state.json) io.stdout(`rotating ${secretId}\n`);
       const onStep = (r: StepResult): void => {

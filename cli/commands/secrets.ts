@@ -1,36 +1,46 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseSecretJson } from '../../shared/secret.js';
+import { checkSecretId } from '../../shared/secret-id.js';
 import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
 import { createContext, type CliContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
-import { describeJson, formatDescribe } from '../format.js';
+import { describeJson, escapeControl, formatDescribe } from '../format.js';
+import { readFileBounded, tooLarge } from '../input.js';
 
 type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
 export function registerSecretsCommands(program: Command, io: CliIO, state: CliState): void {
   const run: Run = async (action) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor));
+  // Every command checks its id first, so no message, log line or output can carry a malformed one.
+  const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>): Promise<void> => {
+    checkSecretId(secretId);
+    return run(action);
+  };
   const secrets = program.command('secrets').description('manage secrets in the embedded file store');
 
   secrets
     .command('put')
     .description('create a secret, or store a new CURRENT value for an existing one (the old one becomes PREVIOUS)')
     .argument('<secret-id>', 'the secret id, e.g. db/app')
-    .option('--from-file <path>', 'read the value from a file instead of standard input ("-" is standard input)', '-')
+    .option('--from-file <path>', 'read the value from a regular file instead of standard input ("-" is standard input)', '-')
     .option('--enable-rotation', 'allow rotation of this secret')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password (default: ROTATION_STRATEGY)')
     .addHelpText(
       'after',
       '\nThe value is read from standard input or a file, never from the command line, so it stays out of shell\n' +
-        'history and process listings. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
+        'history and process listings. A value may be at most 64 KiB (65,536 bytes, as on AWS Secrets Manager);\n' +
+        'larger input is refused, not read. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
         '  {"engine":"postgres","host":"127.0.0.1","port":5432,"username":"app","password":"...","dbname":"app","ssl":true}\n',
     )
     .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string }) =>
-      run(async (ctx) => {
-        const value = (opts.fromFile === '-' ? await io.readStdin() : await readValueFile(opts.fromFile)).trim();
+      withId(secretId, async (ctx) => {
+        const max = ctx.store.maxValueBytes;
+        const value = (opts.fromFile === '-' ? await io.readStdin(max) : await readFileBounded(opts.fromFile, max)).trim();
+        // Refused by size before the redactor, the parser or a log line sees it.
+        if (Buffer.byteLength(value, 'utf8') > max) throw tooLarge(opts.fromFile === '-' ? 'standard input' : `--from-file ${opts.fromFile}`, max);
         ctx.logger.redactor.addSecretValue(value);
         validateValue(value, secretId, ctx);
         const exists = (await ctx.store.list()).some((s) => s.secretId === secretId);
@@ -57,7 +67,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
     .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
     .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string }) =>
-      run(async (ctx) => {
+      withId(secretId, async (ctx) => {
         if (opts.enable === true && opts.disable === true) {
           throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
         }
@@ -85,7 +95,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation.\n',
     )
     .action(async (secretId: string) =>
-      run(async (ctx) => {
+      withId(secretId, async (ctx) => {
         const lease = await ctx.store.lockRotation(secretId);
         try {
           const cancelled = await ctx.store.cancelRotation(secretId);
@@ -104,7 +114,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--version-id <id>', 'a version id instead of a stage')
     .option('--show-value', 'print the secret value on standard output')
     .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) =>
-      run(async (ctx) => {
+      withId(secretId, async (ctx) => {
         const selector = versionSelector(opts);
         const value = await ctx.store.getValue(secretId, selector);
         if (opts.showValue === true) {
@@ -126,7 +136,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .argument('<secret-id>')
     .option('--json', 'machine-readable output')
     .action(async (secretId: string, opts: { json?: boolean }) =>
-      run(async (ctx) => {
+      withId(secretId, async (ctx) => {
         const info = await ctx.store.describe(secretId);
         io.stdout(opts.json === true ? JSON.stringify(describeJson(info)) + '\n' : formatDescribe(info));
       }),
@@ -145,24 +155,16 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         }
         if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
         for (const e of entries) {
-          io.stdout(`${e.secretId}  rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}  ${e.versionCount} version(s)\n`);
+          io.stdout(`${escapeControl(e.secretId)}  rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}  ${e.versionCount} version(s)\n`);
         }
       }),
     );
 }
 
-async function readValueFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new RotatorError('INVALID_INPUT', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
 /** Refuse what cannot be rotated later: values must be JSON objects, and valid for their engine when we rotate it. */
 function validateValue(value: string, secretId: string, ctx: CliContext): void {
   if (value.length === 0) throw new RotatorError('INVALID_INPUT', 'the value is empty; pipe the secret JSON on standard input or pass --from-file');
-  const parsed = parseSecretJson(value, `the value for ${secretId}`);
+  const parsed = parseSecretJson(value, `the value for ${secretId}`, ctx.store.maxValueBytes);
   const engine = parsed.engine;
   const rotator = createRotators(ctx.config).find((r) => typeof engine === 'string' && r.engines.includes(engine));
   rotator?.validate(parsed, `the value for ${secretId}`);
@@ -175,7 +177,7 @@ function rotationSettings(opts: { enableRotation?: boolean | undefined; strategy
 }
 
 function parseCount(value: string, source: string): number {
-  if (!/^\d{1,4}$/.test(value)) throw new RotatorError('INVALID_INPUT', `${source} is "${value}"; use a whole number of versions`);
+  if (!/^\d{1,4}$/.test(value)) throw new RotatorError('INVALID_INPUT', `${source} is "${escapeControl(value)}"; use a whole number of versions`);
   return Number(value);
 }
 
@@ -183,7 +185,7 @@ function versionSelector(opts: { stage: string; versionId?: string }): VersionSe
   if (opts.versionId !== undefined) return { versionId: opts.versionId };
   const stage = opts.stage.toUpperCase();
   if (!(STAGES as readonly string[]).includes(stage)) {
-    throw new RotatorError('INVALID_INPUT', `--stage is "${opts.stage}"; use one of ${STAGES.join(', ')}`);
+    throw new RotatorError('INVALID_INPUT', `--stage is "${escapeControl(opts.stage)}"; use one of ${STAGES.join(', ')}`);
   }
   return { stage: stage as Stage };
 }

@@ -4,6 +4,7 @@ import * as z from 'zod';
 import type { Config } from '../../shared/config.js';
 import { RotatorError } from '../../shared/errors.js';
 import { Purger, type PurgeReport } from '../../shared/purger.js';
+import { secretIdSchema } from '../../shared/secret-id.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
 import { AwsSecretStore, type SweepFilter } from '../../shared/stores/aws/index.js';
 import { createObservability, remainingTimeSignal, safeError, type LambdaHandler, type ObservabilityOptions } from './lambda.js';
@@ -30,7 +31,7 @@ export const DEFAULT_PURGE_MARGIN_MS = 5_000;
 
 const manualEventSchema = z.strictObject({
   secretIds: z
-    .array(z.string().min(1, 'must be a secret name or ARN').max(2048, 'must be at most 2048 characters'), { error: 'must be a list of secret names or ARNs' })
+    .array(secretIdSchema, { error: 'must be a list of secret names or ARNs' })
     .min(1, 'must name at least one secret (leave it out to sweep every secret)')
     .max(500, 'must name at most 500 secrets per invocation')
     .optional(),

@@ -7,6 +7,8 @@ import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { Redactor } from '../../shared/redact.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
+import { noControlCharacters } from '../../shared/secret.js';
+import { secretIdSchema } from '../../shared/secret-id.js';
 import { AwsSecretStore } from '../../shared/stores/aws/index.js';
 import { createObservability, remainingTimeSignal, safeError, type LambdaHandler, type ObservabilityOptions } from './lambda.js';
 
@@ -36,12 +38,15 @@ import { createObservability, remainingTimeSignal, safeError, type LambdaHandler
 /** How long before Lambda's deadline the step's signal fires. */
 export const DEFAULT_SAFETY_MARGIN_MS = 2_000;
 
+// Every string is bounded and checked before the engine, a log line or a message sees it (ids are echoed in both).
 const eventSchema = z.object({
-  SecretId: z.string({ error: 'must be a secret ARN or name' }).min(1, 'must be a secret ARN or name').max(2048, 'must be at most 2048 characters'),
-  ClientRequestToken: z
-    .string({ error: 'must be the rotation token (32-64 characters)' })
-    .min(32, 'must be the rotation token (32-64 characters)')
-    .max(64, 'must be the rotation token (32-64 characters)'),
+  SecretId: secretIdSchema,
+  ClientRequestToken: noControlCharacters(
+    z
+      .string({ error: 'must be the rotation token (32-64 characters)' })
+      .min(32, 'must be the rotation token (32-64 characters)')
+      .max(64, 'must be the rotation token (32-64 characters)'),
+  ),
   Step: z.enum(STEPS, { error: `must be one of ${STEPS.join(', ')}` }),
   RotationToken: z.string({ error: 'must be a string when present' }).max(4096, 'must be at most 4096 characters').optional(),
 });

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { alternateUsername, CLONE_SUFFIX } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
-import { booleanish, databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';
+import { booleanish, databaseSecretSchema, noControlCharacters, validateSecret, type SecretObject } from '../../shared/secret.js';
 import { MARIADB_USERNAME_LIMIT, MYSQL_USERNAME_LIMIT } from './server-info.js';
 
 /** Values of the secret's `engine` key this rotator serves (what RDS writes for MySQL, Aurora MySQL and MariaDB). */
@@ -15,15 +15,8 @@ export const MAX_USERNAME_CHARACTER_LIMIT = 128;
 
 export const mysqlSecretSchema = databaseSecretSchema.extend({
   engine: z.enum(MYSQL_ENGINES, { error: () => `must be one of ${MYSQL_ENGINES.join(', ')}` }),
-  username: z
-    .string()
-    .min(1)
-    .refine((s) => !s.includes('\0'), 'must not contain a NUL character'),
-  password: z
-    .string()
-    .min(1)
-    .max(4096)
-    .refine((s) => !s.includes('\0'), 'must not contain a NUL character'),
+  // Control characters are refused like in every connection field; the length is checked per server below.
+  username: noControlCharacters(z.string().min(1)),
   /**
    * Lets the client fetch the server's RSA public key to send the password over a plaintext connection (MySQL 8's
    * caching_sha2_password, sha256_password). Off by default: whoever sits in the middle can hand over their own key.

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { CLONE_SUFFIX, alternateUsername } from '../../shared/alternate-user.js';
 import { RotatorError } from '../../shared/errors.js';
-import { databaseSecretSchema, validateSecret, type SecretObject } from '../../shared/secret.js';
+import { databaseSecretSchema, noControlCharacters, validateSecret, type SecretObject } from '../../shared/secret.js';
 
 export { CLONE_SUFFIX, alternateUsername } from '../../shared/alternate-user.js';
 
@@ -18,11 +18,8 @@ export function identifierBytes(name: string): number {
   return Buffer.byteLength(name, 'utf8');
 }
 
-const roleName = z
-  .string()
-  .min(1)
-  .refine((s) => !s.includes('\0'), 'must not contain a NUL character')
-  .refine(
+// Control characters are refused like in every connection field (a NUL would end the name in the startup packet).
+const roleName = noControlCharacters(z.string().min(1)).refine(
     (s) => identifierBytes(s) <= MAX_IDENTIFIER_BYTES,
     `must be at most ${MAX_IDENTIFIER_BYTES} bytes in UTF-8 (PostgreSQL truncates longer names, which could name another role)`,
   );

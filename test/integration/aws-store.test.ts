@@ -57,6 +57,7 @@ async function seed(sm: SecretsManagerClient, name: string, value: string): Prom
  */
 function asServiceDrives(store: AwsSecretStore, sm: SecretsManagerClient): SecretStore {
   return {
+    maxValueBytes: store.maxValueBytes,
     listSecretIds: () => store.listSecretIds(),
     describe: (id) => store.describe(id),
     getValue: (id, selector) => store.getValue(id, selector),

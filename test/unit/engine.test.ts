@@ -138,7 +138,7 @@ describe('service-driven steps', () => {
     });
     const failingStore = new Proxy(t.store, {
       get: (store, name) =>
-        name === 'putPending' ? () => Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true })) : (Reflect.get(store, name) as (...a: unknown[]) => unknown).bind(store),
+        name === 'putPending' ? () => Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true })) : ((member: unknown) => (typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(store) : member))(Reflect.get(store, name)),
     });
     await expectCode(engine({ store: failingStore, rotators: [minting] }).runStep(SECRET, token, 'createSecret'), 'STORE_IO');
     expect(seen).toEqual([`mint:${token}:admin`, 'discard:minted-key-value-1']);

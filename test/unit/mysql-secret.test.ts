@@ -87,7 +87,7 @@ describe('the secret', () => {
   });
 
   it('refuses NUL characters in the user name and the password', () => {
-    expect(errorOf(() => rotator.validate({ ...base, username: 'a\0b' }, 'x')).message).toMatch(/username: must not contain a NUL/);
+    expect(errorOf(() => rotator.validate({ ...base, username: 'a\0b' }, 'x')).message).toMatch(/username: must not contain control characters \(NUL/);
     expect(errorOf(() => rotator.validate({ ...base, password: 'a\0bcdefgh' }, 'x')).message).toMatch(/password: must not contain a NUL/);
   });
 

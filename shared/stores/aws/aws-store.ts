@@ -10,7 +10,7 @@ import {
   type GetSecretValueResponse,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError } from '../../errors.js';
-import { MAX_SECRET_BYTES } from '../../secret.js';
+import { checkSecretId } from '../../secret-id.js';
 import {
   STAGES,
   STRATEGIES,
@@ -104,7 +104,11 @@ export interface SweepFilter {
  * - `lockRotation` is a no-op lease: the service refuses a second RotateSecret while AWSPENDING is on another
  *   version than AWSCURRENT, and the service-driven steps of one rotation run one at a time.
  */
+/** Secrets Manager's limit on SecretString: 65,536 bytes. */
+export const AWS_MAX_VALUE_BYTES = 65_536;
+
 export class AwsSecretStore implements SecretStore {
+  readonly maxValueBytes = AWS_MAX_VALUE_BYTES;
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
   readonly #sweep: SweepFilter;
@@ -481,12 +485,6 @@ function rotationSettings(out: DescribeSecretResponse, secretId: string): Rotati
 }
 
 
-function checkSecretId(secretId: unknown): asserts secretId is string {
-  if (typeof secretId !== 'string' || secretId.length === 0 || secretId.length > 2048) {
-    throw new RotatorError('INVALID_INPUT', 'the secret id must be a secret name or ARN (1-2048 characters)');
-  }
-}
-
 function checkVersionId(versionId: unknown): string {
   if (typeof versionId !== 'string' || versionId.length === 0 || versionId.length > TOKEN_MAX) {
     throw new RotatorError('INVALID_INPUT', `a version id must be a string of 1-${TOKEN_MAX} characters`);
@@ -510,7 +508,7 @@ function checkStage(stage: unknown): Stage | undefined {
 function checkValue(value: unknown, secretId: string): asserts value is string {
   if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
   const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_SECRET_BYTES) {
-    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; AWS Secrets Manager's limit is ${MAX_SECRET_BYTES} bytes`);
+  if (bytes > AWS_MAX_VALUE_BYTES) {
+    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; AWS Secrets Manager's limit is ${AWS_MAX_VALUE_BYTES} bytes`);
   }
 }

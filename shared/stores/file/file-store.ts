@@ -3,15 +3,15 @@ import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as z from 'zod';
 import { RotatorError } from '../../errors.js';
-import { MAX_SECRET_BYTES } from '../../secret.js';
+import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../secret-id.js';
 import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../store.js';
 import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
 import {
   DESCRIPTION_MAX,
+  SECRET_ID_RULE,
   emptyDocument,
   parseDocument,
   rotationInputSchema,
-  secretIdSchema,
   serializeDocument,
   versionIdSchema,
   type StoreDocument,
@@ -62,6 +62,9 @@ export interface SecretSummary {
 
 export const DEFAULT_STORE_LOCK_TIMEOUT_MS = 10_000;
 
+/** 64 KiB, as on AWS Secrets Manager, so a secret moves between the stores either way. */
+export const FILE_STORE_MAX_VALUE_BYTES = 65_536;
+
 /** The lock file a write holds while it reads, changes and replaces the store file. */
 export function storeLockPath(storePath: string): string {
   return `${storePath}.lock`;
@@ -81,6 +84,7 @@ export function rotationLockPath(storePath: string, secretId: string): string {
  */
 export class FileStore implements SecretStore {
   readonly path: string;
+  readonly maxValueBytes = FILE_STORE_MAX_VALUE_BYTES;
   readonly #key: Buffer;
   readonly #clock: () => Date;
   readonly #newVersionId: () => string;
@@ -498,8 +502,11 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string
   throw new RotatorError('INVALID_INPUT', `${what} is invalid: ${result.error.issues.map((i) => i.message).join('; ')}`);
 }
 
+/** The shared id check, narrowed to what the store file's format holds (format.ts's secretIdSchema). */
+const FILE_STORE_IDS: SecretIdGrammar = { maxLength: 512, chars: /^[A-Za-z0-9/_+=.@:-]+$/, rule: SECRET_ID_RULE };
+
 function checkSecretId(secretId: unknown): string {
-  return parseInput(secretIdSchema, secretId, 'the secret id');
+  return checkIdWith(secretId, 'the secret id', FILE_STORE_IDS);
 }
 
 function checkVersionId(versionId: unknown): string {
@@ -519,7 +526,7 @@ function checkRotation(settings: unknown): RotationSettings {
 function checkValue(value: unknown, secretId: string): asserts value is string {
   if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
   const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_SECRET_BYTES) {
-    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; the limit is ${MAX_SECRET_BYTES} bytes`);
+  if (bytes > FILE_STORE_MAX_VALUE_BYTES) {
+    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; the limit is ${FILE_STORE_MAX_VALUE_BYTES} bytes`);
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RotatorError } from '../../errors.js';
 
@@ -16,13 +17,39 @@ export function ioError(action: string, path: string, error: unknown): RotatorEr
   return new RotatorError('STORE_IO', `cannot ${action} ${path}: ${code}`, { retryable, cause: error });
 }
 
-/** The file's text, or undefined when it does not exist. */
+/**
+ * Opening for reading without blocking: a FIFO would otherwise wait for a writer forever. Callers fstat the
+ * descriptor before reading, so only a regular file is ever read. Windows has no O_NONBLOCK (nor FIFOs).
+ */
+export const OPEN_NONBLOCKING = constants.O_RDONLY | ((constants.O_NONBLOCK as number | undefined) ?? 0);
+
+/** What a file that is not a regular one is, for messages. */
+export function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/** The file's text, or undefined when it does not exist; STORE_IO when it is not a regular file. */
 export async function readIfExists(path: string): Promise<string | undefined> {
+  let handle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, OPEN_NONBLOCKING);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw ioError('read', path, error);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new RotatorError('STORE_IO', `cannot read ${path}: it is ${fileKind(stats)}, not a regular file; point ROTATOR_STORE at the store file`);
+    return await handle.readFile('utf8');
+  } catch (error) {
+    if (error instanceof RotatorError) throw error;
+    throw ioError('read', path, error);
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 

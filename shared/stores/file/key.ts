@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RotatorError } from '../../errors.js';
 import { KEY_BYTES } from './crypto.js';
-import { ensureDir, errnoCode, fsyncDir, ioError } from './io.js';
+import { OPEN_NONBLOCKING, ensureDir, errnoCode, fileKind, fsyncDir, ioError } from './io.js';
 
 /**
  * Where the file store's 32-byte key comes from: the ROTATOR_STORE_KEY environment variable (base64) when it
@@ -34,6 +34,8 @@ const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
 const HOW_TO_MAKE = 'e.g. the output of `openssl rand -base64 32`';
 // How long a reader waits for a racing creator to finish writing a new key file.
 const KEY_FILE_WRITE_GRACE_MS = 2_000;
+// A key file holds 45 bytes; anything much larger is not one, and is not read into memory.
+const MAX_KEY_FILE_BYTES = 1_024;
 
 export async function loadOrCreateKey(options: LoadKeyOptions): Promise<Buffer> {
   return (await loadKey(options)).key;
@@ -77,7 +79,7 @@ async function readKeyFile(keyFile: string): Promise<Buffer | undefined> {
   for (;;) {
     let handle;
     try {
-      handle = await open(keyFile, 'r');
+      handle = await open(keyFile, OPEN_NONBLOCKING);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw ioError('read the store key file', keyFile, error);
@@ -87,7 +89,12 @@ async function readKeyFile(keyFile: string): Promise<Buffer | undefined> {
     try {
       // fstat on the descriptor we read through: the mode checked is the file's whose bytes we use.
       const stats = await handle.stat();
-      if (!stats.isFile()) throw new RotatorError('INVALID_INPUT', `the store key file ${keyFile} is not a regular file`);
+      if (!stats.isFile()) {
+        throw new RotatorError('INVALID_INPUT', `the store key file ${keyFile} is not a regular file (it is ${fileKind(stats)}); point ROTATOR_STORE_KEY_FILE at the key file itself`);
+      }
+      if (stats.size > MAX_KEY_FILE_BYTES) {
+        throw new RotatorError('INVALID_INPUT', `the store key file ${keyFile} is ${stats.size} bytes, too large to hold a base64 ${KEY_BYTES}-byte key; restore it from your backup`);
+      }
       if (process.platform !== 'win32' && (stats.mode & 0o077) !== 0) {
         throw new RotatorError(
           'INVALID_INPUT',
@@ -95,7 +102,9 @@ async function readKeyFile(keyFile: string): Promise<Buffer | undefined> {
         );
       }
       mtimeMs = stats.mtimeMs;
-      text = (await handle.readFile('utf8')).trim();
+      const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, MAX_KEY_FILE_BYTES, 0);
+      text = buffer.subarray(0, bytesRead).toString('utf8').trim();
     } catch (error) {
       if (error instanceof RotatorError) throw error;
       throw ioError('read the store key file', keyFile, error);
