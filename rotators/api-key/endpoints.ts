@@ -1,6 +1,7 @@
 import { RotatorError } from '../../shared/errors.js';
 import type { SecretObject } from '../../shared/secret.js';
-import { escapeControl, hasControl, isLoopbackHost, type ApiKeySecret, type ProviderName } from './secret.js';
+import { escapeControl, hasControlCharacter } from '../../shared/control-chars.js';
+import { isLoopbackHost, type ApiKeySecret, type ProviderName } from './secret.js';
 
 /**
  * Where a credential may be sent. The admin credential lives in the master secret, the URLs in the rotated secret,
@@ -72,7 +73,7 @@ export function masterOrigins(master: SecretObject): string[] {
 }
 
 function masterOrigin(entry: string): string | undefined {
-  if (hasControl(entry) || entry.includes('\\')) return undefined;
+  if (hasControlCharacter(entry) || entry.includes('\\')) return undefined;
   let url: URL;
   try {
     url = new URL(entry);

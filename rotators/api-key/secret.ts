@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { CONTROL_CHARACTER_RULE, escapeControl, hasControlCharacter } from '../../shared/control-chars.js';
 import { RotatorError } from '../../shared/errors.js';
 import { booleanish, validateSecret, type SecretObject } from '../../shared/secret.js';
 
@@ -22,27 +23,11 @@ export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname);
 }
 
-/**
- * C0 controls (NUL, CR, LF, ...), DEL and C1 controls. Fields that reach a URL, a header or a log refuse them: a CR/LF
- * forges log lines or splits headers, and the URL parser silently drops tabs and newlines, so what was checked
- * would not be what was written.
- */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-export function hasControl(s: string): boolean {
-  return CONTROL.test(s);
-}
-
-/** `s` with every control character shown as \uXXXX, for the rare message that must show text from input. */
-export function escapeControl(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-const NO_CONTROL = 'must not contain control characters (NUL, CR, LF, tab, DEL, C1)';
+// Fields that reach a URL, a header or a log refuse control characters: a CR/LF forges log lines or splits
+// headers, and the URL parser silently drops tabs and newlines, so what was checked would not be what was written.
+const NO_CONTROL = CONTROL_CHARACTER_RULE;
 /** A string that refuses control characters. */
-const text = (): z.ZodString => z.string().refine((s) => !hasControl(s), NO_CONTROL);
+const text = (): z.ZodString => z.string().refine((s) => !hasControlCharacter(s), NO_CONTROL);
 
 /** A strict object whose "unknown key" message shows the keys with control characters escaped. */
 function strict<T extends z.core.$ZodLooseShape>(shape: T): z.ZodObject<T, z.core.$strict> {
@@ -196,7 +181,7 @@ export function masterString(master: SecretObject, keys: readonly string[], what
     const v = master[k];
     if (typeof v !== 'string' || v.length === 0) continue;
     // It goes into a request header: a CR/LF would split it.
-    if (hasControl(v)) throw new RotatorError('INVALID_SECRET', `the master secret is invalid: ${k}: ${NO_CONTROL}`);
+    if (hasControlCharacter(v)) throw new RotatorError('INVALID_SECRET', `the master secret is invalid: ${k}: ${NO_CONTROL}`);
     return v;
   }
   throw new RotatorError('INVALID_SECRET', `the master secret is invalid: ${keys.join(' or ')}: required (${what})`);
