@@ -8,6 +8,7 @@ import type { MysqlSession } from '../../rotators/mysql/session.js';
 import type { PasswordMaterial, Statement } from '../../rotators/mysql/statements.js';
 import {
   changeOwnPassword,
+  checkAlternateRights,
   discardRetainedPassword,
   resetAlternatePassword,
   setAlternatePassword,
@@ -138,6 +139,24 @@ describe('alternating users as the master', () => {
       /at most 16 characters \(the MySQL 5\.7\.7 limit\)/,
     );
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('alternating users: testSecret as the master', () => {
+  it('passes when nothing is missing, and names what is missing (at most ten) with a typed error otherwise', async () => {
+    const { session } = fakeSession('10.11.19-MariaDB', {});
+    await checkAlternateRights(session, target, 'app', 'app_clone', () => Promise.resolve([]));
+    const missing = Array.from({ length: 12 }, (_, i) => `SELECT ON \`db${i}\`.* for 'app_clone'@'%'`);
+    const error = await checkAlternateRights(session, target, 'app', 'app_clone', () => Promise.resolve(missing)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isRotatorError(error, 'TARGET_ERROR')).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toContain(`the alternate user "app_clone" at ${target.where} lacks rights that user "app" holds: SELECT ON \`db0\`.* for 'app_clone'@'%'`);
+    expect(message).toContain('and 2 more');
+    expect(message).not.toContain('db10');
+    expect(message).toMatch(/WITH GRANT OPTION/);
   });
 });
 
