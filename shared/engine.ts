@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
-import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext } from './rotator.js';
+import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext, type TestInput } from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
 import { STRATEGIES, versionWithStage, type CallOptions, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
 
@@ -197,7 +197,7 @@ export class RotationEngine {
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
       case 'testSecret':
-        await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx);
+        await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx, this.#testInput(loaded, ctx));
         return 'done';
       case 'finishSecret':
         if (options.testBeforePromote === true) await this.#testBeforePromote(loaded, token, ctx);
@@ -246,7 +246,7 @@ export class RotationEngine {
   async #setSecret(loaded: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     const { info, current, rotator, strategy } = loaded;
     const pending = await this.#readPending(loaded, token, ctx);
-    if (await rotator.works(pending, ctx)) return 'already-done';
+    if (await rotator.works(pending, ctx, strategy)) return 'already-done';
     const masterId = rotator.masterSecretId(current, strategy);
     const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx);
     await rotator.set(
@@ -262,10 +262,23 @@ export class RotationEngine {
     return 'done';
   }
 
+  /** What testSecret needs besides the pending value; the master is read only if the rotator asks (alternating users). */
+  #testInput({ info, current, rotator, strategy }: Loaded, ctx: RotatorContext): TestInput {
+    return {
+      strategy,
+      current,
+      readMaster: async () => {
+        const masterId = rotator.masterSecretId(current, strategy);
+        if (masterId === undefined) throw new RotatorError('INVALID_SECRET', `secret ${info.secretId} names no master secret ("masterarn")`);
+        return this.#readMaster(masterId, ctx);
+      },
+    };
+  }
+
   /** Invariant 1: a value that does not pass testSecret never becomes CURRENT, whoever invoked finishSecret. */
   async #testBeforePromote(loaded: Loaded, token: string, ctx: RotatorContext): Promise<void> {
     try {
-      await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx);
+      await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx, this.#testInput(loaded, ctx));
     } catch (error) {
       const e = toRotatorError(error);
       throw new RotatorError(e.code, `finishSecret did not make version ${token} CURRENT: it does not pass testSecret (${e.message})`, { retryable: e.retryable });

@@ -55,6 +55,17 @@ export interface RevokeInput {
  * `not-needed` it already did not (a changed password), or the credential is one the target must keep. */
 export type RevokeOutcome = 'revoked' | 'not-needed';
 
+/**
+ * What testSecret knows besides the pending value: a login alone proves nothing about an alternate user's rights, so
+ * alternating-users compares them with current's (through the master, read only when a rotator asks for it).
+ */
+export interface TestInput {
+  strategy: Strategy;
+  current: SecretObject;
+  /** The resolved master named by `masterSecretId(current, strategy)`; INVALID_SECRET when there is none. */
+  readMaster: () => Promise<MasterCredential>;
+}
+
 /** A master secret as the rotators receive it. */
 export interface MasterCredential {
   value: SecretObject;
@@ -96,12 +107,21 @@ export interface Rotator {
    * nobody would ever hold). Absent when createPending touches nothing outside.
    */
   discardPending?(pending: SecretObject, input: CreatePendingInput, ctx: RotatorContext): Promise<void>;
-  /** True when the pending credential already logs in (setSecret then has nothing to do). */
-  works(pending: SecretObject, ctx: RotatorContext): Promise<boolean>;
+  /**
+   * True when the pending credential already logs in and that proves setSecret has nothing to do. Not so for
+   * alternating-users on a database: the alternate may log in before (or without) holding current's rights, so
+   * those rotators answer false for that strategy and `set` runs again (it is idempotent). The engine always passes
+   * the strategy; without it a rotator answers for the login alone.
+   */
+  works(pending: SecretObject, ctx: RotatorContext, strategy?: Strategy): Promise<boolean>;
   /** Makes the target accept the pending credential. */
   set(input: SetInput, ctx: RotatorContext): Promise<void>;
-  /** Logs in with the pending credential and runs a probe; throws when it does not work. */
-  test(pending: SecretObject, ctx: RotatorContext): Promise<void>;
+  /**
+   * Logs in with the pending credential and runs a probe; throws when it does not work. With alternating-users the
+   * database rotators also prove that the pending user holds the rights of current's (invariant 8). The engine always
+   * passes `input`; without it only the login is tested.
+   */
+  test(pending: SecretObject, ctx: RotatorContext, input?: TestInput): Promise<void>;
   /**
    * Makes the target refuse a retired credential it still accepts (the purger's second half). Absent when the
    * target keeps nothing alive (single-user database passwords are replaced, not added). Never touches the

@@ -110,6 +110,22 @@ export function diffGrants(source: readonly GrantUnit[], target: readonly GrantU
   return { missing: source.filter((u) => !targetKeys.has(u.key)), excess: target.filter((u) => !sourceKeys.has(u.key)) };
 }
 
+/** A table-wide privilege the target holds through ALL PRIVILEGES on the same object is not missing. */
+function heldThroughAll(u: GrantUnit, target: readonly GrantUnit[]): boolean {
+  const all = unit('privilege', u.on, 'ALL PRIVILEGES').key;
+  return u.kind === 'privilege' && u.column === undefined && target.some((t) => t.key === all);
+}
+
+/**
+ * The rights of `source` that `target` lacks: its missing units (a privilege held through ALL PRIVILEGES counts as
+ * held; a partial revoke only the source has takes nothing away from the target) and the partial revokes only the
+ * target has, each of which denies it a right the source holds. testSecret's proof for alternating users.
+ */
+export function shortfall(source: readonly GrantUnit[], target: readonly GrantUnit[]): GrantUnit[] {
+  const diff = diffGrants(source, target);
+  return [...diff.missing.filter((u) => u.kind !== 'restriction' && !heldThroughAll(u, target)), ...diff.excess.filter((u) => u.kind === 'restriction')];
+}
+
 /** "SELECT (`a`) ON `db`.`t`", "role `r1`", ... for messages (names only). */
 export function describeUnit(u: GrantUnit): string {
   switch (u.kind) {
@@ -254,7 +270,7 @@ export function planSync(source: readonly GrantUnit[], target: readonly GrantUni
   // --- additions ---
   // A privilege the target holds through ALL PRIVILEGES on the same object is not missing (granting it again
   // changes nothing; the server keeps printing ALL until that is narrowed below).
-  const missing = diff.missing.filter((u) => !(u.kind === 'privilege' && u.column === undefined && has(target, 'privilege', u.on, 'ALL PRIVILEGES')));
+  const missing = diff.missing.filter((u) => !heldThroughAll(u, target));
   const missingStatic = missing.filter((u) => (u.kind === 'privilege' && !isDynamicPrivilege(u.privilege, u.on)) || u.kind === 'grant-option');
   for (const [on, units] of groupBy(missingStatic, (u) => u.on)) {
     const privileges = privilegeList(ofKind(units, 'privilege'));

@@ -11,6 +11,7 @@ import {
   requireClause,
   sameLimits,
   sameTls,
+  shortfall,
   unit,
   type GrantStatement,
   type GrantUnit,
@@ -103,15 +104,23 @@ function text(value: unknown): string {
 
 const PASSTHROUGH_CODES = new Set<ErrorCode>(['TARGET_UNREACHABLE', 'TARGET_AUTH_FAILED', 'TARGET_TLS']);
 
+/** The alternate's account for a host of the source: host names compare case-insensitively on MySQL, so the stored spelling wins. */
+function matchingHost(host: string, targetHosts: readonly string[]): string | undefined {
+  return targetHosts.find((h) => h === host) ?? targetHosts.find((h) => h.toLowerCase() === host.toLowerCase());
+}
+
 class Copier {
   private readonly session: MysqlSession;
   private readonly from: string;
   private readonly to: string;
+  /** What the messages say is under way. */
+  private readonly doing: string;
 
-  constructor(session: MysqlSession, from: string, to: string) {
+  constructor(session: MysqlSession, from: string, to: string, doing = `copying the rights of user '${from}' to '${to}'`) {
     this.session = session;
     this.from = from;
     this.to = to;
+    this.doing = doing;
   }
 
   private get flavor(): Flavor {
@@ -132,7 +141,7 @@ class Copier {
       const inner = error instanceof RotatorError ? error : undefined;
       const code = inner !== undefined && PASSTHROUGH_CODES.has(inner.code) ? inner.code : 'TARGET_ERROR';
       const retryable = inner?.retryable ?? false;
-      const prefix = `copying the rights of user '${this.from}' to '${this.to}': ${what} for ${subject} failed`;
+      const prefix = `${this.doing}: ${what} for ${subject} failed`;
       if (options.secret !== undefined) {
         const driverCode = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
         const serverCode = driverCode === undefined ? '' : ` (${driverCode})`;
@@ -167,7 +176,7 @@ class Copier {
         if (!(error instanceof GrantParseError)) throw error;
         throw new RotatorError(
           'TARGET_ERROR',
-          `copying the rights of user '${this.from}' to '${this.to}': cannot read line ${i + 1} of SHOW GRANTS FOR ${show(account)} (${error.message}); copy this account's rights by hand`,
+          `${this.doing}: cannot read line ${i + 1} of SHOW GRANTS FOR ${show(account)} (${error.message}); copy this account's rights by hand`,
         );
       }
     });
@@ -196,7 +205,7 @@ class Copier {
       { values: [account.user, account.host] },
     );
     const row = rows[0];
-    if (row === undefined) throw new RotatorError('TARGET_ERROR', `copying the rights of user '${this.from}' to '${this.to}': ${show(account)} disappeared from mysql.user while it was being copied; run the rotation again`, { retryable: true });
+    if (row === undefined) throw new RotatorError('TARGET_ERROR', `${this.doing}: ${show(account)} disappeared from mysql.user while it was being copied; run the rotation again`, { retryable: true });
     const type = text(row.ssl_type).toUpperCase();
     if (type !== '' && type !== 'ANY' && type !== 'X509' && type !== 'SPECIFIED') throw new RotatorError('TARGET_ERROR', `${show(account)} has an unknown ssl_type in mysql.user`);
     const limits: ResourceLimits = {
@@ -254,8 +263,7 @@ class Copier {
 
   async copyHost(host: string, targetHosts: readonly string[], options: CopyOptions): Promise<AccountCopy> {
     const source: Account = { user: this.from, host };
-    // Host names compare case-insensitively on MySQL; use the alternate's stored spelling when it exists.
-    const existingHost = targetHosts.find((h) => h === host) ?? targetHosts.find((h) => h.toLowerCase() === host.toLowerCase());
+    const existingHost = matchingHost(host, targetHosts);
     const target: Account = { user: this.to, host: existingHost ?? host };
     const created = existingHost === undefined;
     if (created) {
@@ -315,3 +323,35 @@ export async function copyAccount(session: MysqlSession, from: string, to: strin
   return report;
 }
 
+/**
+ * What user `to` lacks of user `from`'s rights, host by host: a missing account, a right of the source it does not
+ * hold (grant-plan.ts's shortfall), a TLS requirement or resource limits that differ. Empty when `to` holds them
+ * all; rights `to` holds beyond the source's are not a shortfall. Reads only (SHOW GRANTS and mysql.user, what
+ * copyAccount reads): the alternating-users testSecret runs it as the master. Names only, never a password.
+ */
+export async function missingRights(session: MysqlSession, from: string, to: string): Promise<string[]> {
+  const copier = new Copier(session, from, to, `comparing the rights of user '${to}' with those of '${from}'`);
+  const hosts = await copier.hostsOf(from);
+  if (hosts.length === 0) {
+    throw new RotatorError('TARGET_ERROR', `cannot compare the rights of user '${to}' with those of '${from}': mysql.user has no account of '${from}' on this server`);
+  }
+  const targetHosts = await copier.hostsOf(to);
+  const missing: string[] = [];
+  for (const host of hosts) {
+    const targetHost = matchingHost(host, targetHosts);
+    const source: Account = { user: from, host };
+    if (targetHost === undefined) {
+      missing.push(`the account ${show({ user: to, host })}`);
+      continue;
+    }
+    const target: Account = { user: to, host: targetHost };
+    for (const u of shortfall(await copier.readUnits(source), await copier.readUnits(target))) {
+      missing.push(`${u.kind === 'restriction' ? `${u.privilege} ON ${u.on} (denied by a partial revoke)` : describeUnit(u)} for ${show(target)}`);
+    }
+    const a = await copier.readOptions(source);
+    const b = await copier.readOptions(target);
+    if (!sameTls(a.tls, b.tls)) missing.push(`the TLS requirement of ${show(source)} for ${show(target)}`);
+    if (!sameLimits(a.limits, b.limits)) missing.push(`the resource limits of ${show(source)} for ${show(target)}`);
+  }
+  return missing;
+}

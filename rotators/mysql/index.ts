@@ -1,5 +1,5 @@
 import { RotatorError } from '../../shared/errors.js';
-import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput } from '../../shared/rotator.js';
+import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput, TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -14,6 +14,7 @@ import {
   masterSsl,
   rememberPasswords,
   revokeRetired,
+  unstoredPassword,
   type ConnectionOptions,
   type DatabaseRotator,
 } from '../database.js';
@@ -25,6 +26,7 @@ import type { ServerInfo } from './session.js';
 import * as statements from './statements.js';
 import {
   changeOwnPassword,
+  checkAlternateRights,
   discardRetainedPassword,
   dualPasswordUnsupported,
   resetAlternatePassword,
@@ -115,8 +117,13 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     allowPublicKeyRetrieval: allowKeyRetrieval || master.allowPublicKeyRetrieval,
   });
 
-  /** The checked master of a `set` (present, same host or current on a replica of its server, not the pending user), as an endpoint. */
-  const masterEndpoint = (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Endpoint => {
+  /** The checked master of a `set` or `test` (present, same host or current on a replica of its server, not the pending user), as an endpoint. */
+  const masterEndpoint = (
+    input: Pick<SetInput, 'strategy' | 'master' | 'masterReplicaHosts'>,
+    current: MysqlSecret,
+    pending: MysqlSecret,
+    ctx: RotatorContext,
+  ): Endpoint => {
     const master = checkedMaster(
       input.master === undefined ? undefined : parse(input.master, 'the master secret'),
       current,
@@ -174,9 +181,20 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     const asMaster = masterEndpoint(input, current, pending, ctx);
     await requireCurrentLogsIn(current, pending, ctx);
     const material = materialFor(pending.password, ctx);
+    // Accounts that have to be created get a password nobody stores until their rights are copied (steps.ts).
+    const placeholder = materialFor(unstoredPassword(ctx), ctx);
     await withSession(asMaster, settings, ctx, (session) =>
-      setAlternatePassword(session, targetOf(asMaster), current.username, pending.username, material, limit, ctx),
+      setAlternatePassword(session, targetOf(asMaster), current.username, pending.username, material, placeholder, limit, ctx),
     );
+  };
+
+  /** Alternating users' testSecret: as the master, the pending user must hold every right of current's. */
+  const testAlternateRights = async (input: TestInput, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
+    const current = parse(input.current, 'the current secret');
+    assertAlternate(pending, current);
+    const master = await input.readMaster();
+    const asMaster = masterEndpoint({ strategy: input.strategy, master: master.value, masterReplicaHosts: master.replicaHosts }, current, pending, ctx);
+    await withSession(asMaster, settings, ctx, (session) => checkAlternateRights(session, targetOf(asMaster), current.username, pending.username));
   };
 
   const setDualPassword = async (input: SetInput, current: MysqlSecret, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
@@ -268,9 +286,12 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
       return { ...current, password };
     },
 
-    async works(pending: SecretObject, ctx: RotatorContext): Promise<boolean> {
+    async works(pending: SecretObject, ctx: RotatorContext, strategy?: Strategy): Promise<boolean> {
       const secret = parse(pending, 'the pending secret');
       rememberPasswords(ctx, secret);
+      // An alternate that logs in may still lack rights (an earlier run died before its grants, or a GRANT failed):
+      // `set` copies them again, which changes nothing once they are there.
+      if (strategy === 'alternating-users') return false;
       return canLogIn(endpoint(secret), settings, ctx, statements.probe);
     },
 
@@ -284,7 +305,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
       else await setSingleUser(input, current, pending, ctx);
     },
 
-    async test(pending: SecretObject, ctx: RotatorContext): Promise<void> {
+    async test(pending: SecretObject, ctx: RotatorContext, input?: TestInput): Promise<void> {
       const secret = parse(pending, 'the pending secret');
       rememberPasswords(ctx, secret);
       const target = endpoint(secret);
@@ -292,6 +313,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
         await session.run(statements.probe);
         if (!session.authenticatedAsUser) warnOtherAccount(target, session.account, ctx);
       });
+      if (input?.strategy === 'alternating-users') await testAlternateRights(input, secret, ctx);
     },
 
     revoke,

@@ -1,7 +1,7 @@
 import { RotatorError } from '../../shared/errors.js';
 import type { RotatorContext } from '../../shared/rotator.js';
 import type { MysqlConnection } from './connect.js';
-import { copyAccount, type CopyOptions, type CopyReport } from './grants.js';
+import { copyAccount, missingRights, type CopyOptions, type CopyReport } from './grants.js';
 import { checkUsernameLength } from './secret.js';
 import { describeServer, serverUsernameLimit, supportsDualPassword } from './server-info.js';
 import type { MysqlSession, ServerInfo } from './session.js';
@@ -79,7 +79,10 @@ export async function changeOwnPassword(
 
 /**
  * Alternating users, as the master: makes `to` a copy of `from` on every host (grants.ts), then sets the new
- * password on every account of `to`, since accounts that already existed keep their old one.
+ * password on every account of `to`. Accounts it has to create get `placeholder`, a password nobody stores, so
+ * the pending password logs in only once every account of `to` holds every right of `from`: a run that dies
+ * between CREATE USER and the last GRANT (or a GRANT the master may not give) leaves an account nobody can use,
+ * never a pending credential that works with fewer rights (invariant 8).
  */
 export async function setAlternatePassword(
   session: StepSession,
@@ -87,13 +90,15 @@ export async function setAlternatePassword(
   from: string,
   to: string,
   material: statements.PasswordMaterial,
+  placeholder: statements.PasswordMaterial,
   limit: number | undefined,
   ctx: RotatorContext,
   copy: CopyAccount = copyAccount,
 ): Promise<void> {
   checkAgainstServer(to, session.server, limit, 'the pending secret');
-  const createIdentifiedBy = statements.createIdentifiedBy(session.server, material);
-  const report = await copy(withSecrets(session, [material.password, material.hash]), from, to, { createIdentifiedBy });
+  const createIdentifiedBy = statements.createIdentifiedBy(session.server, placeholder);
+  const secrets = [material.password, material.hash, placeholder.password, placeholder.hash];
+  const report = await copy(withSecrets(session, secrets), from, to, { createIdentifiedBy });
   if (report.extraHosts.length > 0) {
     ctx.logger.warn('the alternate user has accounts on hosts the current user has none on; they keep their own rights and get the new password too', {
       user: to,
@@ -111,6 +116,21 @@ export async function setAlternatePassword(
     grantsRevoked: report.grantsRevoked,
     server: describeServer(session.server),
   });
+}
+
+/**
+ * Alternating users' testSecret, as the master: `to` (the pending user) must hold every right of `from` (current's
+ * user) on every host, TLS requirement and resource limits included (grants.ts's missingRights). TARGET_ERROR naming
+ * what is missing otherwise, so an alternate that lacks rights is never promoted, whatever an earlier run left.
+ */
+export async function checkAlternateRights(session: StepSession, target: StepTarget, from: string, to: string, compare = missingRights): Promise<void> {
+  const missing = await compare(session, from, to);
+  if (missing.length === 0) return;
+  const shown = missing.slice(0, 10).join('; ') + (missing.length > 10 ? `; and ${missing.length - 10} more` : '');
+  throw new RotatorError(
+    'TARGET_ERROR',
+    `the alternate user "${to}" at ${target.where} lacks rights that user "${from}" holds: ${shown}. It is not promoted until it does: run the rotation again, whose setSecret step copies them (the master must hold each WITH GRANT OPTION)`,
+  );
 }
 
 /**

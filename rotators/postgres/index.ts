@@ -1,5 +1,6 @@
 import { RotatorError } from '../../shared/errors.js';
-import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput } from '../../shared/rotator.js';
+import { CLONE_SUFFIX } from '../../shared/alternate-user.js';
+import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput, TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -33,6 +34,16 @@ export type PostgresRotatorOptions = ConnectionOptions;
 export const POSTGRES_EXCLUDE_CHARACTERS = ':/@"\'\\';
 
 const STRATEGIES: readonly Strategy[] = ['single-user', 'alternating-users'];
+
+/**
+ * Alternating users: the clone is a member of the original role (AWS's template: GRANT original TO clone), which is
+ * how it holds the original's rights, whichever of the two is pending.
+ */
+function pairOf(current: PostgresSecret, pending: PostgresSecret): { clone: string; original: string } {
+  return pending.username === `${current.username}${CLONE_SUFFIX}`
+    ? { clone: pending.username, original: current.username }
+    : { clone: current.username, original: pending.username };
+}
 
 function endpointOf(secret: PostgresSecret): Endpoint {
   return { host: secret.host, port: secret.port, database: secret.dbname, user: secret.username, password: secret.password, ssl: secret.ssl };
@@ -101,10 +112,16 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
       await session.query(sql.begin);
       try {
         const existing = await session.query(sql.roleExists(pending.username));
+        const { clone, original } = pairOf(current, pending);
         if (existing.rows.length === 0) {
           await session.query(sql.createLoginRole(pending.username, verifier));
           await session.query(sql.grantRole(current.username, pending.username));
         } else {
+          // A clone that exists without the original's rights (made by hand, or its membership revoked) gets them
+          // back in the same transaction as its new password, so the password never works without them.
+          if (clone === pending.username && (await session.query<{ holds: boolean }>(sql.holdsRightsOf(clone, original))).rows[0]?.holds !== true) {
+            await session.query(sql.grantRole(original, clone));
+          }
           await session.query(sql.alterRolePassword(pending.username, verifier));
         }
         await session.query(sql.commit);
@@ -167,9 +184,11 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
       return { ...current, password };
     },
 
-    async works(pending: SecretObject, ctx: RotatorContext): Promise<boolean> {
+    async works(pending: SecretObject, ctx: RotatorContext, strategy?: Strategy): Promise<boolean> {
       const secret = parsePostgresSecret(pending, 'the pending secret');
       rememberPasswords(ctx, secret);
+      // As on MySQL: a clone that logs in may still lack the original's rights; `set` makes sure, idempotently.
+      if (strategy === 'alternating-users') return false;
       return canLogIn(endpointOf(secret), settings, ctx, sql.probe, { passwordMustBeChecked: true });
     },
 
@@ -182,15 +201,27 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
       else await setSingleUser(input, current, pending, ctx);
     },
 
-    async test(pending: SecretObject, ctx: RotatorContext): Promise<void> {
+    async test(pending: SecretObject, ctx: RotatorContext, input?: TestInput): Promise<void> {
       const secret = parsePostgresSecret(pending, 'the pending secret');
       rememberPasswords(ctx, secret);
       const endpoint = endpointOf(secret);
-      const checked = await withSession(endpoint, settings, ctx, async (session) => {
+      const current = input?.strategy === 'alternating-users' ? parsePostgresSecret(input.current, 'the current secret') : undefined;
+      if (current !== undefined) assertAlternate(secret, current);
+      const { checked, holds } = await withSession(endpoint, settings, ctx, async (session) => {
         await session.query(sql.probeNow);
-        return session.passwordChecked;
+        if (current === undefined) return { checked: session.passwordChecked, holds: true };
+        const { clone, original } = pairOf(current, secret);
+        const rows = (await session.query<{ holds: boolean }>(sql.holdsRightsOf(clone, original))).rows;
+        return { checked: session.passwordChecked, holds: rows[0]?.holds === true };
       });
       if (!checked) warnTrust(endpoint, ctx);
+      if (current !== undefined && !holds) {
+        const { clone, original } = pairOf(current, secret);
+        throw new RotatorError(
+          'TARGET_ERROR',
+          `${where(secret)}: the alternate role "${clone}" does not hold the rights of "${original}" (it is not a member of that role with INHERIT); the pending user must hold the rights of the current one. It is not promoted until it does: run the rotation again, whose setSecret step grants the membership (the master needs CREATEROLE)`,
+        );
+      }
     },
 
     revoke,

@@ -47,6 +47,14 @@ export function grantRole(role: string, member: string): Statement {
   return { label: text, text };
 }
 
+/**
+ * Whether `member` holds the rights of `role` (a member that inherits them: pg_has_role's USAGE). Callable by any
+ * role, so testSecret asks it through the pending login.
+ */
+export function holdsRightsOf(member: string, role: string): Statement {
+  return { label: 'pg_has_role(member, role, USAGE)', text: "SELECT pg_catalog.pg_has_role($1, $2, 'USAGE') AS holds", values: [member, role] };
+}
+
 export const begin: Statement = { label: 'BEGIN', text: 'BEGIN' };
 export const commit: Statement = { label: 'COMMIT', text: 'COMMIT' };
 export const rollback: Statement = { label: 'ROLLBACK', text: 'ROLLBACK' };

@@ -1,19 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { normaliseGrantLine, parseGrantLine } from '../../rotators/mysql/grant-lines.js';
 import { grantUnits, type GrantUnit } from '../../rotators/mysql/grant-plan.js';
 import { copyAccount, type CopyReport } from '../../rotators/mysql/grants.js';
 import type { Account, MysqlSession, ServerInfo } from '../../rotators/mysql/session.js';
 import * as sql from '../../rotators/mysql/sql.js';
 import { recordSecrets } from '../support/canary.js';
+import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { rejection } from '../support/unreachable.js';
 
 /**
- * copyAccount against the machine's MariaDB 10.11 (127.0.0.1:3306, root without a password). Every user, role
- * and database made here starts with rot_grants_ and is dropped in afterAll.
+ * copyAccount against the run's own throwaway MariaDB (test/support/mariadb-server.ts: passwords enforced, verified
+ * TLS), never the machine's server. Every user, role and database made here starts with rot_grants_ and is dropped
+ * in afterAll.
  */
-const SERVER = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
+const db = inject('mariadb');
+recordSecrets(db.rootPassword);
+const SERVER = { host: db.host, port: db.port, user: db.rootUser, password: db.rootPassword, ssl: { ca: mariadbAdmin(db).ca, rejectUnauthorized: true } };
 const RUN = `rot_grants_${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 const DB_A = `${RUN}_a`;
 const DB_B = `${RUN}_b`;

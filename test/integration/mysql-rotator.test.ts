@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generatePassword } from '../../shared/password.js';
-import type { RotatorContext } from '../../shared/rotator.js';
+import type { RotatorContext, TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import { withSession, type Endpoint } from '../../rotators/mysql/connect.js';
 import type { ConnectionSettings } from '../../rotators/database.js';
@@ -13,6 +13,7 @@ import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { describeUnreachableTargets, rejection } from '../support/unreachable.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
+import { startMariadbServer, type MariadbServer } from '../support/mariadb-server.js';
 
 /**
  * The MySQL/MariaDB rotator against a real MariaDB 10.11 that enforces passwords and offers TLS
@@ -54,6 +55,12 @@ function secretFor(username: string, password: string, extra: SecretObject = {})
 }
 
 const master = (): SecretObject => secretFor(db.rootUser, db.rootPassword);
+/** What the engine hands testSecret for an alternating-users rotation from `current`, with the run's root as master. */
+const testInput = (current: SecretObject): TestInput => ({
+  strategy: 'alternating-users',
+  current,
+  readMaster: () => Promise.resolve({ value: master(), replicaHosts: [] }),
+});
 
 
 function expectNoPassword(text: string): void {
@@ -271,7 +278,10 @@ describe('alternating-users', () => {
     expect(await logsIn(name, original, read)).toBe(true);
 
     await rotator.set({ strategy: 'alternating-users', current, pending: toClone, master: master() }, ctx);
-    await rotator.test(toClone, ctx);
+    await rotator.test(toClone, ctx, testInput(current));
+    // A login proves nothing about the alternate's rights: setSecret must not be skipped for alternating users.
+    expect(await rotator.works(toClone, ctx)).toBe(true);
+    expect(await rotator.works(toClone, ctx, 'alternating-users')).toBe(false);
 
     expect(await accountHosts(clone)).toEqual(['%', '127.0.0.1']);
     for (const host of ['%', '127.0.0.1']) expect(await storedHash(clone, host)).toBe(mysqlNativePasswordHash(toClone.password as string));
@@ -282,7 +292,7 @@ describe('alternating-users', () => {
     const back = rotator.createPending({ strategy: 'alternating-users', current: toClone, generatePassword: () => newPassword() });
     expect(back.username).toBe(name);
     await rotator.set({ strategy: 'alternating-users', current: toClone, pending: back, master: master() }, ctx);
-    await rotator.test(back, ctx);
+    await rotator.test(back, ctx, testInput(toClone));
     expect(await logsIn(name, back.password as string, read)).toBe(true);
     expect(await logsIn(name, original)).toBe(false);
     for (const host of ['%', '127.0.0.1']) expect(await storedHash(name, host)).toBe(mysqlNativePasswordHash(back.password as string));
@@ -298,6 +308,19 @@ describe('alternating-users', () => {
     // Re-running set with the same pending value is harmless (idempotent step).
     await rotator.set({ strategy: 'alternating-users', current: back, pending: again, master: master() }, ctx);
     expect(await logsIn(clone, again.password as string, read)).toBe(true);
+
+    // testSecret proves the rights on every account, through the master, and names what is missing.
+    await admin((c) => c.query(`REVOKE SELECT ON ${mysql.escapeId(`${name}_db`)}.* FROM ${quoteAccount(clone, '127.0.0.1')}`));
+    let e = await rejection(() => rotator.test(again, ctx, testInput(back)));
+    expect(e.code).toBe('TARGET_ERROR');
+    expect(e.message).toContain(`lacks rights that user "${name}" holds: SELECT ON \`${name}_db\`.* for '${clone}'@'127.0.0.1'`);
+    expectNoPassword(e.message);
+    await admin((c) => c.query(`DROP USER ${quoteAccount(clone, '127.0.0.1')}`));
+    e = await rejection(() => rotator.test(again, ctx, testInput(back)));
+    expect(e.message).toContain(`the account '${clone}'@'127.0.0.1'`);
+    // setSecret puts it all back, and the pending password works only once the account has its rights.
+    await rotator.set({ strategy: 'alternating-users', current: back, pending: again, master: master() }, ctx);
+    await rotator.test(again, ctx, testInput(back));
   });
 
   it('refuses when the current credential no longer logs in, and creates nothing', async () => {
@@ -552,41 +575,34 @@ describe('TLS', () => {
     expect(lines.slice(mark).some((l) => l.includes('plaintext'))).toBe(false);
   });
 
-  describe('against a server without TLS (the system MariaDB on 127.0.0.1:3306)', () => {
-    const SYSTEM = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
+  describe('against a server without TLS (a second throwaway MariaDB started without TLS)', () => {
     const fallbackUser = `rotator_fallback_${randomBytes(4).toString('hex')}`;
     const fallbackPassword = newPassword();
-    let available = false;
+    let plain: MariadbServer | undefined;
+    const SYSTEM = { host: '127.0.0.1', port: 0 };
 
     beforeAll(async () => {
+      plain = await startMariadbServer({ tls: false });
+      recordSecrets(plain.rootPassword);
+      SYSTEM.host = plain.host;
+      SYSTEM.port = plain.port;
+      const c = await mysql.createConnection({ host: plain.host, port: plain.port, user: plain.rootUser, password: plain.rootPassword });
       try {
-        const c = await mysql.createConnection({ ...SYSTEM, connectTimeout: 2_000 });
-        try {
-          const [rows] = await c.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'have_ssl'");
-          if (String(rows[0]?.Value) === 'YES') return; // it offers TLS after all: these tests would prove nothing
-          await c.query(`CREATE USER ${quoteAccount(fallbackUser, '%')} IDENTIFIED BY PASSWORD '${mysqlNativePasswordHash(fallbackPassword)}'`);
-          available = true;
-        } finally {
-          await c.end();
-        }
-      } catch {
-        available = false;
-      }
-    });
-    afterAll(async () => {
-      if (!available) return;
-      const c = await mysql.createConnection(SYSTEM);
-      try {
-        await c.query(`DROP USER IF EXISTS ${quoteAccount(fallbackUser, '%')}`);
+        const [rows] = await c.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'have_ssl'");
+        // A server that offers TLS after all would make these tests prove nothing.
+        expect(String(rows[0]?.Value)).not.toBe('YES');
+        await c.query(`CREATE USER ${quoteAccount(fallbackUser, '%')} IDENTIFIED BY PASSWORD '${mysqlNativePasswordHash(fallbackPassword)}'`);
       } finally {
         await c.end();
       }
+    }, 60_000);
+    afterAll(async () => {
+      await plain?.stop();
     });
 
     const systemEndpoint = (ssl: boolean | undefined) => endpointFor(fallbackUser, fallbackPassword, ssl, SYSTEM.host, SYSTEM.port);
 
-    it('refuses plaintext by default, and when the secret says ssl=true', async (t) => {
-      if (!available) t.skip('no MariaDB without TLS on 127.0.0.1:3306');
+    it('refuses plaintext by default, and when the secret says ssl=true', async () => {
       for (const [ssl, fallback] of [
         [undefined, false],
         [true, true],
@@ -599,8 +615,7 @@ describe('TLS', () => {
       }
     });
 
-    it('falls back to plaintext with a warning only when allowed and the secret has no ssl key', async (t) => {
-      if (!available) t.skip('no MariaDB without TLS on 127.0.0.1:3306');
+    it('falls back to plaintext with a warning only when allowed and the secret has no ssl key', async () => {
       const mark = lines.length;
       expect(await sslOfSession(systemEndpoint(undefined), settings({ ca, allowPlaintextFallback: true }))).toEqual({ reported: false, cipher: '' });
       const warnings = lines.slice(mark).filter((l) => l.includes('"level":"warn"'));

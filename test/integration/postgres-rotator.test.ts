@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generatePassword } from '../../shared/password.js';
-import type { RotatorContext } from '../../shared/rotator.js';
+import type { RotatorContext, TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import { withSession, type Endpoint } from '../../rotators/postgres/connect.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
@@ -44,6 +44,13 @@ function uniqueName(prefix: string): string {
 function secretFor(username: string, password: string, extra: SecretObject = {}): SecretObject {
   return { engine: 'postgres', host: pg.host, port: pg.port, username, password, dbname: 'postgres', ssl: true, ...extra };
 }
+
+/** What the engine hands testSecret for an alternating-users rotation from `current` (PostgreSQL asks for no master). */
+const testInput = (current: SecretObject): TestInput => ({
+  strategy: 'alternating-users',
+  current,
+  readMaster: () => Promise.reject(new Error('the PostgreSQL rotator proves the rights through the pending login')),
+});
 
 
 function expectNoPassword(text: string): void {
@@ -197,7 +204,10 @@ describe('alternating-users', () => {
     expect(await logsIn(name, original, read)).toBe(true);
 
     await rotator.set({ strategy: 'alternating-users', current, pending: toClone, master }, ctx);
-    await rotator.test(toClone, ctx);
+    await rotator.test(toClone, ctx, testInput(current));
+    // A login proves nothing about the clone's rights: setSecret must not be skipped for alternating users.
+    expect(await rotator.works(toClone, ctx)).toBe(true);
+    expect(await rotator.works(toClone, ctx, 'alternating-users')).toBe(false);
 
     expect(await logsIn(`${name}_clone`, toClone.password as string, read)).toBe(true);
     expect(await logsIn(name, original)).toBe(true); // CURRENT keeps working
@@ -215,7 +225,7 @@ describe('alternating-users', () => {
     const back = rotator.createPending({ strategy: 'alternating-users', current: toClone, generatePassword: newPassword });
     expect(back.username).toBe(name);
     await rotator.set({ strategy: 'alternating-users', current: toClone, pending: back, master }, ctx);
-    await rotator.test(back, ctx);
+    await rotator.test(back, ctx, testInput(toClone));
     expect(await logsIn(name, back.password as string, read)).toBe(true);
     expect(await logsIn(name, original)).toBe(false);
     expect(await logsIn(`${name}_clone`, toClone.password as string, read)).toBe(true);
@@ -223,6 +233,22 @@ describe('alternating-users', () => {
     // Re-running set with the same pending value is harmless (idempotent step).
     await rotator.set({ strategy: 'alternating-users', current: toClone, pending: back, master }, ctx);
     expect(await logsIn(name, back.password as string)).toBe(true);
+
+    // testSecret proves the membership that carries the rights, whichever user is pending, and names it.
+    const again = rotator.createPending({ strategy: 'alternating-users', current: back, generatePassword: newPassword });
+    await admin((c) => c.query(`REVOKE ${escapeIdentifier(name)} FROM ${escapeIdentifier(`${name}_clone`)}`));
+    for (const [pending, from] of [
+      [back, toClone],
+      [toClone, back],
+    ] as const) {
+      const e = await rejection(() => rotator.test(pending, ctx, testInput(from)));
+      expect(e.code).toBe('TARGET_ERROR');
+      expect(e.message).toContain(`"${name}_clone" does not hold the rights of "${name}"`);
+    }
+    // setSecret of an existing clone grants the membership back, in the transaction that sets its password.
+    await rotator.set({ strategy: 'alternating-users', current: back, pending: again, master }, ctx);
+    await rotator.test(again, ctx, testInput(back));
+    expect(await logsIn(`${name}_clone`, again.password as string, read)).toBe(true);
   });
 
   it('refuses when the current credential no longer logs in, and creates nothing', async () => {

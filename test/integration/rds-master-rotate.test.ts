@@ -195,7 +195,9 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     // Alternating users: the previous credential still works.
     expect(await target.logsIn(user, oldPassword)).toBe(true);
     expect((await sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages?.[currentVersion]).toEqual(['AWSPREVIOUS']);
-    expect(rdsFake.count('DescribeDBInstances')).toBe(1); // one lookup, in setSecret; the instance has no replicas
+    // One lookup per step that logs in as the master (the instance has no replicas): setSecret, and on MySQL/MariaDB
+    // testSecret and finishSecret's test too, which compare the clone's grants with the original's through it.
+    expect(rdsFake.count('DescribeDBInstances')).toBe(target.engine === 'postgres' ? 1 : 3);
     expect(output.text()).toContain('completed the RDS-managed master secret from its DB instance');
     expectNoLeak(oldPassword, String(now.value.password));
   });

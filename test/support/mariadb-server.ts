@@ -39,6 +39,8 @@ export interface MariadbServerOptions {
   serverBinary?: string;
   /** mariadb-install-db; found on PATH otherwise. */
   installDbBinary?: string;
+  /** false: the server offers no TLS at all (for the plaintext-fallback tests); `caFile` is then of no use. */
+  tls?: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -150,9 +152,7 @@ export async function startMariadbServer(options: MariadbServerOptions = {}): Pr
           `--bind-address=${HOST}`,
           `--pid-file=${join(dir, 'mariadbd.pid')}`,
           `--log-error=${errorLog}`,
-          `--ssl-ca=${certs.caFile}`,
-          `--ssl-cert=${certs.certFile}`,
-          `--ssl-key=${certs.keyFile}`,
+          ...(options.tls === false ? [] : [`--ssl-ca=${certs.caFile}`, `--ssl-cert=${certs.certFile}`, `--ssl-key=${certs.keyFile}`]),
           '--skip-name-resolve',
           '--general-log=0',
           `--general-log-file=${generalLogFile}`,

@@ -7,6 +7,7 @@ import {
   planSync,
   requireClause,
   sameTls,
+  shortfall,
   unsafeRevocations,
   type GrantUnit,
 } from '../../rotators/mysql/grant-plan.js';
@@ -257,6 +258,36 @@ describe('planSync', () => {
     const withDefault: GrantUnit[] = [{ kind: 'default-role', on: '`r`@`%`', privilege: '', key: JSON.stringify(['default-role', '`r`@`%`', '', null]) }];
     const defaults = planSync([], withDefault, clone, 'mysql');
     expect(defaults.revokes.map((s) => s.text)).toEqual(['SET DEFAULT ROLE NONE TO `app_clone`@`%`']);
+  });
+});
+
+describe('shortfall: what testSecret demands of an alternate', () => {
+  const of = (grantee: Account, ...lines: string[]) => units(grantee, ...lines);
+
+  it('names each right of the source the target lacks, grant options and roles included', () => {
+    const source = of(app, 'GRANT SELECT, INSERT ON `db`.* TO `app`@`%` WITH GRANT OPTION', 'GRANT `r` TO `app`@`%`', 'GRANT SELECT (`a`) ON `db`.`t` TO `app`@`%`');
+    const target = of(clone, 'GRANT SELECT ON `db`.* TO `app_clone`@`%`');
+    expect(keysOf(shortfall(source, target))).toEqual([
+      'privilege | `db`.* | INSERT | ',
+      'grant-option | `db`.* |  | ',
+      'role | `r` |  | ',
+      'privilege | `db`.`t` | SELECT | `a`',
+    ]);
+    // A bare USAGE account (what a run killed before its grants left) lacks everything.
+    expect(shortfall(source, of(clone, 'GRANT USAGE ON *.* TO `app_clone`@`%`'))).toHaveLength(source.length);
+  });
+
+  it('counts rights held through ALL PRIVILEGES, and extra rights are no shortfall', () => {
+    const source = of(app, 'GRANT SELECT, UPDATE ON `db`.* TO `app`@`%`');
+    expect(shortfall(source, of(clone, 'GRANT ALL PRIVILEGES ON `db`.* TO `app_clone`@`%`'))).toEqual([]);
+    expect(shortfall(source, of(clone, 'GRANT SELECT, UPDATE, DELETE ON `db`.* TO `app_clone`@`%`', 'GRANT PROCESS ON *.* TO `app_clone`@`%`'))).toEqual([]);
+  });
+
+  it('MySQL 8 partial revokes: one only the target has is a shortfall, one only the source has is not', () => {
+    const grant = (a: Account) => `GRANT SELECT ON *.* TO \`${a.user}\`@\`%\``;
+    const revoke = (a: Account) => `REVOKE SELECT ON \`mysql\`.* FROM \`${a.user}\`@\`%\``;
+    expect(keysOf(shortfall(of(app, grant(app)), of(clone, grant(clone), revoke(clone))))).toEqual(['restriction | `mysql`.* | SELECT | ']);
+    expect(shortfall(of(app, grant(app), revoke(app)), of(clone, grant(clone)))).toEqual([]);
   });
 });
 

@@ -8,6 +8,7 @@ import type { MysqlSession } from '../../rotators/mysql/session.js';
 import type { PasswordMaterial, Statement } from '../../rotators/mysql/statements.js';
 import {
   changeOwnPassword,
+  checkAlternateRights,
   discardRetainedPassword,
   resetAlternatePassword,
   setAlternatePassword,
@@ -53,6 +54,8 @@ const ctx = { logger: createLogger({ level: 'debug', write: (l) => lines.push(l)
 const target = { where: 'MySQL/MariaDB at db.example:3306', user: 'admin' };
 const password = 'N3w-Passw0rd-For-Test';
 const material: PasswordMaterial = { password, hash: mysqlNativePasswordHash(password) };
+const unstored = 'Nobody-Stores-This-0ne';
+const placeholder: PasswordMaterial = { password: unstored, hash: mysqlNativePasswordHash(unstored) };
 
 function report(extraHosts: string[] = []): CopyReport {
   return { accounts: [], created: 1, grantsAdded: 2, grantsRevoked: 0, tlsChanged: 0, limitsChanged: 0, extraHosts, changed: true };
@@ -100,16 +103,18 @@ describe('alternating users as the master', () => {
       calls.push({ from, to, options, sensitiveSeen: recorded.at(-1)?.sensitive ?? [] });
       return report(['10.0.%']);
     };
-    await setAlternatePassword(session, target, 'app', 'app_clone', material, undefined, ctx, copy);
+    await setAlternatePassword(session, target, 'app', 'app_clone', material, placeholder, undefined, ctx, copy);
     return { recorded, calls };
   }
 
-  it('MySQL 8: the clause and the ALTERs carry the password; every statement withholds it', async () => {
+  it('MySQL 8: accounts are created with the placeholder, the ALTERs after the copy carry the password; every statement withholds both', async () => {
     const { recorded, calls } = await run('8.0.36');
     expect(calls).toHaveLength(1);
-    expect(calls[0]?.options.createIdentifiedBy).toBe(`IDENTIFIED BY '${password}'`);
+    // The pending password must not log in before the rights are copied (invariant 8): CREATE USER never carries it.
+    expect(calls[0]?.options.createIdentifiedBy).toBe(`IDENTIFIED BY '${unstored}'`);
+    expect(calls[0]?.options.createIdentifiedBy).not.toContain(password);
     // The wrapper adds our secrets to whatever the copier lists.
-    expect(calls[0]?.sensitiveSeen).toEqual(expect.arrayContaining([password, material.hash]));
+    expect(calls[0]?.sensitiveSeen).toEqual(expect.arrayContaining([password, material.hash, unstored, placeholder.hash]));
     expect(recorded.slice(-2).map((r) => r.sql)).toEqual([
       'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
       `ALTER USER \`app_clone\`@\`%\` IDENTIFIED BY '${password}', \`app_clone\`@\`10.0.%\` IDENTIFIED BY '${password}'`,
@@ -119,7 +124,7 @@ describe('alternating users as the master', () => {
 
   it('MySQL 5.7: only the hash', async () => {
     const { recorded, calls } = await run('5.7.44');
-    expect(calls[0]?.options.createIdentifiedBy).toBe(`IDENTIFIED WITH mysql_native_password AS '${material.hash}'`);
+    expect(calls[0]?.options.createIdentifiedBy).toBe(`IDENTIFIED WITH mysql_native_password AS '${placeholder.hash}'`);
     expect(recorded.slice(-2).map((r) => r.sql)).toEqual([
       'SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host',
       `ALTER USER \`app_clone\`@\`%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}', \`app_clone\`@\`10.0.%\` IDENTIFIED WITH mysql_native_password AS '${material.hash}'`,
@@ -130,10 +135,28 @@ describe('alternating users as the master', () => {
   it('refuses a clone name over the server limit before copying anything', async () => {
     const { session, recorded } = fakeSession('5.7.7', {});
     const copy = () => Promise.reject(new Error('must not be called'));
-    await expect(setAlternatePassword(session, target, 'a'.repeat(11), `${'a'.repeat(11)}_clone`, material, undefined, ctx, copy)).rejects.toThrow(
+    await expect(setAlternatePassword(session, target, 'a'.repeat(11), `${'a'.repeat(11)}_clone`, material, placeholder, undefined, ctx, copy)).rejects.toThrow(
       /at most 16 characters \(the MySQL 5\.7\.7 limit\)/,
     );
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('alternating users: testSecret as the master', () => {
+  it('passes when nothing is missing, and names what is missing (at most ten) with a typed error otherwise', async () => {
+    const { session } = fakeSession('10.11.19-MariaDB', {});
+    await checkAlternateRights(session, target, 'app', 'app_clone', () => Promise.resolve([]));
+    const missing = Array.from({ length: 12 }, (_, i) => `SELECT ON \`db${i}\`.* for 'app_clone'@'%'`);
+    const error = await checkAlternateRights(session, target, 'app', 'app_clone', () => Promise.resolve(missing)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isRotatorError(error, 'TARGET_ERROR')).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toContain(`the alternate user "app_clone" at ${target.where} lacks rights that user "app" holds: SELECT ON \`db0\`.* for 'app_clone'@'%'`);
+    expect(message).toContain('and 2 more');
+    expect(message).not.toContain('db10');
+    expect(message).toMatch(/WITH GRANT OPTION/);
   });
 });
 
