@@ -9,7 +9,7 @@ import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
 import { FakeKeyProvider, httpDialectConfig, type Dialect } from '../fakes/api-key-providers.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
-import { createTestStore, type TestStore } from '../support/stores.js';
+import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';
 
 /**
@@ -419,15 +419,12 @@ describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('the admin credential go
 /** The store with `method` failing once, as a full disk would. */
 function failingOnce(store: FileStore, method: 'putPending' | 'promote'): SecretStore {
   let failed = false;
-  return new Proxy(store, {
-    get: (target, name) => {
-      if (name === method && !failed) {
-        return () => {
-          failed = true;
-          return Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true }));
-        };
-      }
-      return (Reflect.get(target, name) as (...a: unknown[]) => unknown).bind(target);
+  const real = store[method].bind(store) as (...a: unknown[]) => Promise<void>;
+  return storeWith(store, {
+    [method]: (...args: unknown[]) => {
+      if (failed) return real(...args);
+      failed = true;
+      return Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true }));
     },
   });
 }

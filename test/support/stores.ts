@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
 import { recordSecretValue } from './canary.js';
 
@@ -38,4 +39,15 @@ export async function harvestSecrets(store: FileStore): Promise<void> {
       if (version.hasValue) recordSecretValue(await store.getValue(secretId, { versionId: version.versionId }));
     }
   }
+}
+
+/** `store` with some members replaced (a failing write, a smaller limit); every other member is the store's own. */
+export function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretStore {
+  return new Proxy(store, {
+    get: (target, name) => {
+      if (Object.hasOwn(overrides, name)) return (overrides as Record<string | symbol, unknown>)[name];
+      const member: unknown = Reflect.get(target, name);
+      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target) : member;
+    },
+  });
 }

@@ -18,12 +18,11 @@ import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import type { SecretStore } from '../../shared/store.js';
 import { AwsSecretStore } from '../../shared/stores/aws/index.js';
 import { FileStore, loadKey } from '../../shared/stores/file/index.js';
 import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { createTestStore } from '../support/stores.js';
+import { createTestStore, storeWith } from '../support/stores.js';
 import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
 
 /**
@@ -372,13 +371,7 @@ describe('value sizes: each store declares its limit, and oversized input is ref
       target.logins.set('app', initial.password);
       // Room for the current value, not for one with a longer generated password.
       const limit = Buffer.byteLength(JSON.stringify(initial)) + 2;
-      const small = new Proxy(t.store, {
-        get: (store, name) => {
-          if (name === 'maxValueBytes') return limit;
-          const member: unknown = Reflect.get(store, name);
-          return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(store) : member;
-        },
-      }) as SecretStore;
+      const small = storeWith(t.store, { maxValueBytes: limit });
       const engine = new RotationEngine({ store: small, rotators: [target], logger: canaryLogger([]), env: {} });
       const e = await rejectionOf(() => engine.rotate('app/db'));
       expect(e.code).toBe('INVALID_SECRET');

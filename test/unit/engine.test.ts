@@ -4,7 +4,7 @@ import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretStore } from '../../shared/store.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { createTestStore, type TestStore } from '../support/stores.js';
+import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
 import { canaryLogger } from '../support/canary.js';
 
 const SECRET = 'app/db';
@@ -136,10 +136,7 @@ describe('service-driven steps', () => {
         return Promise.resolve();
       },
     });
-    const failingStore = new Proxy(t.store, {
-      get: (store, name) =>
-        name === 'putPending' ? () => Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true })) : ((member: unknown) => (typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(store) : member))(Reflect.get(store, name)),
-    });
+    const failingStore = storeWith(t.store, { putPending: () => Promise.reject(new RotatorError('STORE_IO', 'disk full', { retryable: true })) });
     await expectCode(engine({ store: failingStore, rotators: [minting] }).runStep(SECRET, token, 'createSecret'), 'STORE_IO');
     expect(seen).toEqual([`mint:${token}:admin`, 'discard:minted-key-value-1']);
     // With a working store the same step keeps what it made.
