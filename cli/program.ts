@@ -12,7 +12,7 @@ import { escapeControl } from './format.js';
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const state: CliState = { json: false, redactor: new Redactor() };
   const program = new Command('rotator')
-    .description('Rotate database and API-key credentials with the four-step protocol, locally or on AWS, Azure and Google Cloud.')
+    .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
     .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
     .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
     .exitOverride()
