@@ -1,16 +1,19 @@
 /**
  * Characters that change how text is read rather than what it says: C0 controls (NUL, CR, LF, ESC, ...), DEL, C1
- * controls, the Unicode line and paragraph separators (which some viewers break lines on), and the bidirectional
- * marks, embeddings, overrides and isolates (which make a name display as another). Input carrying one is refused
+ * controls, the Unicode line and paragraph separators (which some viewers break lines on), the bidirectional
+ * marks, embeddings, overrides and isolates (which make a name display as another), and the invisible format
+ * characters (zero-width spaces and joiners, soft hyphen, word joiner, byte-order mark), which make two different
+ * names look the same. Input carrying one is refused
  * at the edge (a NUL ends a string in a wire protocol, CR/LF forge log lines); text output that must print input
  * escapes them.
  */
-const CONTROL_CLASS = '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+const CONTROL_CLASS =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff';
 const CONTROL = new RegExp(`[${CONTROL_CLASS}]`, 'u');
 const CONTROL_GLOBAL = new RegExp(`[${CONTROL_CLASS}]`, 'gu');
 
 /** What a refusal says; it names the kind of character, never the input. */
-export const CONTROL_CHARACTER_RULE = 'must not contain control characters (NUL, CR, LF, other C0/C1 controls, DEL, line separators or bidi overrides)';
+export const CONTROL_CHARACTER_RULE = 'must not contain control characters (NUL, CR, LF, other C0/C1 controls, DEL, line separators, bidi overrides or invisible format characters)';
 
 export function hasControlCharacter(text: string): boolean {
   return CONTROL.test(text);

@@ -46,14 +46,21 @@ const port = z.union([
     .pipe(z.number().int().min(1).max(65_535)),
 ]);
 
+/**
+ * Hosts are ASCII names or IP literals. A "/" would make a driver use a unix socket, where TLS and the host checks
+ * mean nothing; non-ASCII look-alikes (full-width digits, Cyrillic letters) are mapped by IDNA to some other host
+ * than the one a reviewer reads, so international names must be written in punycode.
+ */
+const HOST = /^[A-Za-z0-9_.:%[\]-]+$/;
+const HOST_RULE = 'must be a host name or IP address in ASCII (write international names in punycode, xn--...)';
+
 /** Bounds on the connection fields: generous for real names, small enough that nothing downstream balloons. */
 export const MAX_USERNAME_LENGTH = 256;
 export const MAX_DBNAME_LENGTH = 256;
 
 export const databaseSecretSchema = z.looseObject({
   engine: noControlCharacters(z.string().min(1).max(64)),
-  // A host with "/" would make a driver use a unix socket, where TLS and the host checks mean nothing.
-  host: noControlCharacters(z.string().min(1).max(253)).refine((s) => !s.includes('/'), 'must be a host name or IP address'),
+  host: noControlCharacters(z.string().min(1).max(253)).refine((s) => HOST.test(s), HOST_RULE),
   port: port.optional(),
   username: noControlCharacters(z.string().min(1).max(MAX_USERNAME_LENGTH)),
   password,
@@ -81,7 +88,31 @@ export function parseSecretJson(raw: string, what: string, maxBytes: number = MA
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new RotatorError('INVALID_SECRET', `${what} must be a JSON object in the RDS secret JSON format`);
   }
+  const polluting = prototypeKey(parsed);
+  if (polluting !== undefined) {
+    throw new RotatorError('INVALID_SECRET', `${what} is invalid: it has a key named "${polluting}", which could change the prototype of objects copied from it; remove that key`);
+  }
   return parsed as SecretObject;
+}
+
+/**
+ * JSON.parse makes "__proto__" an ordinary own key, but any spread, merge or schema that copies the object by
+ * assignment turns it into the copy's prototype: `{"__proto__": {"ssl": false}}` would then read as `ssl: false`.
+ * No secret format uses these names, so a value that has one at any depth is refused.
+ */
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+function prototypeKey(root: unknown): string | undefined {
+  // Iterative: a 64 KiB value can nest tens of thousands of levels deep.
+  const pending: unknown[] = [root];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      if (PROTOTYPE_KEYS.has(key)) return key;
+      pending.push(child);
+    }
+  }
+  return undefined;
 }
 
 /** Validates with a zod schema and turns issues into one message listing each bad key (never its value). */
