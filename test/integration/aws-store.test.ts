@@ -64,6 +64,8 @@ function asServiceDrives(store: AwsSecretStore, sm: SecretsManagerClient): Secre
     promote: (id, token) => store.promote(id, token),
     retire: (id, versionId) => store.retire(id, versionId),
     lockRotation: (id) => store.lockRotation(id),
+    rotationLock: store.rotationLock,
+    cancelRotation: (id, versionId) => store.cancelRotation(id, versionId),
     startRotation: async (id, token) => {
       const known = (await store.describe(id)).versions.some((v) => v.versionId === token);
       if (known) await store.startRotation(id, token);
@@ -339,9 +341,11 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     // gave, probes the stub and puts the value; finishSecret moves AWSCURRENT. Everything else is recalled: values
     // by version id never change. (AWS's templates make 14 calls.) On the same container the second rotation's
     // CURRENT is the value the first one wrote, so only the stub probe reads; its PREVIOUS is recalled too.
-    expect(first.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 2, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
-    expect(first.total).toBe(8);
-    expect(second.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    // setSecret also checks that the stored PENDING still fits CURRENT (created after CURRENT was): one DescribeSecret
+    // with dates, whose ListSecretVersionIds the store then remembers for the later steps.
+    expect(first.calls).toEqual({ DescribeSecret: 5, GetSecretValue: 2, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    expect(first.total).toBe(10);
+    expect(second.calls).toEqual({ DescribeSecret: 5, GetSecretValue: 1, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
     expect((await store.describe(arn)).versions.map((v) => v.stages)).toEqual([['PREVIOUS'], ['CURRENT']]);
   });
 
@@ -353,8 +357,8 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     const { token, calls, total } = await rotateAsTheService(() => new RotationEngine({ store, rotators: [target], logger, env: {} }), arn);
     // setSecret, testSecret and finishSecret (which tests again) read PENDING by id and label: the label must be
     // checked by the service. CURRENT is read by id, which the store recalls.
-    expect(calls).toEqual({ DescribeSecret: 4, GetSecretValue: 5, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
-    expect(total).toBe(11);
+    expect(calls).toEqual({ DescribeSecret: 5, GetSecretValue: 5, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    expect(total).toBe(13);
     expect((await store.describe(arn)).versions.find((v) => v.versionId === token)?.stages).toEqual(['CURRENT']);
   });
 

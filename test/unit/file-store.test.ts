@@ -128,20 +128,26 @@ describe('FileStore: creating and listing', () => {
 });
 
 describe('FileStore: versions and stage labels', () => {
-  it('putValue makes a new CURRENT, moves the old one to PREVIOUS and leaves PENDING alone', async () => {
+  it('putValue makes a new CURRENT, moves the old one to PREVIOUS and cancels a rotation under way (its value derives from the old CURRENT)', async () => {
     const store = makeStore();
     await store.createSecret('s', 'one');
-    await store.putValue('s', 'two');
+    expect(await store.putValue('s', 'two')).toEqual({ versionId: 'v2' });
     expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['PREVIOUS'], v2: ['CURRENT'] });
     await store.putPending('s', 'tok', 'pending-value');
-    await store.putValue('s', 'three');
+    expect(await store.putValue('s', 'three')).toEqual({ versionId: 'v3', cancelled: 'tok' });
     const info = await store.describe('s');
-    expect(stagesOf(info)).toEqual({ v1: [], v2: ['PREVIOUS'], tok: ['PENDING'], v3: ['CURRENT'] });
+    // As cancelRotation: the PENDING value stays, unlabelled (the target may accept it), until the purger retires it.
+    expect(stagesOf(info)).toEqual({ v1: [], v2: ['PREVIOUS'], tok: [], v3: ['CURRENT'] });
     expectInvariants(info);
     expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('three');
     expect(await store.getValue('s', { stage: 'PREVIOUS' })).toBe('two');
-    expect(await store.getValue('s', { stage: 'PENDING' })).toBe('pending-value');
+    await expectCode(store.getValue('s', { stage: 'PENDING' }), 'VERSION_NOT_FOUND');
+    expect(await store.getValue('s', { versionId: 'tok' })).toBe('pending-value');
     expect(await store.getValue('s', { versionId: 'v1' })).toBe('one');
+    // A stub holds nothing: it is dropped.
+    await store.startRotation('s', 'stub');
+    expect(await store.putValue('s', 'four')).toEqual({ versionId: 'v4', cancelled: 'stub' });
+    expect(Object.keys(stagesOf(await store.describe('s')))).not.toContain('stub');
   });
 
   it('cancelRotation drops a PENDING stub, keeps a PENDING value unlabelled, and is a no-op without PENDING', async () => {
