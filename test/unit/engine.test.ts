@@ -105,7 +105,8 @@ describe('service-driven steps', () => {
     await t.store.startRotation(SECRET, token);
     const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
     expect(error.message).toMatch(/"oracle".*supported: memory/);
-    await t.store.putValue(SECRET, JSON.stringify(initial));
+    await t.store.putValue(SECRET, JSON.stringify(initial)); // cancels the rotation (the stub): start it again
+    await t.store.startRotation(SECRET, token);
     await t.store.updateRotation(SECRET, { enabled: true, strategy: 'dual-password' });
     await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
   });
@@ -116,6 +117,7 @@ describe('service-driven steps', () => {
     const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
     expect(error.message).toMatch(/not valid JSON/);
     await t.store.putValue(SECRET, JSON.stringify({ host: 'x' }));
+    await t.store.startRotation(SECRET, token);
     await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
   });
 
