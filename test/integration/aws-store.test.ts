@@ -3,6 +3,7 @@ import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
+  PutSecretValueCommand,
   ListSecretVersionIdsCommand,
   RotateSecretCommand,
   TagResourceCommand,
@@ -307,6 +308,30 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     for (const step of STEPS) await engineFor().runStep(arn, token, step);
     return { token, calls: fake.counts(), total: fake.count() };
   }
+
+  it('refuses to set or promote a PENDING value when a PutSecretValue replaced AWSCURRENT under it, naming the AWS command that cancels it', async () => {
+    const arn = await seed(sm, 'app/db', JSON.stringify(initial));
+    const target = new MemoryTarget();
+    target.logins.set('app', initial.password);
+    const engine = new RotationEngine({ store, rotators: [target], logger: canaryLogger(), env: {} });
+    const token = (await sm.send(new RotateSecretCommand({ SecretId: arn }))).VersionId ?? '';
+    await engine.runStep(arn, token, 'createSecret');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const moved = JSON.stringify({ ...initial, host: 'db2.local' });
+    recordSecretValue(moved);
+    await sm.send(new PutSecretValueCommand({ SecretId: arn, SecretString: moved })); // AWSCURRENT by default; AWSPENDING stays
+    for (const step of ['setSecret', 'testSecret', 'finishSecret'] as const) {
+      const error = await refusal(engine.runStep(arn, token, step));
+      expect(error.code).toBe('STALE_PENDING');
+      expect(error.message).toContain(`--version-stage AWSPENDING --remove-from-version-id ${token}`);
+    }
+    expect(target.calls.filter((c) => c.startsWith('set'))).toEqual([]);
+    expect(JSON.parse(await store.getValue(arn, { stage: 'CURRENT' })) as unknown).toMatchObject({ host: 'db2.local' });
+    // Cancelled (the store's cancelRotation is that command), the next rotation starts from the new value.
+    expect(await store.cancelRotation(arn)).toBe(token);
+    await rotateAsTheService(() => engine, arn);
+    expect(JSON.parse(await store.getValue(arn, { stage: 'CURRENT' })) as unknown).toMatchObject({ host: 'db2.local', username: 'app' });
+  });
 
   it('rotates through createSecret, setSecret, testSecret and finishSecret, and counts the Secrets Manager calls', async () => {
     const arn = await seed(sm, 'app/db', JSON.stringify(initial));
