@@ -424,8 +424,8 @@ describe('a finished rotation is a success even if its lock will not go away', (
       get: (store, name) => {
         if (name === 'lockRotation') {
           return async (id: string) => {
-            const lease = await store.lockRotation(id);
-            return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) } satisfies typeof lease;
+            await store.lockRotation(id); // taken, and never let go: its release fails
+            return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) };
           };
         }
         const member: unknown = Reflect.get(store, name);

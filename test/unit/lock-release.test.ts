@@ -9,7 +9,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...actual,
-    unlink: (path: string) => (failing.has(String(path)) ? Promise.reject(Object.assign(new Error('EIO: i/o error, unlink'), { code: 'EIO' })) : actual.unlink(path)),
+    unlink: (path: string) => (failing.has(path) ? Promise.reject(Object.assign(new Error('EIO: i/o error, unlink'), { code: 'EIO' })) : actual.unlink(path)),
   };
 });
 
