@@ -100,6 +100,9 @@ export class RotationEngine {
   readonly #resolveMaster: MasterResolver;
   /** Values by secret and version id. Versions are immutable, so a value once read or written stays true. */
   readonly #values = new Map<string, string>();
+  /** The CURRENT version id each PENDING value this engine stored was derived from (by secret and token): in a warm
+   * container the later steps check it without asking the store for creation dates. */
+  readonly #derivedFrom = new Map<string, string>();
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -195,7 +198,7 @@ export class RotationEngine {
         steps.push(result);
         options.onStep?.(result);
       } catch (error) {
-        if (createdHere && step === 'createSecret') await this.#dropStub(secretId, token);
+        if (createdHere && step === 'createSecret' && stubIsDisposable(error, loaded.rotator)) await this.#dropStub(secretId, token);
         throw pending === undefined ? error : resumedError(error, info, token);
       }
     }
@@ -220,6 +223,7 @@ export class RotationEngine {
   /**
    * createSecret failed in the run that created the stub: nothing was stored, so the stub only blocks the next
    * run (and the purger). Dropped unless createSecret stored its value after all (then the rotation resumes).
+   * See stubIsDisposable for when this is called.
    */
   async #dropStub(secretId: string, token: string): Promise<void> {
     try {
@@ -243,15 +247,22 @@ export class RotationEngine {
     });
     let { pending, current } = find();
     if (pending?.hasValue !== true) return; // a stub holds nothing derived: createSecret derives it from CURRENT now
-    if (pending.createdAt === undefined || current?.createdAt === undefined) {
-      // Described without dates (AWS's steps): ask once more with them (cached per version by the store).
-      info = await this.#store.describe(info.secretId, { dates: true, signal: options.signal });
-      ({ pending, current } = find());
-    }
-    const pendingCreated = pending?.createdAt;
-    const currentSince = current?.promotedAt ?? current?.createdAt;
-    if (pendingCreated !== undefined && currentSince !== undefined && currentSince.getTime() > pendingCreated.getTime()) {
-      throw stalePending(info, token, `CURRENT was replaced (${currentSince.toISOString()}) after the PENDING version was created`);
+    const derivedFrom = this.#derivedFrom.get(versionKey(info.secretId, token));
+    if (derivedFrom !== undefined) {
+      // This engine stored the value: it knows which CURRENT it came from.
+      if (current?.versionId !== derivedFrom) throw stalePending(info, token, 'CURRENT was replaced after the PENDING value was derived from it');
+    } else {
+      if (pending.createdAt === undefined || current?.createdAt === undefined) {
+        // Described without dates (AWS's steps, in a container that did not store the value): ask once more with them
+        // (the store remembers them per version).
+        info = await this.#store.describe(info.secretId, { dates: true, signal: options.signal });
+        ({ pending, current } = find());
+      }
+      const pendingCreated = pending?.createdAt;
+      const currentSince = current?.promotedAt ?? current?.createdAt;
+      if (pendingCreated !== undefined && currentSince !== undefined && currentSince.getTime() > pendingCreated.getTime()) {
+        throw stalePending(info, token, `CURRENT was replaced (${currentSince.toISOString()}) after the PENDING version was created`);
+      }
     }
     // The strategy decides which user the PENDING value names: the same one, or the alternate.
     const ctx: RotatorContext = { logger: this.#logger, signal: options.signal };
@@ -305,8 +316,12 @@ export class RotationEngine {
   async #step(step: Step, loaded: Loaded, token: string, logger: Logger, options: StepOptions): Promise<StepOutcome> {
     const ctx: RotatorContext = { logger, signal: options.signal };
     switch (step) {
-      case 'createSecret':
-        return this.#createSecret(loaded, token, ctx, options.rotationToken);
+      case 'createSecret': {
+        const outcome = await this.#createSecret(loaded, token, ctx, options.rotationToken);
+        const from = versionWithStage(loaded.info, 'CURRENT')?.versionId;
+        if (outcome === 'done' && from !== undefined) this.#remember(versionKey(loaded.info.secretId, token), from, this.#derivedFrom);
+        return outcome;
+      }
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
       case 'testSecret':
@@ -451,12 +466,12 @@ export class RotationEngine {
     return raw;
   }
 
-  #remember(key: string, value: string): void {
-    this.#values.set(key, value);
+  #remember(key: string, value: string, map: Map<string, string> = this.#values): void {
+    map.set(key, value);
     // Bounded for a long-lived process (a warm Lambda container rotating many secrets): oldest out first.
-    for (const oldest of this.#values.keys()) {
-      if (this.#values.size <= MAX_REMEMBERED_VALUES) break;
-      this.#values.delete(oldest);
+    for (const oldest of map.keys()) {
+      if (map.size <= MAX_REMEMBERED_VALUES) break;
+      map.delete(oldest);
     }
   }
 
@@ -485,6 +500,16 @@ export class RotationEngine {
 
 function versionKey(secretId: string, versionId: string): string {
   return JSON.stringify([secretId, versionId]);
+}
+
+/**
+ * Whether the stub of a rotation whose createSecret failed can go: only for a typed failure (an unexpected error is
+ * left as a crash would leave it, for the next run to resume), and only when createPending touches nothing outside
+ * the store. A rotator that mints (API keys) names what it minted after the token, so a retry with the same token
+ * finds it: dropping the token would leave the key behind with nobody holding it.
+ */
+function stubIsDisposable(error: unknown, rotator: Rotator): boolean {
+  return isRotatorError(error) && rotator.discardPending === undefined;
 }
 
 /** How to abandon a rotation, on either store (the engine does not know which one it runs on). */
