@@ -172,6 +172,10 @@ describe('rotator rotate', () => {
     expect(again.code).toBe(EXIT.RETRY);
     expect(again.stderr).toMatch(/while resuming the rotation left PENDING by an earlier run: version \S+, created \d+[smhd] ago/);
     expect(again.stderr).toContain('rotator secrets cancel-rotation db/app');
+    // The purger stays out of it meanwhile, and says why.
+    const purge = await rotator(['purge', 'db/app']);
+    expect(purge.code).toBe(0);
+    expect(purge.stdout).toMatch(/^ {2}skipped: a rotation is under way \(version \S+ is PENDING since /m);
 
     const put = await rotator(['secrets', 'put', 'db/app'], json);
     expect(put.code).toBe(0);
