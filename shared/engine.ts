@@ -5,7 +5,20 @@ import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
 import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext, type TestInput } from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
-import { STRATEGIES, versionWithStage, type CallOptions, type SecretInfo, type SecretStore, type Stage, type Strategy } from './store.js';
+import { alternateUsername } from './alternate-user.js';
+import { chooseStrategy, pinStrategyHint } from './strategy.js';
+import {
+  STRATEGIES,
+  pendingRotation,
+  versionWithStage,
+  type CallOptions,
+  type Lease,
+  type SecretInfo,
+  type SecretStore,
+  type Stage,
+  type Strategy,
+  type VersionInfo,
+} from './store.js';
 
 /**
  * The rotation engine joins a SecretStore and the Rotators with the four steps of the rotation protocol.
@@ -87,6 +100,9 @@ export class RotationEngine {
   readonly #resolveMaster: MasterResolver;
   /** Values by secret and version id. Versions are immutable, so a value once read or written stays true. */
   readonly #values = new Map<string, string>();
+  /** The CURRENT version id each PENDING value this engine stored was derived from (by secret and token): in a warm
+   * container the later steps check it without asking the store for creation dates. */
+  readonly #derivedFrom = new Map<string, string>();
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -106,49 +122,157 @@ export class RotationEngine {
   async runStep(secretId: string, token: string, step: Step, options: RunOptions = {}): Promise<StepResult> {
     const info = await this.#store.describe(secretId, { dates: false, signal: options.signal });
     // Steps arrive one by one, and anyone may invoke finishSecret: it tests the value again before promoting it.
-    return this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, () => this.#load(info, options));
+    // Each step also checks that a stored PENDING value still fits CURRENT: on AWS a PutSecretValue may have replaced
+    // AWSCURRENT under it, and the service would otherwise set and promote the old value's credential.
+    return this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, async () => {
+      const loaded = await this.#load(info, options);
+      await this.#assertFits(loaded, token, options);
+      return loaded;
+    });
   }
 
   /**
    * Self-driven: all four steps under the secret's rotation lock, resuming a rotation that is already PENDING
-   * instead of starting a second one.
+   * instead of starting a second one. A fresh rotation loads and checks everything it can (CURRENT, the rotator,
+   * the strategy, the master secret) before it creates the PENDING stub, so a failure that could not have touched
+   * the target leaves nothing behind; a PENDING that no longer fits its secret is refused (STALE_PENDING).
    */
   async rotate(secretId: string, options: RunOptions = {}): Promise<RotationReport> {
     const started = performance.now();
     const lease = await this.#store.lockRotation(secretId);
+    let report: RotationReport;
     try {
-      const describe = (): Promise<SecretInfo> => this.#store.describe(secretId, { dates: false, signal: options.signal });
-      let info = await describe();
-      assertEnabled(info);
-      const pending = info.versions.find((v) => v.stages.includes('PENDING') && !v.stages.includes('CURRENT'));
-      const token = pending?.versionId ?? this.#newToken();
-      if (pending === undefined) {
-        await this.#store.startRotation(secretId, token);
-        info = await describe();
-      } else {
-        this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
+      report = await this.#rotateLocked(secretId, options, started);
+    } catch (error) {
+      await this.#release(lease, secretId);
+      throw error;
+    }
+    await this.#release(lease, secretId);
+    return report;
+  }
+
+  /** A rotation that finished (or failed) has its outcome: a lock that will not go away is worth a warning, not a
+   * failure. The file store's lock is taken over by the next run once its holder is gone (see lock.ts). */
+  async #release(lease: Lease, secretId: string): Promise<void> {
+    try {
+      await lease.release();
+    } catch (error) {
+      this.#logger.warn('could not release the rotation lock; the next run takes it over once this process has ended', { secretId, error });
+    }
+  }
+
+  async #rotateLocked(secretId: string, options: RunOptions, started: number): Promise<RotationReport> {
+    const describe = (dates = false): Promise<SecretInfo> => this.#store.describe(secretId, { dates, signal: options.signal });
+    let info = await describe();
+    assertEnabled(info);
+    const pending = pendingRotation(info);
+    let token: string;
+    let loaded: Loaded;
+    let createdHere = false;
+    if (pending === undefined) {
+      const prepared = await this.#load(info, options);
+      await this.#checkMaster(prepared, options);
+      token = this.#newToken();
+      await this.#store.startRotation(secretId, token);
+      createdHere = true;
+      info = await describe();
+      loaded = { ...prepared, info };
+    } else {
+      token = pending.versionId;
+      this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
+      try {
+        // Dates say how old the PENDING is and whether CURRENT was replaced after it (free on the file store).
+        if (pending.createdAt === undefined) info = await describe(true);
+        loaded = await this.#load(info, options);
+        await this.#assertFits(loaded, token, options);
+      } catch (error) {
+        throw resumedError(error, info, token);
       }
-      // Under the lock nothing else moves the labels, so one description and one read of CURRENT serve all steps.
-      let loaded: Promise<Loaded> | undefined;
-      const load = (): Promise<Loaded> => (loaded ??= this.#load(info, options));
-      const steps: StepResult[] = [];
-      for (const step of STEPS) {
+    }
+    // Under the lock nothing else moves the labels, so one description and one read of CURRENT serve all steps.
+    const load = (): Promise<Loaded> => Promise.resolve(loaded);
+    const steps: StepResult[] = [];
+    for (const step of STEPS) {
+      try {
         const result = await this.#timedStep(info, token, step, options, load);
         steps.push(result);
         options.onStep?.(result);
+      } catch (error) {
+        if (createdHere && step === 'createSecret' && stubIsDisposable(error, loaded.rotator)) await this.#dropStub(secretId, token);
+        throw pending === undefined ? error : resumedError(error, info, token);
       }
-      const { engine, strategy } = await load();
-      return {
-        secretId,
-        versionId: token,
-        engine,
-        strategy,
-        resumed: pending !== undefined,
-        steps,
-        totalMs: Math.round(performance.now() - started),
-      };
-    } finally {
-      await lease.release();
+    }
+    return {
+      secretId,
+      versionId: token,
+      engine: loaded.engine,
+      strategy: loaded.strategy,
+      resumed: pending !== undefined,
+      steps,
+      totalMs: Math.round(performance.now() - started),
+    };
+  }
+
+  /** The master secret a strategy needs, read (and resolved) once before a rotation starts: missing or unreadable,
+   * the rotation fails before it has created anything. */
+  async #checkMaster({ current, rotator, strategy }: Loaded, options: RunOptions): Promise<void> {
+    const masterId = rotator.masterSecretId(current, strategy);
+    if (masterId !== undefined) await this.#readMaster(masterId, { logger: this.#logger, signal: options.signal });
+  }
+
+  /**
+   * createSecret failed in the run that created the stub: nothing was stored, so the stub only blocks the next
+   * run (and the purger). Dropped unless createSecret stored its value after all (then the rotation resumes).
+   * See stubIsDisposable for when this is called.
+   */
+  async #dropStub(secretId: string, token: string): Promise<void> {
+    try {
+      const version = (await this.#store.describe(secretId, { dates: false })).versions.find((v) => v.versionId === token);
+      if (version !== undefined && !version.hasValue) await this.#store.cancelRotation(secretId, token);
+    } catch (error) {
+      this.#logger.warn('could not remove the PENDING stub of the rotation that failed; the next run resumes it', { secretId, versionId: token, error });
+    }
+  }
+
+  /**
+   * A PENDING value is derived from the CURRENT value and the settings of its day. If CURRENT has been replaced
+   * since (a `put`, a PutSecretValue, a rollback) or the strategy has changed, resuming it would set and promote a
+   * credential for the old value (another host, another user): refuse, and say how to start over.
+   */
+  async #assertFits(loaded: Loaded, token: string, options: RunOptions): Promise<void> {
+    let { info } = loaded;
+    const find = (): { pending: VersionInfo | undefined; current: VersionInfo | undefined } => ({
+      pending: info.versions.find((v) => v.versionId === token),
+      current: versionWithStage(info, 'CURRENT'),
+    });
+    let { pending, current } = find();
+    if (pending?.hasValue !== true) return; // a stub holds nothing derived: createSecret derives it from CURRENT now
+    const derivedFrom = this.#derivedFrom.get(versionKey(info.secretId, token));
+    if (derivedFrom !== undefined) {
+      // This engine stored the value: it knows which CURRENT it came from.
+      if (current?.versionId !== derivedFrom) throw stalePending(info, token, 'CURRENT was replaced after the PENDING value was derived from it');
+    } else {
+      if (pending.createdAt === undefined || current?.createdAt === undefined) {
+        // Described without dates (AWS's steps, in a container that did not store the value): ask once more with them
+        // (the store remembers them per version).
+        info = await this.#store.describe(info.secretId, { dates: true, signal: options.signal });
+        ({ pending, current } = find());
+      }
+      const pendingCreated = pending?.createdAt;
+      const currentSince = current?.promotedAt ?? current?.createdAt;
+      if (pendingCreated !== undefined && currentSince !== undefined && currentSince.getTime() > pendingCreated.getTime()) {
+        throw stalePending(info, token, `CURRENT was replaced (${currentSince.toISOString()}) after the PENDING version was created`);
+      }
+    }
+    // The strategy decides which user the PENDING value names: the same one, or the alternate.
+    const ctx: RotatorContext = { logger: this.#logger, signal: options.signal };
+    const value = await this.#readPending(loaded, token, ctx);
+    const user = loaded.current.username;
+    if (typeof user === 'string' && typeof value.username === 'string') {
+      const expected = loaded.strategy === 'alternating-users' ? alternateUsername(user) : user;
+      if (value.username !== expected) {
+        throw stalePending(info, token, `it was made for another strategy than ${loaded.strategy} (it names ${value.username === user ? 'the same user' : 'another user'} than the ${loaded.strategy} strategy derives from CURRENT)`);
+      }
     }
   }
 
@@ -192,8 +316,12 @@ export class RotationEngine {
   async #step(step: Step, loaded: Loaded, token: string, logger: Logger, options: StepOptions): Promise<StepOutcome> {
     const ctx: RotatorContext = { logger, signal: options.signal };
     switch (step) {
-      case 'createSecret':
-        return this.#createSecret(loaded, token, ctx, options.rotationToken);
+      case 'createSecret': {
+        const outcome = await this.#createSecret(loaded, token, ctx, options.rotationToken);
+        const from = versionWithStage(loaded.info, 'CURRENT')?.versionId;
+        if (outcome === 'done' && from !== undefined) this.#remember(versionKey(loaded.info.secretId, token), from, this.#derivedFrom);
+        return outcome;
+      }
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
       case 'testSecret':
@@ -302,7 +430,15 @@ export class RotationEngine {
       const known = this.#rotators.flatMap((r) => r.engines).join(', ');
       throw new RotatorError('UNSUPPORTED_ENGINE', `secret ${info.secretId} has engine "${engine}", which this deployment cannot rotate (supported: ${known})`);
     }
-    const strategy = info.rotation.strategy ?? this.#defaultStrategy;
+    const choice = chooseStrategy(info.rotation, current, rotator, this.#defaultStrategy);
+    const { strategy } = choice;
+    if (choice.source === 'value') {
+      // Never a silent downgrade: a MultiUser-template secret moved over without its strategy stays zero-downtime.
+      this.#logger.warn(
+        `secret ${info.secretId} names no strategy; rotating it alternating-users because ${choice.evidence}; ${pinStrategyHint(info.secretId, strategy)}`,
+        { secretId: info.secretId },
+      );
+    }
     if (!rotator.strategies.includes(strategy)) {
       throw new RotatorError(
         'UNSUPPORTED_ENGINE',
@@ -343,12 +479,12 @@ export class RotationEngine {
     return raw;
   }
 
-  #remember(key: string, value: string): void {
-    this.#values.set(key, value);
+  #remember(key: string, value: string, map: Map<string, string> = this.#values): void {
+    map.set(key, value);
     // Bounded for a long-lived process (a warm Lambda container rotating many secrets): oldest out first.
-    for (const oldest of this.#values.keys()) {
-      if (this.#values.size <= MAX_REMEMBERED_VALUES) break;
-      this.#values.delete(oldest);
+    for (const oldest of map.keys()) {
+      if (map.size <= MAX_REMEMBERED_VALUES) break;
+      map.delete(oldest);
     }
   }
 
@@ -377,6 +513,58 @@ export class RotationEngine {
 
 function versionKey(secretId: string, versionId: string): string {
   return JSON.stringify([secretId, versionId]);
+}
+
+/**
+ * Whether the stub of a rotation whose createSecret failed can go: only for a typed failure (an unexpected error is
+ * left as a crash would leave it, for the next run to resume), and only when createPending touches nothing outside
+ * the store. A rotator that mints (API keys) names what it minted after the token, so a retry with the same token
+ * finds it: dropping the token would leave the key behind with nobody holding it.
+ */
+function stubIsDisposable(error: unknown, rotator: Rotator): boolean {
+  return isRotatorError(error) && rotator.discardPending === undefined;
+}
+
+/** How to abandon a rotation, on either store (the engine does not know which one it runs on). */
+export function cancelRotationHint(secretId: string, versionId: string): string {
+  return (
+    `to start over, cancel it (file store: rotator secrets cancel-rotation ${secretId}; AWS: aws secretsmanager update-secret-version-stage ` +
+    `--secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${versionId}), then rotate again`
+  );
+}
+
+function pendingAge(info: SecretInfo, versionId: string): string {
+  const created = info.versions.find((v) => v.versionId === versionId)?.createdAt;
+  return created === undefined ? 'of unknown age' : `created ${roughly(Date.now() - created.getTime())} ago (${created.toISOString()})`;
+}
+
+/** An age to the unit a person reads it in: 40s, 12m, 5h, 3d. */
+function roughly(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+function stalePending(info: SecretInfo, versionId: string, why: string): RotatorError {
+  return new RotatorError(
+    'STALE_PENDING',
+    `secret ${info.secretId} has a rotation left PENDING (version ${versionId}, ${pendingAge(info, versionId)}) that no longer fits: ${why}; ` +
+      `it will not be resumed; ${cancelRotationHint(info.secretId, versionId)}`,
+  );
+}
+
+/** Every error of a resumed rotation says which PENDING it was resuming and how to start over (code kept). */
+function resumedError(error: unknown, info: SecretInfo, versionId: string): RotatorError {
+  const e = toRotatorError(error);
+  if (e.code === 'STALE_PENDING') return e;
+  return new RotatorError(
+    e.code,
+    `${e.message} (while resuming the rotation left PENDING by an earlier run: version ${versionId}, ${pendingAge(info, versionId)}; ` +
+      `if it cannot succeed, ${cancelRotationHint(info.secretId, versionId)})`,
+    { retryable: e.retryable, cause: error },
+  );
 }
 
 function assertEnabled(info: SecretInfo): void {

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'VERSION_CONFLICT' // same token, different value
   | 'ROTATION_DISABLED'
   | 'NOT_PENDING' // the token is a known version but not labelled PENDING
+  | 'STALE_PENDING' // the PENDING version was derived from a CURRENT or settings that have since changed
   | 'ROTATION_IN_PROGRESS' // another process holds the secret's rotation lock
   | 'STORE_LOCKED' // could not take the store lock in time
   | 'STORE_CORRUPT' // the store file cannot be parsed or fails authentication

@@ -2,15 +2,18 @@ import { RotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { masterFields, storedMaster, type MasterResolver, type RevokeOutcome, type Rotator } from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
-import { versionWithStage, type SecretInfo, type SecretStore, type Strategy, type VersionInfo } from './store.js';
+import { chooseStrategy } from './strategy.js';
+import { pendingRotation, versionWithStage, type Lease, type SecretInfo, type SecretStore, type Strategy, type VersionInfo } from './store.js';
 
 /**
  * The retention purger. A version is retired once the version that replaced it has been CURRENT for longer than
  * the safe window: consumers that cached the old value have refreshed by then. CURRENT and PENDING are never
  * retired. Before the store forgets a version, its rotator makes the target refuse the credential if it still
  * accepts it (alternating users, dual passwords, API keys); a version whose revocation fails stays in the store, so
- * the next run can try again. Each secret is purged under its rotation lock, so a rotation and a purge of the same
- * secret never interleave, and one failing secret does not stop the others.
+ * the next run can try again. A rotation and a purge of the same secret never interleave: each secret is purged
+ * under its rotation lock, and a secret whose rotation is under way (PENDING on a version other than CURRENT, whether
+ * its lock is free or not: a failed rotation left for a retry, or a store whose lock is service-enforced) is skipped
+ * with that reason. One failing secret does not stop the others.
  */
 export interface RetentionPolicy {
   safeWindowMs: number;
@@ -78,6 +81,8 @@ export interface SecretPurge {
   actions: PurgeAction[];
   /** Versions kept, with why (inside the window, CURRENT, ...). */
   kept: Array<{ versionId: string; reason: string }>;
+  /** Why nothing was looked at: a rotation of the secret is under way. Not a failure (`ok` stays true). */
+  skipped?: string;
   error?: { code: string; message: string; retryable: boolean };
 }
 
@@ -97,6 +102,14 @@ export interface PurgerOptions {
   clock?: () => Date;
   /** As for the engine: completes master secrets (RDS-managed ones on AWS). */
   resolveMaster?: MasterResolver;
+}
+
+/** Why a secret is left alone: the version its rotation made PENDING (not CURRENT), or undefined. */
+function rotationUnderWay(info: SecretInfo): string | undefined {
+  const pending = pendingRotation(info);
+  if (pending === undefined) return undefined;
+  const since = pending.createdAt === undefined ? '' : ` since ${pending.createdAt.toISOString()}`;
+  return `a rotation is under way (version ${pending.versionId} is PENDING${since}); purged once it finishes or is cancelled`;
 }
 
 function errorFields(error: unknown): { code: string; message: string; retryable: boolean } {
@@ -138,26 +151,61 @@ export class Purger {
     let policy = this.#defaultPolicy;
     try {
       const lease = await this.#store.lockRotation(secretId);
+      let result: SecretPurge;
       try {
         const info = await this.#store.describe(secretId);
         policy = {
           safeWindowMs: info.rotation.safeWindowMs ?? this.#defaultPolicy.safeWindowMs,
           keepSuperseded: info.rotation.keepSuperseded ?? this.#defaultPolicy.keepSuperseded,
         };
-        const verdicts = planRetention(info, policy, now);
-        const kept = verdicts.filter((v) => !v.retire).map((v) => ({ versionId: v.version.versionId, reason: v.reason }));
-        const actions: PurgeAction[] = [];
-        for (const verdict of verdicts.filter((v) => v.retire)) {
-          actions.push(await this.#retire(info, verdict, dryRun, logger));
-        }
-        const failure = actions.find((a) => a.error !== undefined)?.error;
-        return { secretId, policy, ok: failure === undefined, actions, kept, ...(failure === undefined ? {} : { error: failure }) };
-      } finally {
-        await lease.release();
+        result = await this.#purgeLocked(info, policy, now, dryRun, logger);
+      } catch (error) {
+        await this.#release(lease, logger);
+        throw error;
       }
+      await this.#release(lease, logger);
+      return result;
     } catch (error) {
       logger.warn('purge failed', { error });
       return { secretId, policy, ok: false, actions: [], kept: [], error: errorFields(error) };
+    }
+  }
+
+  async #purgeLocked(info: SecretInfo, policy: RetentionPolicy, now: Date, dryRun: boolean, logger: Logger): Promise<SecretPurge> {
+    const { secretId } = info;
+    const underWay = rotationUnderWay(info);
+    if (underWay !== undefined) {
+      logger.info('skipping the secret: a rotation is under way', { reason: underWay });
+      return { secretId, policy, ok: true, actions: [], kept: [], skipped: underWay };
+    }
+    const verdicts = planRetention(info, policy, now);
+    const kept = verdicts.filter((v) => !v.retire).map((v) => ({ versionId: v.version.versionId, reason: v.reason }));
+    const actions: PurgeAction[] = [];
+    const retiring = verdicts.filter((v) => v.retire);
+    let skipped: string | undefined;
+    for (const [index, verdict] of retiring.entries()) {
+      if (this.#store.rotationLock === 'service-enforced') {
+        // The lease excludes nothing here: the service may have started a rotation since the description. Look again
+        // before each revocation, so a rotation that started is left alone from then on.
+        skipped = rotationUnderWay(await this.#store.describe(secretId, { dates: false }));
+        if (skipped !== undefined) {
+          logger.info('stopping: a rotation started during the purge', { reason: skipped });
+          kept.push(...retiring.slice(index).map((v) => ({ versionId: v.version.versionId, reason: 'a rotation started during the purge' })));
+          break;
+        }
+      }
+      actions.push(await this.#retire(info, verdict, dryRun, logger));
+    }
+    const failure = actions.find((a) => a.error !== undefined)?.error;
+    return { secretId, policy, ok: failure === undefined, actions, kept, ...(skipped === undefined ? {} : { skipped }), ...(failure === undefined ? {} : { error: failure }) };
+  }
+
+  /** The purge has its outcome; a lock that will not go away is a warning (the next run takes it over). */
+  async #release(lease: Lease, logger: Logger): Promise<void> {
+    try {
+      await lease.release();
+    } catch (error) {
+      logger.warn('could not release the rotation lock; the next run takes it over once this process has ended', { error });
     }
   }
 
@@ -196,8 +244,9 @@ export class Purger {
     const rotator = typeof engine === 'string' ? this.#rotators.find((r) => r.engines.includes(engine)) : undefined;
     if (retired === undefined || rotator?.revoke === undefined) return undefined;
     const revoke = rotator.revoke.bind(rotator);
-    const strategy = info.rotation.strategy ?? this.#defaultStrategy;
     const current = await read({ stage: 'CURRENT' }, `the CURRENT value of secret ${info.secretId}`);
+    // The strategy the engine rotates with (a MultiUser-template value counts, as there).
+    const { strategy } = chooseStrategy(info.rotation, current, rotator, this.#defaultStrategy);
     const pendingVersion = versionWithStage(info, 'PENDING');
     const pending = pendingVersion?.hasValue === true ? await read({ stage: 'PENDING' }, `the PENDING value of secret ${info.secretId}`) : undefined;
     const masterId = rotator.masterSecretId(current, strategy);

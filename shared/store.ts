@@ -43,6 +43,17 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+/**
+ * How a store keeps two rotations of one secret from mutating its target at once:
+ * - `exclusive`: `lockRotation` itself excludes: a second call is refused (ROTATION_IN_PROGRESS) while a lease is
+ *   held (the file store's lock files).
+ * - `service-enforced`: `lockRotation` is a no-op lease, because the service refuses to start a second rotation
+ *   while a PENDING version other than CURRENT exists (AWS: RotateSecret while AWSPENDING is on another version), and
+ *   runs one rotation's steps one at a time. Anything that must stay out of a rotation (the purger) therefore looks
+ *   for a PENDING version itself instead of relying on the lease.
+ */
+export type RotationLockKind = 'exclusive' | 'service-enforced';
+
 /** What every call may carry: the caller's deadline, so a stuck call fails before the caller is killed. */
 export interface CallOptions {
   signal?: AbortSignal;
@@ -95,6 +106,20 @@ export interface SecretStore {
    * ROTATION_IN_PROGRESS (retryable) when another holder has it.
    */
   lockRotation(secretId: string): Promise<Lease>;
+  /** What `lockRotation` guarantees (see RotationLockKind); the store contract checks the matching behaviour. */
+  readonly rotationLock: RotationLockKind;
+  /**
+   * Abandons the rotation under way: PENDING leaves its version. A value-less stub is dropped; a version with a
+   * value stays, unlabelled (until the purger retires it), because the target may already accept its credential.
+   * With `versionId`, only when that version is the PENDING one (a rotation that has since been replaced is left
+   * alone). Returns the abandoned version id, or undefined when nothing (or another version) was PENDING.
+   */
+  cancelRotation(secretId: string, versionId?: string): Promise<string | undefined>;
+}
+
+/** The PENDING version of a rotation under way: PENDING on a version that is not also CURRENT. */
+export function pendingRotation(info: SecretInfo): VersionInfo | undefined {
+  return info.versions.find((v) => v.stages.includes('PENDING') && !v.stages.includes('CURRENT'));
 }
 
 export function versionWithStage(info: SecretInfo, stage: Stage): VersionInfo | undefined {

@@ -44,7 +44,8 @@ function formatPurge(report: PurgeReport): string {
       const outcome = a.error === undefined ? (a.retired ? 'retired' : 'would retire') : `FAILED ${a.error.code}: ${a.error.message}`;
       lines.push(`  ${a.versionId}  superseded ${a.supersededAt}  ${revocation}; ${outcome}`);
     }
-    if (s.actions.length === 0 && s.error === undefined) lines.push('  nothing past the safe window');
+    if (s.skipped !== undefined) lines.push(`  skipped: ${s.skipped}`);
+    else if (s.actions.length === 0 && s.error === undefined) lines.push('  nothing past the safe window');
     if (s.error !== undefined && s.actions.length === 0) lines.push(`  FAILED ${s.error.code}: ${s.error.message}`);
   }
   // Error messages may quote what a secret holds (an engine name): printed escaped.

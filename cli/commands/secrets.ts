@@ -23,7 +23,9 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
 
   secrets
     .command('put')
-    .description('create a secret, or store a new CURRENT value for an existing one (the old one becomes PREVIOUS)')
+    .description(
+      'create a secret, or store a new CURRENT value for an existing one (the old one becomes PREVIOUS; a rotation left pending is cancelled)',
+    )
     .argument('<secret-id>', 'the secret id, e.g. db/app')
     .option('--from-file <path>', 'read the value from a regular file instead of standard input ("-" is standard input)', '-')
     .option('--enable-rotation', 'allow rotation of this secret')
@@ -45,11 +47,27 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         validateValue(value, secretId, ctx);
         const exists = (await ctx.store.list()).some((s) => s.secretId === secretId);
         if (exists) {
-          await ctx.store.putValue(secretId, value);
-          if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
-            await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
+          // Under the rotation lock: a rotation running now is refused (ROTATION_IN_PROGRESS, retry), and one left
+          // PENDING by an earlier run is cancelled with the put, since its value derives from the CURRENT replaced.
+          const lease = await ctx.store.lockRotation(secretId);
+          let cancelled: string | undefined;
+          try {
+            ({ cancelled } = await ctx.store.putValue(secretId, value));
+            if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
+              await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
+            }
+          } finally {
+            await lease.release().catch((error: unknown) => {
+              ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
+            });
           }
           io.stdout(`stored a new CURRENT version of ${secretId}\n`);
+          if (cancelled !== undefined) {
+            io.stdout(
+              `cancelled the rotation that was under way (it was derived from the old value): version ${cancelled} is kept, unlabelled, ` +
+                'as `secrets cancel-rotation` does; the next `rotate` starts from the new value\n',
+            );
+          }
         } else {
           await ctx.store.createSecret(secretId, value, { rotation: rotationSettings(opts, { enabled: false }) });
           io.stdout(`created ${secretId}${opts.enableRotation === true ? ' with rotation enabled' : ''}\n`);
@@ -92,7 +110,8 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .addHelpText(
       'after',
       '\nThe abandoned value is kept because the target may already accept it: `secrets describe` shows it, and\n' +
-        '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation.\n',
+        '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation from CURRENT.\n' +
+        '`secrets put` of a new value cancels a rotation left pending the same way (its value derives from the old one).\n',
     )
     .action(async (secretId: string) =>
       withId(secretId, async (ctx) => {

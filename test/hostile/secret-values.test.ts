@@ -104,7 +104,7 @@ for (const target of testTargets()) {
     });
 
     it.each(['engine', 'host', 'username', 'password'])('refuses a value without %s', async (field) => {
-      const { [field]: _dropped, ...rest } = valid;
+      const rest = Object.fromEntries(Object.entries(valid).filter(([key]) => key !== field));
       await expectRefused(target, who, JSON.stringify(rest), { codes: ['INVALID_SECRET'], field });
     });
 
@@ -116,7 +116,8 @@ for (const target of testTargets()) {
       ['__proto__', '"nested":{"__proto__":{"polluted":true}}'],
     ];
     it.each(pollution)('refuses the prototype key %s (%s)', async (field, extra) => {
-      const { ssl: _ssl, ...rest } = valid;
+      const rest = { ...valid };
+      delete rest.ssl;
       const raw = JSON.stringify(rest).replace(/}$/, `,${extra}}`);
       await expectRefused(target, who, raw, { codes: ['INVALID_SECRET'], field });
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();

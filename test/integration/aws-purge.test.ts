@@ -118,6 +118,33 @@ describe('AWS purge function', () => {
     expect(again.secrets[0]?.actions).toEqual([]);
   });
 
+  it('stays out of a secret whose rotation is under way (AWSPENDING on another version), and purges it once the rotation has finished', async () => {
+    const arn = await seed('app/db');
+    await rotate(arn, 1);
+    const second = await rotate(arn, 3);
+    // The service starts the next rotation on day 20 and createSecret has run: the alternate user's PENDING password
+    // is stored, the PREVIOUS credential (app_clone, superseded on day 3, past the window) is the one setSecret is about to set.
+    now = new Date(Date.UTC(2026, 0, 1) + 20 * DAY);
+    const token = (await sm.send(new RotateSecretCommand({ SecretId: arn }))).VersionId ?? '';
+    const engine = new RotationEngine({ store: new AwsSecretStore({ client: sm }), rotators: [target], logger: canaryLogger(), env: {} });
+    await engine.runStep(arn, token, 'createSecret');
+    const before = await labels(arn);
+
+    const report = (await purgeHandler()(scheduled, lambdaContext(60_000, 'rotator-purge'))) as {
+      secrets: Array<{ secretId: string; ok: boolean; actions: unknown[]; skipped?: string }>;
+    };
+    expect(report.secrets).toMatchObject([{ secretId: 'app/db', ok: true, actions: [] }]);
+    expect(report.secrets[0]?.skipped).toContain(`version ${token} is PENDING`);
+    expect(await labels(arn)).toEqual(before);
+    expect(target.calls.filter((c) => c.startsWith('revoke'))).toEqual([]);
+
+    for (const step of ['setSecret', 'testSecret', 'finishSecret'] as const) await engine.runStep(arn, token, step);
+    now = new Date(Date.UTC(2026, 0, 1) + 30 * DAY);
+    const after = (await purgeHandler()(scheduled, lambdaContext(60_000, 'rotator-purge'))) as { secrets: Array<{ actions: Array<{ versionId: string }>; skipped?: string }> };
+    expect(after.secrets[0]?.skipped).toBeUndefined();
+    expect(after.secrets[0]?.actions.map((a) => a.versionId)).toEqual([second]); // AWSPREVIOUS since day 20
+  });
+
   it('sweeps only the secrets this deployment rotates: name prefix, rotation function, rotation on', async () => {
     const ours = await seed('team/db');
     const elsewhere = await seed('other/db');

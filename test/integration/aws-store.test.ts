@@ -3,6 +3,7 @@ import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
+  PutSecretValueCommand,
   ListSecretVersionIdsCommand,
   RotateSecretCommand,
   TagResourceCommand,
@@ -65,6 +66,8 @@ function asServiceDrives(store: AwsSecretStore, sm: SecretsManagerClient): Secre
     promote: (id, token) => store.promote(id, token),
     retire: (id, versionId) => store.retire(id, versionId),
     lockRotation: (id) => store.lockRotation(id),
+    rotationLock: store.rotationLock,
+    cancelRotation: (id, versionId) => store.cancelRotation(id, versionId),
     startRotation: async (id, token) => {
       const known = (await store.describe(id)).versions.some((v) => v.versionId === token);
       if (known) await store.startRotation(id, token);
@@ -307,6 +310,30 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     return { token, calls: fake.counts(), total: fake.count() };
   }
 
+  it('refuses to set or promote a PENDING value when a PutSecretValue replaced AWSCURRENT under it, naming the AWS command that cancels it', async () => {
+    const arn = await seed(sm, 'app/db', JSON.stringify(initial));
+    const target = new MemoryTarget();
+    target.logins.set('app', initial.password);
+    const engine = new RotationEngine({ store, rotators: [target], logger: canaryLogger(), env: {} });
+    const token = (await sm.send(new RotateSecretCommand({ SecretId: arn }))).VersionId ?? '';
+    await engine.runStep(arn, token, 'createSecret');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const moved = JSON.stringify({ ...initial, host: 'db2.local' });
+    recordSecretValue(moved);
+    await sm.send(new PutSecretValueCommand({ SecretId: arn, SecretString: moved })); // AWSCURRENT by default; AWSPENDING stays
+    for (const step of ['setSecret', 'testSecret', 'finishSecret'] as const) {
+      const error = await refusal(engine.runStep(arn, token, step));
+      expect(error.code).toBe('STALE_PENDING');
+      expect(error.message).toContain(`--version-stage AWSPENDING --remove-from-version-id ${token}`);
+    }
+    expect(target.calls.filter((c) => c.startsWith('set'))).toEqual([]);
+    expect(JSON.parse(await store.getValue(arn, { stage: 'CURRENT' })) as unknown).toMatchObject({ host: 'db2.local' });
+    // Cancelled (the store's cancelRotation is that command), the next rotation starts from the new value.
+    expect(await store.cancelRotation(arn)).toBe(token);
+    await rotateAsTheService(() => engine, arn);
+    expect(JSON.parse(await store.getValue(arn, { stage: 'CURRENT' })) as unknown).toMatchObject({ host: 'db2.local', username: 'app' });
+  });
+
   it('rotates through createSecret, setSecret, testSecret and finishSecret, and counts the Secrets Manager calls', async () => {
     const arn = await seed(sm, 'app/db', JSON.stringify(initial));
     const target = new MemoryTarget();
@@ -340,6 +367,7 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     // gave, probes the stub and puts the value; finishSecret moves AWSCURRENT. Everything else is recalled: values
     // by version id never change. (AWS's templates make 14 calls.) On the same container the second rotation's
     // CURRENT is the value the first one wrote, so only the stub probe reads; its PREVIOUS is recalled too.
+    // The later steps check that the stored PENDING still fits CURRENT from what this engine remembers deriving it from.
     expect(first.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 2, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
     expect(first.total).toBe(8);
     expect(second.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
@@ -354,8 +382,10 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     const { token, calls, total } = await rotateAsTheService(() => new RotationEngine({ store, rotators: [target], logger, env: {} }), arn);
     // setSecret, testSecret and finishSecret (which tests again) read PENDING by id and label: the label must be
     // checked by the service. CURRENT is read by id, which the store recalls.
-    expect(calls).toEqual({ DescribeSecret: 4, GetSecretValue: 5, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
-    expect(total).toBe(11);
+    // A fresh engine does not know which CURRENT the PENDING came from: setSecret asks once for creation dates to check
+    // that PENDING was created after CURRENT (one DescribeSecret and one ListSecretVersionIds, remembered by the store).
+    expect(calls).toEqual({ DescribeSecret: 5, GetSecretValue: 5, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    expect(total).toBe(13);
     expect((await store.describe(arn)).versions.find((v) => v.versionId === token)?.stages).toEqual(['CURRENT']);
   });
 

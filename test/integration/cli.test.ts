@@ -162,6 +162,42 @@ describe('rotator rotate', () => {
     expect(JSON.parse(next.stdout)).toMatchObject({ ok: true, resumed: false });
   });
 
+  it('after a failed rotation, `secrets put` of a fixed value cancels the stale PENDING (and says so), and the next rotate starts from the fix', async () => {
+    const { user, json } = await role();
+    const broken = { ...(JSON.parse(json) as Record<string, unknown>), port: 1 };
+    await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], JSON.stringify(broken));
+    expect((await rotator(['rotate', 'db/app'])).code).toBe(EXIT.RETRY);
+    // Resumed as it is, it fails the same way, and the error says which PENDING it resumed and how to start over.
+    const again = await rotator(['rotate', 'db/app']);
+    expect(again.code).toBe(EXIT.RETRY);
+    expect(again.stderr).toMatch(/while resuming the rotation left PENDING by an earlier run: version \S+, created \d+[smhd] ago/);
+    expect(again.stderr).toContain('rotator secrets cancel-rotation db/app');
+    // The purger stays out of it meanwhile, and says why.
+    const purge = await rotator(['purge', 'db/app']);
+    expect(purge.code).toBe(0);
+    expect(purge.stdout).toMatch(/^ {2}skipped: a rotation is under way \(version \S+ is PENDING since /m);
+
+    const put = await rotator(['secrets', 'put', 'db/app'], json);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/^stored a new CURRENT version of db\/app\ncancelled the rotation that was under way .*version \S+ is kept, unlabelled/);
+    const fixed = await rotator(['rotate', 'db/app', '--json']);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ ok: true, resumed: false });
+    const current = JSON.parse((await rotator(['secrets', 'get', 'db/app', '--show-value'])).stdout) as { port: number; password: string };
+    expect(current.port).toBe(pg.port);
+    expect(await logsIn(user, current.password)).toBe(true);
+  });
+
+  it('a rotation that cannot start (unknown engine) leaves no PENDING behind', async () => {
+    const { json } = await role();
+    await rotator(['secrets', 'put', 'db/app', '--enable-rotation'], json);
+    const store = new FileStore({ path: join(dir, 'store.json'), key: await loadOrCreateKey({ env, keyFile: join(dir, 'store.json.key') }) });
+    await store.putValue('db/app', JSON.stringify({ ...(JSON.parse(json) as Record<string, unknown>), engine: 'oracle' }));
+    const run = await rotator(['rotate', 'db/app', '--json']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_ENGINE' } });
+    const info = JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout) as { versions: Array<{ stages: string[] }> };
+    expect(info.versions.flatMap((v) => v.stages)).not.toContain('PENDING');
+  });
+
   it('rotates a MariaDB secret the same way', async () => {
     const maria = inject('mariadb');
     const { createUser, logsIn: mariaLogsIn } = mariadbAdmin(maria);

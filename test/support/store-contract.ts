@@ -36,6 +36,45 @@ function expectLabelsUnique(info: SecretInfo): void {
 const TOKEN_A = 'contract-token-aaaaaaaaaaaaaaaaaaaaaaaa';
 const TOKEN_B = 'contract-token-bbbbbbbbbbbbbbbbbbbbbbbb';
 
+/**
+ * Exclusion, as the store declares it (`rotationLock`):
+ * - exclusive: while a lease is held a second lockRotation is refused with ROTATION_IN_PROGRESS (retryable), and once
+ *   it is released the lock is granted again;
+ * - service-enforced: the lease excludes nothing, so the service must: while a rotation is PENDING, starting another
+ *   with a new token is refused and PENDING stays where it was.
+ * Exported so a test can prove it fails on a store whose lock does nothing.
+ */
+export async function expectRotationExclusion(store: SecretStore, secretId: string): Promise<void> {
+  if (store.rotationLock === 'exclusive') {
+    const first = await store.lockRotation(secretId);
+    let second: Awaited<ReturnType<SecretStore['lockRotation']>> | undefined;
+    try {
+      const refused = await store.lockRotation(secretId).then(
+        (lease) => {
+          second = lease;
+          return undefined;
+        },
+        (error: unknown) => error,
+      );
+      expect(second, 'a second lockRotation was granted while the first lease was held').toBeUndefined();
+      expect(isRotatorError(refused, 'ROTATION_IN_PROGRESS')).toBe(true);
+      expect(isRotatorError(refused) && refused.retryable).toBe(true);
+    } finally {
+      await second?.release();
+      await first.release();
+    }
+    const again = await store.lockRotation(secretId);
+    await again.release();
+    return;
+  }
+  expect(store.rotationLock).toBe('service-enforced');
+  await store.startRotation(secretId, TOKEN_A);
+  expect(await code(store.startRotation(secretId, TOKEN_B)), 'a second rotation started while one was PENDING').not.toBe('resolved');
+  const info = await store.describe(secretId);
+  expect(info.versions.find((v) => v.stages.includes('PENDING'))?.versionId).toBe(TOKEN_A);
+  expect(info.versions.some((v) => v.versionId === TOKEN_B)).toBe(false);
+}
+
 export function describeStoreContract(name: string, create: () => Promise<ContractFixture>): void {
   describe(`${name}: the SecretStore contract`, () => {
     let f: ContractFixture;
@@ -122,6 +161,28 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       const lease = await f.store.lockRotation('contract/app');
       await lease.release();
       await (await f.store.lockRotation('contract/app')).release();
+    });
+
+    it('excludes a second rotation, as its declared rotationLock says', async () => {
+      await expectRotationExclusion(f.store, 'contract/app');
+    });
+
+    it('cancels a rotation: a stub is dropped, a value kept unlabelled, and only the version named', async () => {
+      await f.store.startRotation('contract/app', TOKEN_A);
+      expect(await f.store.cancelRotation('contract/app', TOKEN_B)).toBeUndefined(); // not the PENDING one: no-op
+      expect((await f.store.describe('contract/app')).versions.find((v) => v.stages.includes('PENDING'))?.versionId).toBe(TOKEN_A);
+      expect(await f.store.cancelRotation('contract/app', TOKEN_A)).toBe(TOKEN_A);
+      const afterStub = await f.store.describe('contract/app');
+      expect(afterStub.versions.some((v) => v.stages.includes('PENDING'))).toBe(false);
+      expect(afterStub.versions.some((v) => v.versionId === TOKEN_A)).toBe(false);
+
+      await f.store.startRotation('contract/app', TOKEN_B);
+      await f.store.putPending('contract/app', TOKEN_B, 'value-pending-1');
+      expect(await f.store.cancelRotation('contract/app')).toBe(TOKEN_B);
+      expect(await code(f.store.getValue('contract/app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
+      expect(await f.store.getValue('contract/app', { versionId: TOKEN_B })).toBe('value-pending-1');
+      expect(await f.store.getValue('contract/app', { stage: 'CURRENT' })).toBe('value-current-1');
+      expect(await f.store.cancelRotation('contract/app')).toBeUndefined();
     });
   });
 }

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, type Step } from '../../shared/engine.js';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { SecretStore } from '../../shared/store.js';
+import type { SecretStore, VersionInfo } from '../../shared/store.js';
+import { FileStore } from '../../shared/stores/file/index.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
 import { canaryLogger } from '../support/canary.js';
@@ -105,7 +106,8 @@ describe('service-driven steps', () => {
     await t.store.startRotation(SECRET, token);
     const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
     expect(error.message).toMatch(/"oracle".*supported: memory/);
-    await t.store.putValue(SECRET, JSON.stringify(initial));
+    await t.store.putValue(SECRET, JSON.stringify(initial)); // cancels the rotation (the stub): start it again
+    await t.store.startRotation(SECRET, token);
     await t.store.updateRotation(SECRET, { enabled: true, strategy: 'dual-password' });
     await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'UNSUPPORTED_ENGINE');
   });
@@ -116,6 +118,7 @@ describe('service-driven steps', () => {
     const error = await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
     expect(error.message).toMatch(/not valid JSON/);
     await t.store.putValue(SECRET, JSON.stringify({ host: 'x' }));
+    await t.store.startRotation(SECRET, token);
     await expectCode(engine().runStep(SECRET, token, 'createSecret'), 'INVALID_SECRET');
   });
 
@@ -265,5 +268,169 @@ describe('self-driven rotation', () => {
     const output = lines.join('\n');
     expect(output.length).toBeGreaterThan(0);
     for (const p of passwords) expect(output).not.toContain(p);
+  });
+});
+
+describe('a PENDING that no longer fits is never resumed', () => {
+  /** A store on the same file whose clock the test moves, so "created before" and "replaced after" are exact. */
+  let now: Date;
+  const clocked = (): FileStore => new FileStore({ path: t.path, key: t.key, clock: () => now });
+  const pendingOf = async (store: SecretStore = t.store): Promise<VersionInfo | undefined> =>
+    (await store.describe(SECRET)).versions.find((v) => v.stages.includes('PENDING'));
+
+  beforeEach(() => {
+    now = new Date('2026-01-01T00:00:00Z');
+  });
+
+  it('after `put` of a fixed value, rotate starts from the fix instead of resuming the PENDING of the old one', async () => {
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'refused');
+    await expectCode(engine().rotate(SECRET), 'TARGET_ERROR');
+    const stale = await pendingOf();
+    expect(stale?.hasValue).toBe(true);
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, host: 'db2.local' }));
+    const report = await engine().rotate(SECRET);
+    expect(report.resumed).toBe(false);
+    expect(report.versionId).not.toBe(stale?.versionId);
+    expect(await current()).toMatchObject({ host: 'db2.local', username: 'app' });
+  });
+
+  it('refuses a PENDING created before CURRENT was replaced (a rollback), naming the version, its age and cancel-rotation; nothing is set', async () => {
+    const store = clocked();
+    await store.putValue(SECRET, JSON.stringify({ ...initial, password: 'second-password-2' }));
+    target.logins.set('app', 'second-password-2');
+    const previous = (await store.describe(SECRET)).versions.find((v) => v.stages.includes('PREVIOUS'))?.versionId ?? '';
+    now = new Date('2026-01-01T01:00:00Z');
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'refused');
+    await expectCode(engine({ store }).rotate(SECRET), 'TARGET_ERROR');
+    const stale = await pendingOf(store);
+    now = new Date('2026-01-01T02:00:00Z');
+    await store.promote(SECRET, previous); // someone rolls CURRENT back; the PENDING (derived from the other) stays
+    const calls = target.calls.length;
+    const error = await expectCode(engine({ store }).rotate(SECRET), 'STALE_PENDING');
+    expect(error.message).toContain(`version ${stale?.versionId ?? '?'}`);
+    expect(error.message).toMatch(/created \d+[smhd] ago \(2026-01-01T01:00:00.000Z\)/);
+    expect(error.message).toContain(`rotator secrets cancel-rotation ${SECRET}`);
+    expect(error.message).toContain(`--remove-from-version-id ${stale?.versionId ?? '?'}`);
+    expect(target.calls.slice(calls).filter((c) => c.startsWith('set'))).toEqual([]);
+    // The service-driven steps refuse it too.
+    await expectCode(engine({ store }).runStep(SECRET, stale?.versionId ?? '', 'setSecret'), 'STALE_PENDING');
+    await expectCode(engine({ store }).runStep(SECRET, stale?.versionId ?? '', 'finishSecret'), 'STALE_PENDING');
+    // Cancelled as the message says, the next rotation starts from the rolled-back CURRENT.
+    await store.cancelRotation(SECRET);
+    await expect(engine({ store }).rotate(SECRET)).resolves.toMatchObject({ resumed: false });
+    expect(await current(store)).toMatchObject({ username: 'app' });
+  });
+
+  it('refuses a PENDING made for another strategy than the secret now names', async () => {
+    await t.store.createSecret('app/master', JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/master' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'single-user' });
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'refused');
+    await expectCode(engine().rotate(SECRET), 'TARGET_ERROR');
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    const error = await expectCode(engine().rotate(SECRET), 'STALE_PENDING');
+    expect(error.message).toMatch(/made for another strategy than alternating-users/);
+    expect(target.calls.filter((c) => c.startsWith('set:alternating'))).toEqual([]);
+  });
+
+  it('every error of a resumed rotation names the PENDING version, its age and how to start over, keeping code and retryable', async () => {
+    target.failNext.test = new RotatorError('TARGET_UNREACHABLE', 'down', { retryable: true });
+    await expectCode(engine().rotate(SECRET), 'TARGET_UNREACHABLE');
+    const pending = await pendingOf();
+    target.failNext.test = new RotatorError('TARGET_UNREACHABLE', 'down', { retryable: true });
+    const error = await expectCode(engine().rotate(SECRET), 'TARGET_UNREACHABLE');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(new RegExp(`^down \\(while resuming the rotation left PENDING by an earlier run: version ${pending?.versionId ?? '?'}, created \\d+s ago`));
+    expect(error.message).toContain(`rotator secrets cancel-rotation ${SECRET}`);
+  });
+});
+
+describe('failures before the target could change leave no PENDING behind', () => {
+  const noPending = async (): Promise<void> => {
+    expect((await t.store.describe(SECRET)).versions.flatMap((v) => v.stages)).not.toContain('PENDING');
+  };
+
+  it('an engine no rotator serves, an invalid CURRENT, a strategy the rotator lacks', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, engine: 'oracle' }));
+    await expectCode(engine().rotate(SECRET), 'UNSUPPORTED_ENGINE');
+    await noPending();
+    await t.store.putValue(SECRET, JSON.stringify({ engine: 'memory', host: 'x' }));
+    await expectCode(engine().rotate(SECRET), 'INVALID_SECRET');
+    await noPending();
+    await t.store.putValue(SECRET, JSON.stringify(initial));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'dual-password' });
+    await expectCode(engine().rotate(SECRET), 'UNSUPPORTED_ENGINE');
+    await noPending();
+    expect(target.calls).toEqual([]);
+  });
+
+  it('a master secret that does not exist', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/absent' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    await expectCode(engine().rotate(SECRET), 'SECRET_NOT_FOUND');
+    await noPending();
+    expect(target.calls).toEqual([]);
+  });
+
+  it('createSecret failing before it stored a value: the stub it started is removed', async () => {
+    const failing = Object.assign(target, {
+      createPending: () => Promise.reject(new RotatorError('TARGET_UNREACHABLE', 'provider down', { retryable: true })),
+    });
+    await expectCode(engine({ rotators: [failing] }).rotate(SECRET), 'TARGET_UNREACHABLE');
+    await noPending();
+    expect((await t.store.describe(SECRET)).versions).toHaveLength(1);
+  });
+});
+
+describe('no silent strategy downgrade', () => {
+  beforeEach(async () => {
+    await t.store.createSecret('app/master', JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+  });
+
+  it('a MultiUser-template secret (masterarn) with no strategy of its own rotates alternating-users, with a warning that says why', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/master' }));
+    const report = await engine().rotate(SECRET);
+    expect(report.strategy).toBe('alternating-users');
+    expect(await current()).toMatchObject({ username: 'app_clone' });
+    const warning = lines.find((l) => l.includes('rotating it alternating-users'));
+    expect(warning).toMatch(/"level":"warn"/);
+    expect(warning).toContain('masterarn');
+    expect(warning).toContain(`rotator secrets rotation ${SECRET} --strategy alternating-users`);
+  });
+
+  it('so is one whose user is the alternate (_clone), and the next rotation alternates back', async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, username: 'app_clone', masterarn: 'app/master' }));
+    target.logins.set('app_clone', initial.password);
+    await expect(engine().rotate(SECRET)).resolves.toMatchObject({ strategy: 'alternating-users' });
+    expect(await current()).toMatchObject({ username: 'app' });
+    expect(lines.some((l) => l.includes('its user is an alternate'))).toBe(true);
+  });
+
+  it("the secret's own setting wins: single-user stays single-user, without the warning", async () => {
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: 'app/master' }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'single-user' });
+    await expect(engine().rotate(SECRET)).resolves.toMatchObject({ strategy: 'single-user' });
+    expect(await current()).toMatchObject({ username: 'app' });
+    expect(lines.some((l) => l.includes('rotating it alternating-users'))).toBe(false);
+  });
+});
+
+describe('a finished rotation is a success even if its lock will not go away', () => {
+  it('warns, and reports the rotation', async () => {
+    const stuck = new Proxy(t.store, {
+      get: (store, name) => {
+        if (name === 'lockRotation') {
+          return async (id: string) => {
+            await store.lockRotation(id); // taken, and never let go: its release fails
+            return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) };
+          };
+        }
+        const member: unknown = Reflect.get(store, name);
+        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(store) : member;
+      },
+    });
+    const report = await engine({ store: stuck }).rotate(SECRET);
+    expect(report.steps.map((s) => s.outcome)).toEqual(['done', 'done', 'done', 'done']);
+    expect(lines.some((l) => l.includes('could not release the rotation lock') && l.includes('"level":"warn"'))).toBe(true);
   });
 });

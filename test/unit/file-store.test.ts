@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
@@ -8,7 +8,7 @@ import { FileStore, type FileStoreOptions } from '../../shared/stores/file/index
 import { storeLockPath } from '../../shared/stores/file/file-store.js';
 import { tryLock } from '../../shared/stores/file/lock.js';
 import { recordSecrets } from '../support/canary.js';
-import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
+import { deadPid, makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -128,20 +128,26 @@ describe('FileStore: creating and listing', () => {
 });
 
 describe('FileStore: versions and stage labels', () => {
-  it('putValue makes a new CURRENT, moves the old one to PREVIOUS and leaves PENDING alone', async () => {
+  it('putValue makes a new CURRENT, moves the old one to PREVIOUS and cancels a rotation under way (its value derives from the old CURRENT)', async () => {
     const store = makeStore();
     await store.createSecret('s', 'one');
-    await store.putValue('s', 'two');
+    expect(await store.putValue('s', 'two')).toEqual({ versionId: 'v2' });
     expect(stagesOf(await store.describe('s'))).toEqual({ v1: ['PREVIOUS'], v2: ['CURRENT'] });
     await store.putPending('s', 'tok', 'pending-value');
-    await store.putValue('s', 'three');
+    expect(await store.putValue('s', 'three')).toEqual({ versionId: 'v3', cancelled: 'tok' });
     const info = await store.describe('s');
-    expect(stagesOf(info)).toEqual({ v1: [], v2: ['PREVIOUS'], tok: ['PENDING'], v3: ['CURRENT'] });
+    // As cancelRotation: the PENDING value stays, unlabelled (the target may accept it), until the purger retires it.
+    expect(stagesOf(info)).toEqual({ v1: [], v2: ['PREVIOUS'], tok: [], v3: ['CURRENT'] });
     expectInvariants(info);
     expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('three');
     expect(await store.getValue('s', { stage: 'PREVIOUS' })).toBe('two');
-    expect(await store.getValue('s', { stage: 'PENDING' })).toBe('pending-value');
+    await expectCode(store.getValue('s', { stage: 'PENDING' }), 'VERSION_NOT_FOUND');
+    expect(await store.getValue('s', { versionId: 'tok' })).toBe('pending-value');
     expect(await store.getValue('s', { versionId: 'v1' })).toBe('one');
+    // A stub holds nothing: it is dropped.
+    await store.startRotation('s', 'stub');
+    expect(await store.putValue('s', 'four')).toEqual({ versionId: 'v4', cancelled: 'stub' });
+    expect(Object.keys(stagesOf(await store.describe('s')))).not.toContain('stub');
   });
 
   it('cancelRotation drops a PENDING stub, keeps a PENDING value unlabelled, and is a no-op without PENDING', async () => {
@@ -406,5 +412,30 @@ describe('FileStore: the store lock', () => {
     expectInvariants(info);
     const stored = await Promise.all(info.versions.map((v) => store.getValue('shared', { versionId: v.versionId })));
     expect(new Set(stored)).toEqual(new Set(['start', ...Array.from({ length: 20 }, (_, i) => `value-${i}`)]));
+  });
+});
+
+describe('FileStore: temp files of writers that died', () => {
+  it('the next write removes them (dead pid, or older than any write takes); a live writer\'s fresh one and other files stay', async () => {
+    const dead = deadPid();
+    const store = makeStore({ lock: { isAlive: (pid) => pid !== dead } });
+    await store.createSecret('s', 'one');
+    const abandoned = `.store.json.${dead}.0123456789ab.tmp`;
+    const old = `.store.json.${process.pid}.abcdefabcdef.tmp`;
+    const live = `.store.json.${process.pid}.fedcba987654.tmp`;
+    const others = ['.store.json.notes.tmp', `.other.json.${dead}.0123456789ab.tmp`, 'store.json.bak'];
+    // A killed writer's temp file is a whole copy of the store: values the purger may since have retired.
+    for (const name of [abandoned, old, live, ...others]) writeFileSync(join(dir, name), readFileSync(join(dir, 'store.json')));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(join(dir, old), hourAgo, hourAgo);
+
+    await store.getValue('s', { stage: 'CURRENT' }); // a read writes nothing, and removes nothing
+    expect(existsSync(join(dir, abandoned))).toBe(true);
+    await store.putValue('s', 'two');
+    expect(existsSync(join(dir, abandoned))).toBe(false);
+    expect(existsSync(join(dir, old))).toBe(false);
+    expect(existsSync(join(dir, live))).toBe(true);
+    for (const name of others) expect(existsSync(join(dir, name))).toBe(true);
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('two');
   });
 });

@@ -177,6 +177,61 @@ describe('Purger on the file store', () => {
     }
   });
 
+  it('leaves alone a secret whose rotation is under way even when its lock is free (a failed rotation left PENDING), saying why', async () => {
+    const [v0] = await rotateTwice();
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'refused');
+    await expect(engine().rotate(SECRET)).rejects.toMatchObject({ code: 'TARGET_ERROR' });
+    const before = await store.describe(SECRET);
+    const pending = before.versions.find((v) => v.stages.includes('PENDING'));
+    const report = await purger(() => at(100)).purge([SECRET]);
+    expect(report.secrets[0]).toMatchObject({ ok: true, actions: [] });
+    expect(report.secrets[0]?.skipped).toContain(`version ${pending?.versionId ?? '?'} is PENDING`);
+    expect(report.failed).toBe(0);
+    expect(await store.describe(SECRET)).toEqual(before);
+    expect(target.calls.filter((c) => c.startsWith('revoke'))).toEqual([]);
+    // Once the rotation is cancelled, the purge goes ahead.
+    await store.cancelRotation(SECRET);
+    const after = await purger(() => at(100)).purge([SECRET]);
+    expect(after.secrets[0]?.skipped).toBeUndefined();
+    expect(after.secrets[0]?.actions.map((a) => a.versionId)).toContain(v0);
+  });
+
+  it('on a store whose lock is service-enforced (a no-op lease), a PENDING rotation is what keeps the purger out', async () => {
+    await rotateTwice();
+    await store.startRotation(SECRET, 'service-started-rotation-token-0001');
+    const serviceLike = new Proxy(store, {
+      get: (real, name) => {
+        if (name === 'rotationLock') return 'service-enforced';
+        if (name === 'lockRotation') return () => Promise.resolve({ release: () => Promise.resolve() });
+        const member: unknown = Reflect.get(real, name);
+        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(real) : member;
+      },
+    });
+    const report = await new Purger({ store: serviceLike, rotators: [target], logger, clock: () => at(100) }).purge([SECRET]);
+    expect(report.secrets[0]).toMatchObject({ ok: true, actions: [] });
+    expect(report.secrets[0]?.skipped).toMatch(/a rotation is under way/);
+    expect((await store.describe(SECRET)).versions).toHaveLength(4);
+  });
+
+  it('a purge that finished is reported even if its lock will not go away', async () => {
+    await rotateTwice();
+    const stuck = new Proxy(store, {
+      get: (real, name) => {
+        if (name === 'lockRotation') {
+          return async (id: string) => {
+            await real.lockRotation(id); // taken, and never let go: its release fails
+            return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) };
+          };
+        }
+        const member: unknown = Reflect.get(real, name);
+        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(real) : member;
+      },
+    });
+    const report = await new Purger({ store: stuck, rotators: [target], logger, clock: () => at(100) }).purge([SECRET]);
+    expect(report.secrets[0]).toMatchObject({ ok: true });
+    expect(report.secrets[0]?.actions.length).toBe(2);
+  });
+
   it('honours the secret\'s own window and keep count', async () => {
     await rotateTwice();
     await store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users', safeWindowMs: 2 * DAY, keepSuperseded: 1 });

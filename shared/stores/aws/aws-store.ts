@@ -101,14 +101,19 @@ export interface SweepFilter {
  *   no label history, and the later estimate can only make the purger wait longer.
  * - **The caller's signal** goes to every SDK call (`abortSignal`), so a step near Lambda's deadline stops waiting
  *   on the service too. A RotationToken given to putPending goes to PutSecretValue.
- * - `lockRotation` is a no-op lease: the service refuses a second RotateSecret while AWSPENDING is on another
- *   version than AWSCURRENT, and the service-driven steps of one rotation run one at a time.
+ * - `lockRotation` is a no-op lease, and the store says so (`rotationLock: 'service-enforced'`): the service refuses a
+ *   second RotateSecret while AWSPENDING is on another version than AWSCURRENT, and the service-driven steps of one
+ *   rotation run one at a time. So the lease excludes nothing: the purger stays out of a secret by seeing its
+ *   AWSPENDING version, not by taking the lease.
+ * - `cancelRotation` removes AWSPENDING from the rotation's version (the CLI's equivalent:
+ *   `aws secretsmanager update-secret-version-stage --version-stage AWSPENDING --remove-from-version-id <id>`).
  */
 /** Secrets Manager's limit on SecretString: 65,536 bytes. */
 export const AWS_MAX_VALUE_BYTES = 65_536;
 
 export class AwsSecretStore implements SecretStore {
   readonly maxValueBytes = AWS_MAX_VALUE_BYTES;
+  readonly rotationLock = 'service-enforced';
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
   readonly #sweep: SweepFilter;
@@ -323,6 +328,18 @@ export class AwsSecretStore implements SecretStore {
     checkSecretId(secretId);
     // The service is the lock (see the class comment); nothing to take or release.
     return Promise.resolve({ release: () => Promise.resolve() });
+  }
+
+  async cancelRotation(secretId: string, versionId?: string): Promise<string | undefined> {
+    checkSecretId(secretId);
+    if (versionId !== undefined) checkVersionId(versionId);
+    const map = (await this.#describeSecret(secretId)).VersionIdsToStages ?? {};
+    const pending = Object.entries(map).find(([, labels]) => isPending(labels))?.[0];
+    if (pending === undefined || (versionId !== undefined && pending !== versionId)) return undefined;
+    await this.#call({ operation: 'UpdateSecretVersionStage', secretId, notFound: { code: 'VERSION_NOT_FOUND', message: `secret ${secretId} has no version ${pending}` } }, () =>
+      this.#client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: AWS_STAGES.PENDING, RemoveFromVersionId: pending })),
+    );
+    return pending;
   }
 
   // ---- calls ----

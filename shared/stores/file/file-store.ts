@@ -19,9 +19,9 @@ import {
   rotationSettingsSchema,
   type StoredVersion,
 } from './format.js';
-import { ensureDir, errnoCode, ioError, readIfExists, writeFileAtomic } from './io.js';
+import { ensureDir, errnoCode, ioError, readIfExists, removeAbandonedTemps, writeFileAtomic } from './io.js';
 import { KEY_ENV } from './key.js';
-import { tryLock, waitForLock, type LockHolder } from './lock.js';
+import { isProcessAlive, tryLock, waitForLock, type LockHolder } from './lock.js';
 
 export interface FileStoreLockOptions {
   /** How long a write waits for another writer's store lock before STORE_LOCKED (default 10 s). */
@@ -83,6 +83,8 @@ export function rotationLockPath(storePath: string, secretId: string): string {
  * written, so a damaged store stays exactly as it was for a person to restore.
  */
 export class FileStore implements SecretStore {
+  /** Lock files exclude a second rotation (and a purge) of the same secret on this host. */
+  readonly rotationLock = 'exclusive';
   readonly path: string;
   readonly maxValueBytes = FILE_STORE_MAX_VALUE_BYTES;
   readonly #key: Buffer;
@@ -265,39 +267,51 @@ export class FileStore implements SecretStore {
     });
   }
 
-  /** Stores a new CURRENT version directly (PutSecretValue with the default stage): the old CURRENT becomes
-   * PREVIOUS; a PENDING version, if any, is left alone. */
-  async putValue(secretId: string, value: string): Promise<void> {
+  /**
+   * Stores a new CURRENT version directly (PutSecretValue with the default stage): the old CURRENT becomes
+   * PREVIOUS. A rotation under way is cancelled in the same write, exactly as `cancelRotation` does: its PENDING
+   * value was derived from the CURRENT just replaced, so resuming it would set and promote a credential for the old
+   * value. Returns the new version id and the cancelled PENDING version's id, if any.
+   */
+  async putValue(secretId: string, value: string): Promise<{ versionId: string; cancelled?: string }> {
     checkSecretId(secretId);
     checkValue(value, secretId);
+    let result: { versionId: string; cancelled?: string } | undefined;
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
       const versionId = checkVersionId(this.#newVersionId());
       if (findVersion(secret, versionId) !== undefined) {
         throw new RotatorError('INTERNAL', `the generated version id ${versionId} already exists in secret ${secretId}`);
       }
+      const cancelled = withStage(secret, 'PENDING');
+      if (cancelled !== undefined) removeStage(secret, 'PENDING');
       const version: StoredVersion = { versionId, createdAt: this.#now(), stages: [], value: sealValue(this.#key, secretId, versionId, value) };
       secret.versions.push(version);
       const current = withStage(secret, 'CURRENT');
       if (current !== undefined) moveStage(secret, 'PREVIOUS', current);
       moveStage(secret, 'CURRENT', version);
       version.promotedAt = version.createdAt;
+      result = { versionId, ...(cancelled === undefined || cancelled.stages.includes('CURRENT') ? {} : { cancelled: cancelled.versionId }) };
       return true;
     });
+    if (result === undefined) throw new RotatorError('INTERNAL', `storing a new value of ${secretId} reported no version`);
+    return result;
   }
 
   /**
    * Abandons the rotation under way: PENDING leaves its version. A stub is dropped; a version with a value stays
-   * (unlabelled, until the purger retires it), because the target may already accept its credential. Returns the
-   * abandoned version id, or undefined when nothing was PENDING.
+   * (unlabelled, until the purger retires it), because the target may already accept its credential. With
+   * `versionId`, only when that version is the PENDING one. Returns the abandoned version id, or undefined when
+   * nothing (or another version) was PENDING.
    */
-  async cancelRotation(secretId: string): Promise<string | undefined> {
+  async cancelRotation(secretId: string, versionId?: string): Promise<string | undefined> {
     checkSecretId(secretId);
+    if (versionId !== undefined) checkVersionId(versionId);
     let cancelled: string | undefined;
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
       const pending = withStage(secret, 'PENDING');
-      if (pending === undefined) return false;
+      if (pending === undefined || (versionId !== undefined && pending.versionId !== versionId)) return false;
       cancelled = pending.versionId;
       removeStage(secret, 'PENDING');
       pruneStubs(secret);
@@ -419,7 +433,12 @@ export class FileStore implements SecretStore {
     try {
       const raw = await readIfExists(this.path);
       const doc = raw === undefined ? emptyDocument(createKeyCheck(this.#key)) : this.#verify(raw);
-      if (change(doc)) await writeFileAtomic(this.path, serializeDocument(doc));
+      if (change(doc)) {
+        // Under the store lock no live writer of ours has a temp file open, so what is there was left by a writer
+        // that died between its write and its rename: a copy of the store, with values the purger may have retired.
+        await removeAbandonedTemps(this.path, { isAlive: this.#lock.isAlive ?? isProcessAlive });
+        await writeFileAtomic(this.path, serializeDocument(doc));
+      }
     } catch (error) {
       await attempt.lock.release().catch(() => undefined); // the change's error is the one worth reporting
       throw error;

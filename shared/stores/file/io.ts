@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RotatorError } from '../../errors.js';
 
@@ -85,7 +85,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, tempName(path, process.pid, randomBytes(TEMP_NONCE_BYTES).toString('hex')));
   let handle;
   try {
     handle = await open(temp, 'wx', 0o600);
@@ -100,4 +100,55 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
     throw ioError('write', path, error);
   }
   await fsyncDir(dir);
+}
+
+const TEMP_NONCE_BYTES = 6;
+
+/** The temporary file writeFileAtomic writes before its rename: `.<name>.<pid>.<12 hex>.tmp`, next to `path`. */
+export function tempName(path: string, pid: number, nonce: string): string {
+  return `.${basename(path)}.${pid}.${nonce}.tmp`;
+}
+
+/** No write of ours takes this long: a temp file older than this is abandoned even if its pid looks alive (reused). */
+export const ABANDONED_TEMP_MS = 10 * 60_000;
+
+export interface AbandonedTempOptions {
+  /** Whether the pid that wrote a temp file (on this host) is alive. */
+  isAlive: (pid: number) => boolean;
+  maxAgeMs?: number;
+}
+
+/**
+ * Removes the temp files a writer of `path` left when it was killed between its write and its rename: those named
+ * by our own pattern (nothing else in the directory is touched) whose writer is dead, or that are older than any
+ * write takes. Call it holding the store lock, so no live writer is between its write and its rename. Returns the
+ * names removed. A failure to remove one is not a reason to fail the write: it is tried again next time.
+ */
+export async function removeAbandonedTemps(path: string, options: AbandonedTempOptions): Promise<string[]> {
+  const dir = dirname(path);
+  const escaped = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^\\.${escaped}\\.(\\d{1,10})\\.[0-9a-f]{${TEMP_NONCE_BYTES * 2}}\\.tmp$`);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const file = join(dir, name);
+    try {
+      const stats = await lstat(file);
+      if (!stats.isFile()) continue;
+      const old = Date.now() - stats.mtimeMs > (options.maxAgeMs ?? ABANDONED_TEMP_MS);
+      if (!old && options.isAlive(Number(match[1]))) continue;
+      await unlink(file);
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove: the next write tries again
+    }
+  }
+  return removed;
 }

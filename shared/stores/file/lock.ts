@@ -25,6 +25,10 @@ import { errnoCode, ioError } from './io.js';
  * that is not its own, and a lock's content (its nonce) never repeats, so a late breaker finds a different
  * file and leaves it alone. A guard whose own holder died is broken the same way, one level up.
  *
+ * A lock whose release failed (an I/O error removing it) is stale too once its holder is gone; within the holder's
+ * own process (a long-lived one) it counts as abandoned at once, so the next run there takes it over instead of
+ * waiting for a process that will never let go.
+ *
  * Known limits, shared with every pid-file scheme: a dead holder's pid reused by an unrelated process keeps
  * its lock looking alive (the error names the file to delete), and locks do not work across hosts sharing a
  * network filesystem.
@@ -61,6 +65,9 @@ const MAX_BREAK_DEPTH = 2;
 const MAX_ATTEMPTS = 12;
 const BUSY_PAUSE_MS = 5;
 
+/** Nonces of this process's locks whose release failed: nobody holds them any more. */
+const abandonedNonces = new Set<string>();
+
 const holderSchema = z.object({
   pid: z.number().int().positive(),
   hostname: z.string(),
@@ -92,12 +99,14 @@ export class FileLock implements Lease {
   release(): Promise<void> {
     this.#releasing ??= this.#release().catch((error: unknown) => {
       this.#releasing = undefined; // let a later call retry after an I/O error
+      abandonedNonces.add(this.holder.nonce); // meanwhile the next taker in this process may break it
       throw error;
     });
     return this.#releasing;
   }
 
   async #release(): Promise<void> {
+    abandonedNonces.delete(this.holder.nonce);
     const current = await observe(this.path);
     // Safe to delete between the read and the unlink: only a guard-holding breaker deletes another's lock,
     // and it does so only when the holder is dead, which we are not.
@@ -217,7 +226,8 @@ function isStale(observed: Observed, options: LockOptions): boolean {
   const { holder } = observed;
   if (holder === undefined) return Date.now() - observed.mtimeMs > (options.unreadableStaleMs ?? DEFAULT_UNREADABLE_STALE_MS);
   if (holder.hostname !== hostname()) return false;
-  if (holder.pid === process.pid) return false; // another lock object in this very process: alive
+  // Another lock object in this very process: alive, unless its release failed (then nobody holds it).
+  if (holder.pid === process.pid) return abandonedNonces.has(holder.nonce);
   return !(options.isAlive ?? isProcessAlive)(holder.pid);
 }
 
