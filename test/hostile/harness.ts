@@ -1,7 +1,6 @@
 import { expect } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import type { SecretStore } from '../../shared/store.js';
-import { recordOutput } from '../support/canary.js';
+import { runRotator, type CliRun } from '../support/cli.js';
 
 /**
  * What every hostile case shares: the inputs an attacker or a careless user sends, a way to run the real entry
@@ -25,25 +24,10 @@ export function expectNoRawControl(text: string): void {
   expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
 }
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliRun } from '../support/cli.js';
 
 /** The `rotator` command line in-process, with its output handed to the leak canary. */
-export async function cli(env: NodeJS.ProcessEnv, args: readonly string[], stdin = ''): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    env,
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-    readStdin: () => Promise.resolve(stdin),
-  });
-  recordOutput(stdout + stderr);
-  return { code, stdout, stderr };
-}
+export const cli = runRotator;
 
 /** Every secret's rotation settings, versions, labels and whether each has a value: what "nothing mutated" compares. */
 export async function snapshot(store: SecretStore): Promise<unknown> {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import { EXIT } from '../../cli/exit-codes.js';
 import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
@@ -12,6 +11,7 @@ import { FakeKeyProvider } from '../fakes/api-key-providers.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { harvestSecrets } from '../support/stores.js';
+import { runRotator, type CliRun } from '../support/cli.js';
 
 /** The `rotator` command line, in-process (fast, exact output) and once as a real process. */
 const pg = inject('postgres');
@@ -22,25 +22,8 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 let counter = 0;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function rotator(args: string[], stdin = ''): Promise<Run> {
-  // --show-value prints a secret because it was asked to; everything else goes to the leak canary.
-  const reveals = args.includes('--show-value');
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    env,
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-    readStdin: () => Promise.resolve(stdin),
-  });
-  recordOutput(reveals ? stderr : stdout + stderr);
-  return { code, stdout, stderr };
+function rotator(args: string[], stdin = ''): Promise<CliRun> {
+  return runRotator(env, args, stdin);
 }
 
 async function role(): Promise<{ user: string; json: string }> {

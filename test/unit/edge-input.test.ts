@@ -23,6 +23,7 @@ import { FileStore, loadKey } from '../../shared/stores/file/index.js';
 import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith } from '../support/stores.js';
+import { rejection } from '../support/unreachable.js';
 import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
 
 /**
@@ -55,16 +56,6 @@ const hostile = (prefix: string, char: string): string => `${prefix}${char}${MAR
 function errorOf(run: () => unknown): RotatorError {
   try {
     run();
-  } catch (error) {
-    if (isRotatorError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RotatorError');
-}
-
-async function rejectionOf(run: () => Promise<unknown>): Promise<RotatorError> {
-  try {
-    await run();
   } catch (error) {
     if (isRotatorError(error)) return error;
     throw error;
@@ -153,7 +144,7 @@ describe('a NUL in dbname never reaches the server', () => {
     ['postgres user', () => createPostgresRotator({ connectTimeoutMs: 500 }).works({ ...postgresBase, host: '127.0.0.1', port, ssl: false, username: `app\0database\0x` }, ctx)],
   ])('%s: INVALID_SECRET before any connection', async (_what, run) => {
     const before = connections;
-    const e = await rejectionOf(run);
+    const e = await rejection(run);
     expect(e.code).toBe('INVALID_SECRET');
     expect(e.message).toMatch(/(dbname|username): must not contain control characters/);
     expect(e.message).not.toContain('admin');
@@ -209,7 +200,7 @@ describe('secret ids: one grammar at every entry point, checked before anything 
     const before = readFileSync(storePath);
     const store = new FileStore({ path: storePath, key: randomKey() });
     for (const call of [() => store.describe(id), () => store.createSecret(id, good), () => store.lockRotation(id)]) {
-      const e = await rejectionOf(call);
+      const e = await rejection(call);
       expect(e.code).toBe('INVALID_INPUT');
       expect(e.message).toContain('the secret id');
       expect(e.message).not.toContain(MARK);
@@ -220,7 +211,7 @@ describe('secret ids: one grammar at every entry point, checked before anything 
     let calls = 0;
     const aws = new AwsSecretStore({ client: { send: () => ((calls += 1), Promise.reject(new Error('no call expected'))) } as unknown as SecretsManagerClient });
     for (const call of [() => aws.describe(id), () => aws.getValue(id, { stage: 'CURRENT' }), () => aws.putPending(id, 'a'.repeat(32), good)]) {
-      const e = await rejectionOf(call);
+      const e = await rejection(call);
       expect(e.code).toBe('INVALID_INPUT');
       expect(e.message).not.toContain(MARK);
     }
@@ -282,7 +273,7 @@ describe('value sizes: each store declares its limit, and oversized input is ref
         }
       })(),
     );
-    const e = await rejectionOf(() => readStreamBounded(huge, 65_536));
+    const e = await rejection(() => readStreamBounded(huge, 65_536));
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.message).toBe("standard input is larger than 65536 bytes, the store's limit for a value");
     expect(produced).toBeLessThanOrEqual(65_536 + SLACK_BYTES + 2 * chunk.length);
@@ -373,7 +364,7 @@ describe('value sizes: each store declares its limit, and oversized input is ref
       const limit = Buffer.byteLength(JSON.stringify(initial)) + 2;
       const small = storeWith(t.store, { maxValueBytes: limit });
       const engine = new RotationEngine({ store: small, rotators: [target], logger: canaryLogger([]), env: {} });
-      const e = await rejectionOf(() => engine.rotate('app/db'));
+      const e = await rejection(() => engine.rotate('app/db'));
       expect(e.code).toBe('INVALID_SECRET');
       expect(e.message).toContain(`would exceed ${limit} bytes`);
       const info = await t.store.describe('app/db');
@@ -401,7 +392,7 @@ describe('the key file and the store file must be regular files', () => {
   it.each(kinds)('a key file that is %s is refused with INVALID_INPUT, without hanging', async (_what, make, kind) => {
     const keyFile = join(dir, 'store.json.key');
     make(keyFile);
-    const e = await rejectionOf(() => loadKey({ env: {}, storePath: join(dir, 'store.json'), keyFile }));
+    const e = await rejection(() => loadKey({ env: {}, storePath: join(dir, 'store.json'), keyFile }));
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.message).toContain(`the store key file ${keyFile} is not a regular file (it is ${kind})`);
     expect(existsSync(join(dir, 'store.json'))).toBe(false);
@@ -411,7 +402,7 @@ describe('the key file and the store file must be regular files', () => {
     const keyFile = join(dir, 'big.key');
     writeFileSync(keyFile, '', { mode: 0o600 });
     truncateSync(keyFile, 50 * 1024 * 1024);
-    const e = await rejectionOf(() => loadKey({ env: {}, keyFile }));
+    const e = await rejection(() => loadKey({ env: {}, keyFile }));
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.message).toContain('too large to hold a base64 32-byte key');
   });
@@ -426,7 +417,7 @@ describe('the key file and the store file must be regular files', () => {
     const path = join(dir, 'store.json');
     make(path);
     const store = new FileStore({ path, key: randomKey() });
-    const e = await rejectionOf(() => store.list());
+    const e = await rejection(() => store.list());
     expect(e.code).toBe('STORE_IO');
     expect(e.message).toContain(`it is ${kind}, not a regular file`);
   }, 5_000);

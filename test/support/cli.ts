@@ -1,0 +1,25 @@
+import { runCli } from '../../cli/program.js';
+import { recordOutput } from './canary.js';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
+ * to the leak canary, except the stdout of `--show-value`, which prints a secret because it was asked to.
+ */
+export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = ''): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    env,
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    readStdin: () => Promise.resolve(stdin),
+  });
+  recordOutput(args.includes('--show-value') ? stderr : stdout + stderr);
+  return { code, stdout, stderr };
+}
