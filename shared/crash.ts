@@ -22,7 +22,7 @@ type Listener = (...args: unknown[]) => void;
 /** The part of `process` used here, so tests can pass an EventEmitter. */
 export interface CrashProcess {
   on(event: string, listener: Listener): unknown;
-  listeners(event: string): Function[];
+  listeners(event: string): Array<(...args: never[]) => unknown>;
   removeAllListeners(event: string): unknown;
   exit(code: number): void;
 }
@@ -116,7 +116,7 @@ export function crashText(reason: unknown, redact: Redact = redactWithEvery): st
 
 /** Installs the handlers once per process (a second call with the same process does nothing). */
 export function installCrashRedaction(options: CrashRedactionOptions): void {
-  const proc = options.process ?? (process as unknown as CrashProcess);
+  const proc: CrashProcess = options.process ?? process;
   if (installed.has(proc)) return;
   installed.add(proc);
   const redact = options.redact ?? redactWithEvery;

@@ -41,7 +41,7 @@ export function createLogger(options: JsonLoggerOptions = {}, base: LogFields = 
       line = JSON.stringify({ time: clock().toISOString(), level: at, message: redactor.redact(message), ...record });
     } catch {
       // A field JSON cannot hold (a BigInt) or a broken clock: the message alone, rather than an exception.
-      line = JSON.stringify({ level: at, message: redactor.redact(String(message)), fields: 'unserialisable' });
+      line = JSON.stringify({ level: at, message: redactor.redact(message), fields: 'unserialisable' });
     }
     // Serialisation may re-join pieces a secret was split across; mask the final text too.
     write(redactor.redact(line));

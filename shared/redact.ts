@@ -86,7 +86,7 @@ export function encodedForms(value: string): EncodedForm[] {
   push('form', () => new URLSearchParams({ v: value }).toString().slice(2));
   push('sql', () => value.replaceAll("'", "''"));
   push('sql-backslash', () => value.replaceAll("'", "''").replaceAll('\\', '\\\\'));
-  push('mysql', () => value.replace(/[\0\b\t\n\r\x1a"'\\]/g, (c) => MYSQL_ESCAPES[c] ?? c));
+  push('mysql', () => [...value].map((c) => MYSQL_ESCAPES[c] ?? c).join(''));
   const bytes = Buffer.from(value, 'utf8');
   for (let shift = 0; shift < 3; shift++) {
     const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
@@ -300,6 +300,10 @@ export interface RedactorOptions {
   maxValues?: number;
   /** How many indexed pieces (about one per KiB of each encoded form) are kept, likewise. */
   maxPieces?: number;
+  /** The forms registered for each value (default: encodedForms). The leak canary passes its own. */
+  forms?: (value: string) => EncodedForm[];
+  /** Tell the learn listener about new values (default true; the canary's own index does not). */
+  announce?: boolean;
 }
 
 export class Redactor {
@@ -308,10 +312,14 @@ export class Redactor {
   readonly #values = new Map<string, Piece[]>();
   readonly #maxValues: number;
   readonly #maxPieces: number;
+  readonly #forms: (value: string) => EncodedForm[];
+  readonly #announce: boolean;
 
   constructor(options: RedactorOptions = {}) {
     this.#maxValues = Math.max(1, options.maxValues ?? DEFAULT_MAX_VALUES);
     this.#maxPieces = Math.max(1, options.maxPieces ?? DEFAULT_MAX_PIECES);
+    this.#forms = options.forms ?? encodedForms;
+    this.#announce = options.announce ?? true;
     LIVE.add(new WeakRef(this));
   }
 
@@ -342,9 +350,10 @@ export class Redactor {
       this.#values.set(id, known);
       return;
     }
-    announce(value);
+    if (this.#announce) announce(value);
     const pieces: Piece[] = [];
-    for (const { text } of encodedForms(value)) {
+    for (const { text } of this.#forms(value)) {
+      if (text.length < MIN_SECRET_LENGTH) continue;
       for (const [from, to] of pieceBounds(text.length)) {
         if (pieces.length >= MAX_PIECES_PER_VALUE) break;
         pieces.push(this.#index.piece(text, from, to));
@@ -393,28 +402,34 @@ export class Redactor {
     try {
       if (typeof text !== 'string') return this.redact(String(text));
       if (this.#values.size === 0) return text;
+      const spans = this.spans(text);
+      if (spans.length === 0) return text;
       let out = '';
       let copied = 0;
-      let maskFrom = -1;
-      let maskTo = -1;
-      this.#index.scan(text, (start, end) => {
-        if (start <= maskTo) {
-          maskTo = Math.max(maskTo, end);
-          return;
-        }
-        if (maskFrom >= 0) {
-          out += text.slice(copied, maskFrom) + REDACTED;
-          copied = maskTo;
-        }
-        maskFrom = start;
-        maskTo = end;
-      });
-      if (maskFrom < 0) return text;
-      return out + text.slice(copied, maskFrom) + REDACTED + text.slice(maskTo);
+      for (const [start, end] of spans) {
+        out += text.slice(copied, start) + REDACTED;
+        copied = end;
+      }
+      return out + text.slice(copied);
     } catch {
       // Failing closed: a text we could not check is not printed.
       return REDACTED;
     }
+  }
+
+  /** Where registered values are in `text`: [start, end) spans, overlapping and adjacent matches merged, in order. */
+  spans(text: string): Array<[number, number]> {
+    const spans: Array<[number, number]> = [];
+    let last: [number, number] | undefined;
+    this.#index.scan(text, (start, end) => {
+      if (last !== undefined && start <= last[1]) {
+        last[1] = Math.max(last[1], end);
+        return;
+      }
+      last = [start, end];
+      spans.push(last);
+    });
+    return spans;
   }
 
   /** Copies a structured log record, masking sensitive keys and registered values. Never throws. */
