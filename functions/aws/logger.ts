@@ -46,7 +46,7 @@ export function adaptPowertoolsLogger(target: PowertoolsLogger, redactor: Redact
       target[level](redactor.redact(message), record);
     } catch {
       // Logging never throws into the rotation: a record Powertools cannot serialise is logged without its fields.
-      target[level](redactor.redact(String(message)), { fields: 'unserialisable' });
+      target[level](redactor.redact(message), { fields: 'unserialisable' });
     }
   };
   return loggerFrom(redactor, emit, (fields) => adaptPowertoolsLogger(target, redactor, { ...base, ...fields }));

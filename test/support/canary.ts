@@ -81,7 +81,7 @@ export function recordOutput(text: string, place: Place = 'output', file = `${pr
 /** Copies a database server's log into the canary before the server (and its directory) goes away. */
 export function keepServerLog(path: string, name: string, dir = canaryDir()): void {
   if (dir === undefined || !existsSync(path)) return;
-  copyFileSync(path, join(dir, `server-${name}-${basename(path)}`));
+  copyFileSync(path, join(dir, `server-${name}-${basename(path, '.log')}.log`));
 }
 
 /**
