@@ -34,8 +34,8 @@ const PIECE = 1024;
 const CHUNK = 64 * 1024;
 /** A value whose forms need more pieces than this is indexed up to here (its raw and JSON forms come first). */
 const MAX_PIECES_PER_VALUE = 4096;
-const DEFAULT_MAX_VALUES = 16_384;
-const DEFAULT_MAX_PIECES = 262_144;
+const DEFAULT_MAX_VALUES = 8_192;
+const DEFAULT_MAX_PIECES = 131_072;
 const MAX_WALK_DEPTH = 32;
 
 const SENSITIVE_EXACT = new Set(['value', 'key', 'verifier', 'authorization', 'secretstring', 'secretbinary', 'credentials']);
