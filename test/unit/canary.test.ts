@@ -53,7 +53,10 @@ describe('the leak canary', () => {
     spawnChildSync(process.execPath, ['-e', `process.stderr.write(${JSON.stringify(`oops ${inChild}\n`)})`]);
     // A server's statement log.
     const log = join(dir, 'statements.src');
-    writeFileSync(log, `LOG:  statement: ALTER ROLE app PASSWORD '${inServer}'\n`);
+    // The verifier is what the server must be told (not a leak there); the plaintext password is a leak.
+    const verifier = `SCRAM-SHA-256$4096:${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}:${randomBytes(32).toString('base64')}`;
+    recordSecrets(verifier);
+    writeFileSync(log, `LOG:  statement: ALTER ROLE app PASSWORD '${verifier}'\nLOG:  statement: SELECT '${inServer}'\n`);
     keepServerLog(log, 'postgres');
     // Encoded forms.
     recordOutput(`auth ${Buffer.from(`user:${encoded.base64}`).toString('base64')}\n`);
