@@ -1,6 +1,17 @@
 #!/usr/bin/env node
+import { installCrashRedaction } from '../shared/crash.js';
+import { EXIT } from './exit-codes.js';
 import { readStreamBounded } from './input.js';
 import { runCli } from './program.js';
+
+// An error nobody caught (a driver's timer, a stream's late rejection) is printed redacted, never by Node's own
+// printer, which would show the error's message, stack, own properties and causes as they are.
+installCrashRedaction({
+  mode: 'exit',
+  prefix: 'rotator: internal error (uncaught): ',
+  exitCode: EXIT.INTERNAL,
+  write: (text) => process.stderr.write(text),
+});
 
 // Bounded by the store's limit: a 50 MB pipe is refused after limit + slack bytes, never held in memory.
 const readStdin = async (maxBytes: number): Promise<string> => {

@@ -35,8 +35,14 @@ export function createLogger(options: JsonLoggerOptions = {}, base: LogFields = 
 
   const emit = (at: LogLevel, message: string, fields?: LogFields): void => {
     if (ORDER[at] < ORDER[level]) return;
-    const record = redactor.redactFields({ ...base, ...fields }) as LogFields;
-    const line = JSON.stringify({ time: clock().toISOString(), level: at, message: redactor.redact(message), ...record });
+    let line: string;
+    try {
+      const record = redactor.redactFields({ ...base, ...fields }) as LogFields;
+      line = JSON.stringify({ time: clock().toISOString(), level: at, message: redactor.redact(message), ...record });
+    } catch {
+      // A field JSON cannot hold (a BigInt) or a broken clock: the message alone, rather than an exception.
+      line = JSON.stringify({ level: at, message: redactor.redact(message), fields: 'unserialisable' });
+    }
     // Serialisation may re-join pieces a secret was split across; mask the final text too.
     write(redactor.redact(line));
   };

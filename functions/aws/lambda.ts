@@ -4,6 +4,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { installCrashRedaction } from '../../shared/crash.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { LogLevel, Logger } from '../../shared/logger.js';
 import { Redactor, describeError } from '../../shared/redact.js';
@@ -22,6 +23,12 @@ export interface ObservabilityOptions {
   redactor?: Redactor;
   powertoolsLogger?: PowertoolsLogger;
   metrics?: Metrics;
+  /**
+   * Route uncaught exceptions and unhandled rejections through redaction before the Lambda runtime prints them
+   * (shared/crash.ts, `runtime` mode). Default: on when running on Lambda (AWS_LAMBDA_FUNCTION_NAME is set), so
+   * tests do not rewire their runner's handlers.
+   */
+  redactCrashes?: boolean;
 }
 
 export interface Observability {
@@ -41,6 +48,7 @@ export type LambdaHandler = (event: unknown, context: Context) => Promise<unknow
 
 export function createObservability(options: ObservabilityOptions = {}): Observability {
   const redactor = options.redactor ?? new Redactor();
+  if (options.redactCrashes ?? process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) installCrashRedaction({ mode: 'runtime' });
   const powertools = options.powertoolsLogger ?? createPowertoolsLogger({ redactor, ...(options.logLevel === undefined ? {} : { level: options.logLevel }) });
   const metrics = options.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'rotator' });
   return {
@@ -56,7 +64,16 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
       // Our own deadline signal replaces middy's timeoutEarlyInMillis, which would return while work goes on.
       let chain = middy<unknown, unknown>({ timeoutEarlyInMillis: 0 });
       for (const middleware of before) chain = chain.use(middleware);
-      return chain.use(injectLambdaContext(powertools, { logEvent: false, resetKeys: true })).use(logMetrics(metrics)).handler(run);
+      const handler = chain.use(injectLambdaContext(powertools, { logEvent: false, resetKeys: true })).use(logMetrics(metrics)).handler(run);
+      // Whatever leaves the function (a middleware's error too) is a safe error: the runtime prints its message
+      // and stack.
+      return async (event, context) => {
+        try {
+          return await handler(event, context);
+        } catch (error) {
+          throw safeError(error, redactor);
+        }
+      };
     },
   };
 }
@@ -82,10 +99,18 @@ export function remainingTimeSignal(
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 
-/** What may leave the function: the code, a redacted message, no cause (the runtime prints errorMessage and stack). */
+/**
+ * What may leave the function: the code, a redacted message and stack, no cause (the runtime prints errorMessage
+ * and stack). Never throws.
+ */
 export function safeError(error: unknown, redactor: Redactor): RotatorError {
-  const described = describeError(error instanceof Error ? error : new Error(String(error)), redactor);
+  const described = describeError(error, redactor);
   const message = typeof described.message === 'string' ? described.message : 'unknown error';
-  if (error instanceof RotatorError) return new RotatorError(error.code, message, { retryable: error.retryable });
-  return new RotatorError('INTERNAL', `unexpected error (${String(described.name)}): ${message}`);
+  const safe =
+    error instanceof RotatorError
+      ? new RotatorError(error.code, message, { retryable: error.retryable })
+      : new RotatorError('INTERNAL', `unexpected error (${String(described.name)}): ${message}`);
+  // The stack was captured from the redacted message; mask it again all the same, it is what gets printed.
+  if (typeof safe.stack === 'string') safe.stack = redactor.redact(safe.stack);
+  return safe;
 }

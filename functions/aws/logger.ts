@@ -41,8 +41,13 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions): Powert
 /** Adapts a Powertools Logger to the port. `child` keeps its fields here, so children share one Powertools logger. */
 export function adaptPowertoolsLogger(target: PowertoolsLogger, redactor: Redactor, base: LogFields = {}): Logger {
   const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
-    const record = redactor.redactFields({ ...base, ...fields }) as LogFields;
-    target[level](redactor.redact(message), record);
+    try {
+      const record = redactor.redactFields({ ...base, ...fields }) as LogFields;
+      target[level](redactor.redact(message), record);
+    } catch {
+      // Logging never throws into the rotation: a record Powertools cannot serialise is logged without its fields.
+      target[level](redactor.redact(message), { fields: 'unserialisable' });
+    }
   };
   return loggerFrom(redactor, emit, (fields) => adaptPowertoolsLogger(target, redactor, { ...base, ...fields }));
 }

@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, inject, it } from 'vitest';
-import { recordOutput } from '../support/canary.js';
+import { spawnChildSync } from '../support/child.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
@@ -12,9 +11,8 @@ const maria = inject('mariadb');
 const demo = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
 
 function runDemo(env: NodeJS.ProcessEnv): { status: number | null; output: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', demo], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 90_000 });
+  const result = spawnChildSync(process.execPath, ['--import', 'tsx', demo], { env: { ...process.env, ...env }, timeout: 90_000 });
   const output = result.stdout + result.stderr;
-  recordOutput(output);
   return { status: result.status, output };
 }
 

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileStore } from '../../shared/stores/file/index.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { recordSecrets } from '../support/canary.js';
+import { spawnChildSync } from '../support/child.js';
 import { CONTROL_CHARACTERS, cli, cliError, expectNoRawControl, snapshot, type CliRun } from './harness.js';
 
 /**
@@ -50,13 +50,7 @@ function expectTyped(run: CliRun, codes: readonly string[], names?: string): voi
 
 /** The CLI as a child process that must finish within `ms` (a hang fails the case instead of the worker). */
 function child(args: readonly string[], extraEnv: NodeJS.ProcessEnv, ms = 15_000): CliRun {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', cliPath, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...extraEnv },
-    timeout: ms,
-    input: '',
-  });
-  recordOutput(result.stdout + result.stderr);
+  const result = spawnChildSync(process.execPath, ['--import', 'tsx', cliPath, ...args], { env: { ...process.env, ...extraEnv }, timeout: ms, input: '' });
   expect(result.signal, 'the CLI hung and was killed').toBeNull();
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
@@ -135,7 +129,7 @@ describe('values at the size limit', () => {
 
 describe('special files', () => {
   function fifo(path: string): string {
-    const made = spawnSync('mkfifo', [path]);
+    const made = spawnChildSync('mkfifo', [path]);
     if (made.status !== 0) throw new Error('mkfifo failed');
     return path;
   }

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.js';
 import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
-import { recordOutput, recordSecrets } from '../support/canary.js';
+import { recordSecrets } from '../support/canary.js';
+import { spawnChildSync } from '../support/child.js';
 import { FakeKeyProvider } from '../fakes/api-key-providers.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
@@ -262,9 +262,7 @@ describe('rotator rotate', () => {
     writeFileSync(value, JSON.stringify({ engine: 'postgres', host: pg.host, username: 'nobody', password: 'Some-Password-123' }));
     recordSecrets('Some-Password-123');
     const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
-      const result = spawnSync(process.execPath, ['--import', 'tsx', cliPath, '--store', store, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-      recordOutput(result.stdout + result.stderr);
-      return result;
+      return spawnChildSync(process.execPath, ['--import', 'tsx', cliPath, '--store', store, ...args], { env: { ...process.env, ...env } });
     };
     const help = run(['--help']);
     expect(help.status).toBe(0);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
@@ -6,7 +5,8 @@ import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore, Strategy } from '../../shared/store.js';
-import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
+import { spawnChild } from '../support/child.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
@@ -213,7 +213,7 @@ describe.each(targets)('$engine', (engineTarget) => {
     it('leaves a stale lock and a PENDING version that the next run takes over and finishes', async () => {
       await setUp('single-user');
       const fixture = fileURLToPath(new URL('../fixtures/rotate-and-hang.ts', import.meta.url));
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, t.path, t.key.toString('base64'), SECRET, target.caFile], {
+      const child = spawnChild(process.execPath, ['--import', 'tsx', fixture, t.path, t.key.toString('base64'), SECRET, target.caFile], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
@@ -232,7 +232,6 @@ describe.each(targets)('$engine', (engineTarget) => {
       const exited = new Promise((resolve) => child.on('exit', resolve));
       child.kill('SIGKILL');
       await exited;
-      recordOutput(output);
 
       // The dead process's lock is still on disk, and the database already has the pending password.
       const pending = (await t.store.describe(SECRET)).versions.find((v) => v.stages.includes('PENDING'));

@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, type Tags } from 'yaml';
+import { execFileChild } from '../support/child.js';
 import { readZip } from '../support/zip.js';
 
 /**
@@ -19,7 +18,7 @@ import { readZip } from '../support/zip.js';
  * serverless-esbuild's `.esbuild/` work folder never appears in the working tree.
  */
 
-const run = promisify(execFile);
+const run = execFileChild;
 const REPO = resolve(import.meta.dirname, '../..');
 const OSLS = join(REPO, 'node_modules/osls/bin/serverless.js');
 const STAGE = 'test';

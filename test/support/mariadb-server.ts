@@ -15,8 +15,8 @@ const run = promisify(execFile);
  * A throwaway MariaDB server for the MySQL/MariaDB rotator tests. It listens on 127.0.0.1 only, offers TLS with a
  * certificate from a throwaway CA, enforces passwords (root has a random one; there are no anonymous accounts),
  * and resolves no host names, so TCP clients are always `user@127.0.0.1` and match `%` or `127.0.0.1` accounts.
- * The general log is configured but off; a test may switch it on (`SET GLOBAL general_log = ON`) to read what
- * reached the server.
+ * The general log is on from the start, so the leak canary can search every statement that reached the server
+ * (global-setup.ts copies it before stop); a test may read it too.
  */
 export interface MariadbServer {
   host: string;
@@ -26,7 +26,7 @@ export interface MariadbServer {
   rootPassword: string;
   /** PEM of the CA that signed the server certificate (CN localhost; SAN DNS:localhost, IP:127.0.0.1). */
   caFile: string;
-  /** Where the general log goes once a test enables `general_log`. */
+  /** The general log (on for the server's whole life). */
   generalLogFile: string;
   /** The server's unix socket. */
   socket: string;
@@ -154,7 +154,7 @@ export async function startMariadbServer(options: MariadbServerOptions = {}): Pr
           `--log-error=${errorLog}`,
           ...(options.tls === false ? [] : [`--ssl-ca=${certs.caFile}`, `--ssl-cert=${certs.certFile}`, `--ssl-key=${certs.keyFile}`]),
           '--skip-name-resolve',
-          '--general-log=0',
+          '--general-log=1',
           `--general-log-file=${generalLogFile}`,
           '--max-connections=60',
           ...tuning,
