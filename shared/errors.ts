@@ -1,3 +1,5 @@
+import { escapeControl } from './control-chars.js';
+
 /**
  * Every error Rotator raises on purpose is a RotatorError: a stable `code` that scripts and metrics key on,
  * `retryable` so a scheduler knows whether to try again, and a message that names the problem and the fix.
@@ -37,7 +39,9 @@ export class RotatorError extends Error {
   readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: RotatorErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote ids, engine names and what servers and providers answer: whatever a caller let through, a
+    // control character in a message can never forge a line or reorder what a terminal shows.
+    super(escapeControl(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RotatorError';
     this.code = code;
     this.retryable = options.retryable ?? false;

@@ -14,7 +14,7 @@ import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { createPostgresRotator } from '../../rotators/postgres/index.js';
 import { escapeControl, hasControlCharacter } from '../../shared/control-chars.js';
 import { RotationEngine } from '../../shared/engine.js';
-import { isRotatorError, type RotatorError } from '../../shared/errors.js';
+import { RotatorError, isRotatorError, toRotatorError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
@@ -428,6 +428,13 @@ describe('text output escapes control characters', () => {
     const escaped = escapeControl(hostile('id', char));
     expect(hasControlCharacter(escaped)).toBe(false);
     expect(escaped).toMatch(/^id\\(0|r|n|t|x[0-9a-f]{2}|u[0-9a-f]{4})SMUGGLED$/);
+  });
+
+  it.each(CONTROL_CHARS)('a RotatorError escapes %s wherever its message came from (a server, a provider, a secret)', (_name, char) => {
+    const message = new RotatorError('TARGET_ERROR', `the server said ${hostile('version', char)}`).message;
+    expect(hasControlCharacter(message)).toBe(false);
+    expect(message).toContain(escapeControl(hostile('version', char)));
+    expect(toRotatorError(new Error(hostile('driver', char))).message).toBe(escapeControl(hostile('driver', char)));
   });
 
   it('the CLI error reporter escapes input quoted in a message (an engine name from the secret)', async () => {
