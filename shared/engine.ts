@@ -473,9 +473,11 @@ export class RotationEngine {
     let raw = this.#values.get(key);
     if (raw === undefined) {
       raw = await this.#store.getValue(secretId, selector, options);
-      this.#logger.redactor.addSecretValue(raw);
       this.#remember(key, raw);
     }
+    // Registered on every use, recalled or not: the redactor forgets the values used least recently, so a value this
+    // process keeps using is never among them.
+    this.#logger.redactor.addSecretValue(raw);
     return raw;
   }
 

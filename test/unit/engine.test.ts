@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, type Step } from '../../shared/engine.js';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { REDACTED, Redactor } from '../../shared/redact.js';
 import type { SecretStore, VersionInfo } from '../../shared/store.js';
 import { FileStore } from '../../shared/stores/file/index.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
-import { canaryLogger } from '../support/canary.js';
+import { canaryLogger, recordOutput } from '../support/canary.js';
 
 const SECRET = 'app/db';
 const initial = { engine: 'memory', host: 'db.local', username: 'app', password: 'initial-password-1', dbname: 'app', extra: { keep: true } };
@@ -432,5 +433,20 @@ describe('a finished rotation is a success even if its lock will not go away', (
     const report = await engine({ store: stuck }).rotate(SECRET);
     expect(report.steps.map((s) => s.outcome)).toEqual(['done', 'done', 'done', 'done']);
     expect(lines.some((l) => l.includes('could not release the rotation lock') && l.includes('"level":"warn"'))).toBe(true);
+  });
+});
+
+describe('the redactor keeps what the engine keeps using', () => {
+  it('registers a value recalled from the engine cache again, so a redactor that had forgotten it masks it again', async () => {
+    const redactor = new Redactor({ maxValues: 8 });
+    const warm = engine({ logger: createLogger({ level: 'debug', redactor, write: (line) => recordOutput(line + '\n') }) });
+    await warm.rotate(SECRET);
+    const password = String((await current()).password);
+    // A long-lived container registers many other values; the oldest are forgotten.
+    for (let i = 0; i < 20; i++) redactor.add(`another-invocation-value-${i}`);
+    expect(redactor.redact(password)).toBe(password);
+    // The next rotation recalls CURRENT from the engine's cache instead of reading the store.
+    await warm.rotate(SECRET);
+    expect(redactor.redact(password)).toBe(REDACTED);
   });
 });
