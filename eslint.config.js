@@ -16,5 +16,23 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-spread': 'off',
     },
   },
+  {
+    // The core (DESIGN: shared/) knows the SecretStore and Rotator ports only: no cloud SDK, no database driver, no
+    // adapter or rotator. Those live in stores/, rotators/ and functions/, and are passed in.
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@aws-sdk/*', '@smithy/*', '@azure/*', '@google-cloud/*', 'google-gax', '@grpc/*', 'googleapis'], message: 'cloud SDKs belong in stores/<cloud>/ or functions/<cloud>/, not in the core' },
+            { group: ['pg', 'pg/*', 'mysql2', 'mysql2/*'], message: 'database drivers belong in rotators/<engine>/, not in the core' },
+            { group: ['@middy/*', '@aws-lambda-powertools/*', 'aws-lambda'], message: 'runtime frameworks belong in functions/<cloud>/, not in the core' },
+            { group: ['../stores/*', '../rotators/*', '../functions/*', '../cli/*', '../../*'], message: 'the core depends on nothing outside shared/; pass adapters in' },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
 );

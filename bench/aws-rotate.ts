@@ -14,9 +14,9 @@ import { createRotateHandler, type RotateHandler } from '../functions/aws/rotate
 import { createRotators } from '../rotators/index.js';
 import { loadConfig } from '../shared/config.js';
 import { STEPS } from '../shared/engine.js';
-import { createSecretsManagerClient } from '../shared/stores/aws/index.js';
+import { createSecretsManagerClient } from '../stores/aws/index.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/secrets-manager.js';
+import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/aws/secrets-manager.js';
 import { percentile } from './stats.js';
 
 const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-bench';

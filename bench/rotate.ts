@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { RotationEngine } from '../shared/engine.js';
 import { silentLogger } from '../shared/logger.js';
 import type { SecretStore } from '../shared/store.js';
-import { FileStore } from '../shared/stores/file/index.js';
+import { FileStore } from '../stores/file/index.js';
 import { createRotators } from '../rotators/index.js';
 import { loadConfig } from '../shared/config.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';

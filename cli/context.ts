@@ -3,7 +3,7 @@ import { Purger } from '../shared/purger.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { Redactor } from '../shared/redact.js';
-import { FileStore, loadKey } from '../shared/stores/file/index.js';
+import { FileStore, loadKey } from '../stores/file/index.js';
 import { createRotators } from '../rotators/index.js';
 
 /** What a command needs from its surroundings; tests pass their own. */

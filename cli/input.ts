@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { RotatorError } from '../shared/errors.js';
-import { OPEN_NONBLOCKING, errnoCode, fileKind } from '../shared/stores/file/io.js';
+import { OPEN_NONBLOCKING, errnoCode, fileKind } from '../stores/file/io.js';
 
 /**
  * Reading a secret value with the store's bound (SecretStore.maxValueBytes), so that a huge input is refused, not

@@ -6,7 +6,7 @@ import { RotatorError } from '../../shared/errors.js';
 import { Purger, type PurgeReport } from '../../shared/purger.js';
 import { secretIdSchema } from '../../shared/secret-id.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
-import { AwsSecretStore, type SweepFilter } from '../../shared/stores/aws/index.js';
+import { AwsSecretStore, type SweepFilter } from '../../stores/aws/index.js';
 import { createObservability, remainingTimeSignal, safeError, type LambdaHandler, type ObservabilityOptions } from './lambda.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createRotators } from '../../rotators/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { createPurgeHandler, sweepFromEnv } from './purge-handler.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createApiKeyRotator } from '../../rotators/api-key/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { createSecretsManagerClient } from '../../stores/aws/index.js';
 import { createRotateHandler } from './rotate.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../shared/stores/aws/index.js';
+import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 

@@ -9,7 +9,7 @@ import type { Redactor } from '../../shared/redact.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
 import { noControlCharacters } from '../../shared/secret.js';
 import { secretIdSchema } from '../../shared/secret-id.js';
-import { AwsSecretStore } from '../../shared/stores/aws/index.js';
+import { AwsSecretStore } from '../../stores/aws/index.js';
 import { createObservability, remainingTimeSignal, safeError, type LambdaHandler, type ObservabilityOptions } from './lambda.js';
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
 import { spawnChildSync } from '../support/child.js';
 import { CONTROL_CHARACTERS, cli, cliError, expectNoRawControl, snapshot, type CliRun } from './harness.js';

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createPurgeHandler } from '../../functions/aws/purge-handler.js';
 import { createRotateHandler } from '../../functions/aws/rotate.js';
 import type { LambdaHandler } from '../../functions/aws/lambda.js';
-import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { recordSecrets } from '../support/canary.js';
 import { captureOutput, functionClient, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
 import { expectNoRawControl } from './harness.js';

@@ -6,7 +6,7 @@ import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { FakeKeyProvider, httpDialectConfig, type Dialect } from '../fakes/api-key-providers.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, storeWith, type TestStore } from '../support/stores.js';

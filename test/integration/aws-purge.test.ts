@@ -8,8 +8,8 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPurgeHandler, parsePurgeEvent, sweepFromEnv } from '../../functions/aws/purge-handler.js';
 import { RotationEngine, STEPS } from '../../shared/engine.js';
-import { AwsSecretStore, STRATEGY_TAG } from '../../shared/stores/aws/index.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { AwsSecretStore, STRATEGY_TAG } from '../../stores/aws/index.js';
+import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { ROTATION_LAMBDA_ARN, captureOutput, functionClient, lambdaContext, refusal, type OutputCapture } from '../support/lambda.js';
 import { MemoryTarget } from '../support/memory-target.js';

@@ -8,7 +8,7 @@ import { adaptPowertoolsLogger, createPowertoolsLogger } from '../../functions/a
 import { DEFAULT_SAFETY_MARGIN_MS, type RotateHandler } from '../../functions/aws/rotate.js';
 import type { Step } from '../../shared/engine.js';
 import { Redactor } from '../../shared/redact.js';
-import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { recordSecretValue, recordSecrets } from '../support/canary.js';
 import { REQUEST_ID, captureOutput, databaseRotateHandler, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
 import { testTargets, type TestTarget } from '../support/targets.js';

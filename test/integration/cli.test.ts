@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.js';
-import { FileStore, loadOrCreateKey } from '../../shared/stores/file/index.js';
+import { FileStore, loadOrCreateKey } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
 import { spawnChildSync } from '../support/child.js';
 import { FakeKeyProvider } from '../fakes/api-key-providers.js';

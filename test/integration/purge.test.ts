@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
 import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';

@@ -12,9 +12,9 @@ import {
   createRdsClient,
   createRdsMasterResolver,
   createSecretsManagerClient,
-} from '../../shared/stores/aws/index.js';
-import { startRdsFake, type RdsFake } from '../fakes/rds.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+} from '../../stores/aws/index.js';
+import { startRdsFake, type RdsFake } from '../fakes/aws/rds.js';
+import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { FAKE_CREDENTIALS, captureOutput, lambdaContext, refusal, rotateSecret, type OutputCapture } from '../support/lambda.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';

@@ -3,8 +3,8 @@ import type { Context } from 'aws-lambda';
 import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
 import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import type { Strategy } from '../../shared/store.js';
-import { createSecretsManagerClient } from '../../shared/stores/aws/index.js';
-import { FAKE_REGION } from '../fakes/secrets-manager.js';
+import { createSecretsManagerClient } from '../../stores/aws/index.js';
+import { FAKE_REGION } from '../fakes/aws/secrets-manager.js';
 import { recordOutput } from './canary.js';
 import type { TestTarget } from './targets.js';
 

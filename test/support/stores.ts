@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecretStore } from '../../shared/store.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { recordSecretValue } from './canary.js';
 
 export interface TestStore {

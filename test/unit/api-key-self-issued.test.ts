@@ -4,7 +4,7 @@ import { RotationEngine } from '../../shared/engine.js';
 import type { Logger } from '../../shared/logger.js';
 import { Purger } from '../../shared/purger.js';
 import type { SecretStore } from '../../shared/store.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';

@@ -18,8 +18,8 @@ import { RotatorError, isRotatorError, toRotatorError } from '../../shared/error
 import { silentLogger } from '../../shared/logger.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import { AwsSecretStore } from '../../shared/stores/aws/index.js';
-import { FileStore, loadKey } from '../../shared/stores/file/index.js';
+import { AwsSecretStore } from '../../stores/aws/index.js';
+import { FileStore, loadKey } from '../../stores/file/index.js';
 import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith } from '../support/stores.js';

@@ -4,7 +4,7 @@ import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { REDACTED, Redactor } from '../../shared/redact.js';
 import type { SecretStore, VersionInfo } from '../../shared/store.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
 import { canaryLogger, recordOutput } from '../support/canary.js';

@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError } from '../../shared/errors.js';
-import { FileStore, KEY_ENV } from '../../shared/stores/file/index.js';
-import { rotationLockPath } from '../../shared/stores/file/file-store.js';
-import { readLockHolder } from '../../shared/stores/file/lock.js';
+import { FileStore, KEY_ENV } from '../../stores/file/index.js';
+import { rotationLockPath } from '../../stores/file/file-store.js';
+import { readLockHolder } from '../../stores/file/lock.js';
 import { deadPid, makeTempDir, randomKey, spawnFixture, type FixtureProcess } from '../fixtures/file-store-helpers.js';
 
 /**

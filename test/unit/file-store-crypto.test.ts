@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
-import { FileStore, KEY_ENV, loadKey, loadOrCreateKey } from '../../shared/stores/file/index.js';
+import { FileStore, KEY_ENV, loadKey, loadOrCreateKey } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
 import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
 

@@ -4,9 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import { MAX_SECRET_BYTES } from '../../shared/secret.js';
 import { STAGES, type SecretInfo, type Stage } from '../../shared/store.js';
-import { FileStore, type FileStoreOptions } from '../../shared/stores/file/index.js';
-import { storeLockPath } from '../../shared/stores/file/file-store.js';
-import { tryLock } from '../../shared/stores/file/lock.js';
+import { FileStore, type FileStoreOptions } from '../../stores/file/index.js';
+import { storeLockPath } from '../../stores/file/file-store.js';
+import { tryLock } from '../../stores/file/lock.js';
 import { recordSecrets } from '../support/canary.js';
 import { deadPid, makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { tryLock } from '../../shared/stores/file/lock.js';
+import { tryLock } from '../../stores/file/lock.js';
 import { makeTempDir } from '../fixtures/file-store-helpers.js';
 
 /** Paths whose unlink fails with EIO (a disk or permission fault the test cannot cause for real as root). */

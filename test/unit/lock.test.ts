@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileS
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isProcessAlive, readLockHolder, tryLock, waitForLock, type LockAttempt, type LockHolder } from '../../shared/stores/file/lock.js';
+import { isProcessAlive, readLockHolder, tryLock, waitForLock, type LockAttempt, type LockHolder } from '../../stores/file/lock.js';
 import { deadPid, makeTempDir } from '../fixtures/file-store-helpers.js';
 
 let dir: string;

@@ -4,7 +4,7 @@ import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { planRetention, Purger, type RetentionPolicy } from '../../shared/purger.js';
 import type { SecretInfo, VersionInfo } from '../../shared/store.js';
-import { FileStore } from '../../shared/stores/file/index.js';
+import { FileStore } from '../../stores/file/index.js';
 import { canaryLogger } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, type TestStore } from '../support/stores.js';

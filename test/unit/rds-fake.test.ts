@@ -1,6 +1,6 @@
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand, paginateDescribeDBInstances, type RDSClient } from '@aws-sdk/client-rds';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startRdsFake, type RdsFake } from '../fakes/rds.js';
+import { startRdsFake, type RdsFake } from '../fakes/aws/rds.js';
 
 /** The RDS fake, driven by the real RDSClient: what the SDK's awsQuery deserializer makes of its XML. */
 

@@ -6,9 +6,9 @@ import { POSTGRES_ENGINES } from '../../rotators/postgres/index.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { MasterResolver, RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
-import { RDS_ENDPOINT_ENV, RDS_ENGINES, RDS_INSTANCE_TAG, createRdsClient, createRdsMasterResolver } from '../../shared/stores/aws/index.js';
-import { startRdsFake, type RdsFake } from '../fakes/rds.js';
-import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { RDS_ENDPOINT_ENV, RDS_ENGINES, RDS_INSTANCE_TAG, createRdsClient, createRdsMasterResolver } from '../../stores/aws/index.js';
+import { startRdsFake, type RdsFake } from '../fakes/aws/rds.js';
+import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 
 /**

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recordSecrets } from '../support/canary.js';
-import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/secrets-manager.js';
+import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 
 /** The fake's own rules, each pinned through the real SDK client so the wire protocol is exercised too. */
 

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { STAGES, STRATEGIES } from '../../store.js';
+import { STAGES, STRATEGIES } from '../../shared/store.js';
 import type { Sealed } from './crypto.js';
 
 /**

@@ -3,7 +3,7 @@ import { open, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
-import type { Lease } from '../../store.js';
+import type { Lease } from '../../shared/store.js';
 import { errnoCode, ioError } from './io.js';
 
 /**

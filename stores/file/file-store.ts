@@ -2,9 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as z from 'zod';
-import { RotatorError } from '../../errors.js';
-import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../secret-id.js';
-import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../store.js';
+import { RotatorError } from '../../shared/errors.js';
+import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../shared/secret-id.js';
+import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../shared/store.js';
 import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
 import {
   DESCRIPTION_MAX,

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { RotatorError } from '../../errors.js';
+import { RotatorError } from '../../shared/errors.js';
 
 /**
  * AES-256-GCM for values at rest. Each value gets a fresh random 12-byte IV (a 96-bit random IV is safe for

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { RotatorError } from '../../errors.js';
+import { RotatorError } from '../../shared/errors.js';
 
 /** The errno code of a node fs error, if any. */
 export function errnoCode(error: unknown): string | undefined {

@@ -9,9 +9,9 @@ import {
 } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
-import { RotatorError, type ErrorCode } from '../../errors.js';
-import type { MasterCredential, MasterResolver, RotatorContext } from '../../rotator.js';
-import type { SecretObject } from '../../secret.js';
+import { RotatorError, type ErrorCode } from '../../shared/errors.js';
+import type { MasterCredential, MasterResolver, RotatorContext } from '../../shared/rotator.js';
+import type { SecretObject } from '../../shared/secret.js';
 import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, networkCode } from './errors.js';
 

@@ -9,8 +9,8 @@ import {
   type DescribeSecretResponse,
   type GetSecretValueResponse,
 } from '@aws-sdk/client-secrets-manager';
-import { RotatorError } from '../../errors.js';
-import { checkSecretId } from '../../secret-id.js';
+import { RotatorError } from '../../shared/errors.js';
+import { checkSecretId } from '../../shared/secret-id.js';
 import {
   STAGES,
   STRATEGIES,
@@ -25,7 +25,7 @@ import {
   type Strategy,
   type VersionInfo,
   type VersionSelector,
-} from '../../store.js';
+} from '../../shared/store.js';
 import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
 

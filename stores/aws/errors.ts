@@ -1,4 +1,4 @@
-import { RotatorError, type ErrorCode } from '../../errors.js';
+import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 
 /**
  * Secrets Manager errors mapped to RotatorErrors by the error's *name* (what the SDK sets from the service's

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RotatorError } from '../../errors.js';
+import { RotatorError } from '../../shared/errors.js';
 import { KEY_BYTES } from './crypto.js';
 import { OPEN_NONBLOCKING, ensureDir, errnoCode, fileKind, fsyncDir, ioError } from './io.js';
 
