@@ -249,6 +249,26 @@ describe('Key Vault fake: lists and paging', () => {
     expect((await raw('GET', '/secrets/db-app/versions?api-version=2025-07-01&maxresults=26')).status).toBe(400);
   });
 
+  it('pages by marker: a secret or version created between two pages makes the listing neither repeat nor skip', async () => {
+    for (const name of ['app-b', 'app-c', 'app-d', 'app-e', 'app-f']) await kv.setSecret(name, secretValue(name));
+    const names: string[] = [];
+    for await (const page of kv.listPropertiesOfSecrets().byPage({ maxPageSize: 2 })) {
+      names.push(...page.map((p) => p.name));
+      if (names.length === 2) await kv.setSecret('app-a', secretValue('app-a')); // sorts before the marker
+    }
+    expect(names).toEqual(['app-b', 'app-c', 'app-d', 'app-e', 'app-f']);
+
+    const created: string[] = [];
+    for (let i = 0; i < 6; i++) created.push((await kv.setSecret('db-app', secretValue(`v${i}`))).properties.version ?? '');
+    const listed: string[] = [];
+    for await (const page of kv.listPropertiesOfSecretVersions('db-app').byPage({ maxPageSize: 2 })) {
+      listed.push(...page.map((p) => p.version ?? ''));
+      if (listed.length === 2) for (let i = 0; i < 8; i++) await kv.setSecret('db-app', secretValue(`late${i}`));
+    }
+    expect(new Set(listed).size).toBe(listed.length);
+    for (const v of created) expect(listed).toContain(v);
+  });
+
   it('pages the list of secrets at the default page size, skipping deleted ones', async () => {
     const small = await startKeyVaultFake({ pageSize: 2, versionOrder: 'created' });
     try {

@@ -28,7 +28,7 @@ import { createTestCertificates } from '../../support/tls.js';
  * - PATCH changes attributes (enabled, nbf, exp), tags and contentType of one version (the latest on the versionless
  *   path); it never changes the value and never creates a version. Tags are per version and never inherited;
  * - version lists come in no guaranteed order (shuffled by default; `seed` makes the order repeatable), a stable
- *   order within one listing so that paging by absolute `nextLink` neither repeats nor skips; lists never carry values;
+ *   order per version so that paging by absolute `nextLink` (a marker token) neither repeats nor skips; lists never carry values;
  * - soft delete: DELETE moves the secret to the deleted state (reads are 404 SecretNotFound, reusing the name is
  *   409 Conflict / ObjectIsDeletedButRecoverable) until it is recovered or purged;
  * - 404 SecretNotFound for unknown secrets and versions.
@@ -376,13 +376,13 @@ class FakeVault {
       case 'GetSecretVersions':
         return this.#listVersions(name, url);
       case 'GetSecrets':
-        return this.#page(url, this.#live().map((s) => this.#item(s, this.#latest(s), true)));
+        return this.#page(url, this.#live().map((s) => ({ key: s.name.toLowerCase(), item: this.#item(s, this.#latest(s), true) })));
       case 'DeleteSecret':
         return this.#delete(name);
       case 'GetDeletedSecret':
         return { status: 200, body: this.#deletedBundle(this.#deleted(name)) };
       case 'GetDeletedSecrets':
-        return this.#page(url, [...this.#secrets.values()].filter((s) => s.deletedDate !== undefined).map((s) => this.#deletedBundle(s)));
+        return this.#page(url, [...this.#secrets.values()].filter((s) => s.deletedDate !== undefined).map((s) => ({ key: s.name.toLowerCase(), item: this.#deletedBundle(s) })));
       case 'PurgeDeletedSecret':
         this.#secrets.delete(this.#deleted(name).name.toLowerCase());
         return { status: 204 };
@@ -502,8 +502,7 @@ class FakeVault {
 
   #listVersions(name: string, url: URL): Reply {
     const s = this.#find(name);
-    const ordered = [...s.versions].sort((a, b) => a.listKey - b.listKey);
-    return this.#page(url, ordered.map((v) => this.#item(s, v, false)));
+    return this.#page(url, s.versions.map((v) => ({ key: v.listKey, item: this.#item(s, v, false) })));
   }
 
   #delete(name: string): Reply {
@@ -513,33 +512,38 @@ class FakeVault {
   }
 
   /**
-   * One page of `items`, and an absolute nextLink carrying an opaque skip token while more remain. The token is the
-   * position in a list whose order is fixed per version (listKey), so pages neither repeat nor skip.
+   * One page of `entries` (each with its fixed place in the list, `key`), and an absolute nextLink carrying an opaque
+   * skip token while more remain. The token is a marker (the last key returned), as the service's is, so versions
+   * created or secrets deleted between two pages make the listing neither repeat nor skip what was already there.
    */
-  #page(url: URL, items: unknown[]): Reply {
+  #page(url: URL, entries: { key: number | string; item: unknown }[]): Reply {
     const max = url.searchParams.get('maxresults');
     const size = max === null ? this.#pageSize : Number(max);
     if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE) throw badParameter(`maxresults must be an integer between 1 and ${MAX_PAGE}.`);
+    const sorted = [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const token = url.searchParams.get('$skiptoken');
-    let start = 0;
+    let rest = sorted;
     if (token !== null) {
+      let after: unknown;
       try {
-        start = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { skip: number }).skip;
+        after = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown }).after;
       } catch {
         throw badParameter('The $skiptoken is not valid.');
       }
-      if (!Number.isInteger(start) || start < 0) throw badParameter('The $skiptoken is not valid.');
+      if (typeof after !== 'number' && typeof after !== 'string') throw badParameter('The $skiptoken is not valid.');
+      rest = sorted.filter((e) => e.key > after);
     }
-    const end = start + size;
+    const page = rest.slice(0, size);
     let nextLink: string | null = null;
-    if (end < items.length) {
+    const last = page.at(-1);
+    if (rest.length > size && last !== undefined) {
       const next = new URL(url.pathname, this.vaultUrl);
       next.searchParams.set('api-version', url.searchParams.get('api-version') ?? '');
-      next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ skip: end })).toString('base64url'));
+      next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ after: last.key })).toString('base64url'));
       if (max !== null) next.searchParams.set('maxresults', max);
       nextLink = next.toString();
     }
-    return { status: 200, body: { value: items.slice(start, end), nextLink } };
+    return { status: 200, body: { value: page.map((e) => e.item), nextLink } };
   }
 
   #attributes(v: Version): Record<string, unknown> {
