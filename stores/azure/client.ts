@@ -49,7 +49,7 @@ export interface KeyVaultClientOptions {
   vaultUrl: string;
   /** Default: see `defaultKeyVaultCredential`. */
   credential?: KeyVaultCredential;
-  /** Where AZURE_CLIENT_ID and friends are read when no credential is given (default process.env). */
+  /** Where the credential choice reads AZURE_CLIENT_ID and friends (default process.env; DefaultAzureCredential itself always reads process.env). */
   env?: NodeJS.ProcessEnv;
   retry?: KeyVaultRetryOptions;
   testOnly?: KeyVaultTestOnlyOptions;
