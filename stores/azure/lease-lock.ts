@@ -106,7 +106,13 @@ export interface BlobLeaseLock {
  */
 export function leaseBlobName(secretId: string): string {
   const folded = secretId.toLowerCase();
-  const encoded = [...folded].map((c) => (/^[a-z0-9-]$/.test(c) ? c : `_${c.codePointAt(0)?.toString(16).padStart(2, '0') ?? ''}`)).join('');
+  // Byte by byte (UTF-8), so every escape is exactly "_" and two hex digits, whatever the character.
+  const encoded = [...Buffer.from(folded, 'utf8')]
+    .map((byte) => {
+      const c = String.fromCharCode(byte);
+      return /^[a-z0-9-]$/.test(c) ? c : `_${byte.toString(16).padStart(2, '0')}`;
+    })
+    .join('');
   if (encoded.length <= MAX_BLOB_NAME) return encoded;
   return `${encoded.slice(0, MAX_BLOB_NAME - 65)}~${createHash('sha256').update(folded).digest('hex')}`;
 }

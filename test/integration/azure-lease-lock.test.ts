@@ -101,6 +101,7 @@ describe('the lock blob name', () => {
     expect(leaseBlobName('a/../b')).toBe('a_2f_2e_2e_2fb');
     expect(leaseBlobName('..')).not.toMatch(/[./]/);
     expect(leaseBlobName('a_2f')).not.toBe(leaseBlobName('a/')); // "_" is escaped too
+    expect(leaseBlobName('\u00e9')).toBe('_c3_a9'); // not a secret id, but still one fixed-width escape per byte
     const arn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${'x/'.repeat(990)}`;
     const long = leaseBlobName(arn);
     expect(long.length).toBeLessThanOrEqual(1024);
