@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
-import { STAGES, type SecretInfo, type SecretStore } from '../../shared/store.js';
+import { STAGES, type Lease, type SecretInfo, type SecretStore } from '../../shared/store.js';
 
 /**
  * The SecretStore contract every adapter must keep (DESIGN.md, "The two contracts"), written once against the
@@ -37,6 +37,33 @@ const TOKEN_A = 'contract-token-aaaaaaaaaaaaaaaaaaaaaaaa';
 const TOKEN_B = 'contract-token-bbbbbbbbbbbbbbbbbbbbbbbb';
 
 /**
+ * The exclusive lock's half of the contract, on a bare lock function (a store's lockRotation, or a lock component such
+ * as the Azure blob lease before it is part of a store): while a lease is held a second lock of the same secret is
+ * refused with ROTATION_IN_PROGRESS (retryable), and once it is released the lock is granted again.
+ */
+export async function expectLockExclusion(lock: (secretId: string) => Promise<Lease>, secretId: string): Promise<void> {
+  const first = await lock(secretId);
+  let second: Lease | undefined;
+  try {
+    const refused = await lock(secretId).then(
+      (lease) => {
+        second = lease;
+        return undefined;
+      },
+      (error: unknown) => error,
+    );
+    expect(second, 'a second lockRotation was granted while the first lease was held').toBeUndefined();
+    expect(isRotatorError(refused, 'ROTATION_IN_PROGRESS')).toBe(true);
+    expect(isRotatorError(refused) && refused.retryable).toBe(true);
+  } finally {
+    await second?.release();
+    await first.release();
+  }
+  const again = await lock(secretId);
+  await again.release();
+}
+
+/**
  * Exclusion, as the store declares it (`rotationLock`):
  * - exclusive: while a lease is held a second lockRotation is refused with ROTATION_IN_PROGRESS (retryable), and once
  *   it is released the lock is granted again;
@@ -46,25 +73,7 @@ const TOKEN_B = 'contract-token-bbbbbbbbbbbbbbbbbbbbbbbb';
  */
 export async function expectRotationExclusion(store: SecretStore, secretId: string): Promise<void> {
   if (store.rotationLock === 'exclusive') {
-    const first = await store.lockRotation(secretId);
-    let second: Awaited<ReturnType<SecretStore['lockRotation']>> | undefined;
-    try {
-      const refused = await store.lockRotation(secretId).then(
-        (lease) => {
-          second = lease;
-          return undefined;
-        },
-        (error: unknown) => error,
-      );
-      expect(second, 'a second lockRotation was granted while the first lease was held').toBeUndefined();
-      expect(isRotatorError(refused, 'ROTATION_IN_PROGRESS')).toBe(true);
-      expect(isRotatorError(refused) && refused.retryable).toBe(true);
-    } finally {
-      await second?.release();
-      await first.release();
-    }
-    const again = await store.lockRotation(secretId);
-    await again.release();
+    await expectLockExclusion((id) => store.lockRotation(id), secretId);
     return;
   }
   expect(store.rotationLock).toBe('service-enforced');
