@@ -9,6 +9,7 @@ import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, 
 import {
   DESCRIPTION_MAX,
   SECRET_ID_RULE,
+  TAG_RULE,
   emptyDocument,
   parseDocument,
   rotationInputSchema,
@@ -567,6 +568,10 @@ function checkRotation(settings: unknown): RotationSettings {
 }
 
 function checkTags(tags: unknown, secretId: string): Record<string, string> {
+  // zod's record drops a `__proto__` key without a word; a tag the caller set must not vanish silently.
+  if (tags !== null && typeof tags === 'object' && Object.hasOwn(tags, '__proto__')) {
+    throw new RotatorError('INVALID_INPUT', `the tags of ${secretId} are invalid: tags need ${TAG_RULE}`);
+  }
   return parseInput(tagsSchema, tags, `the tags of ${secretId}`);
 }
 
