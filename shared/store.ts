@@ -97,8 +97,8 @@ export interface Lease {
  *   over; a cloud lease expires unless renewed).
  * - `service-enforced`: `lockRotation` is a lease that excludes nothing, and the store says so. What excludes is the
  *   service: AWS Secrets Manager refuses RotateSecret while AWSPENDING is on a version other than AWSCURRENT, and
- *   invokes one rotation's steps one at a time. That is all it guarantees: a self-driven run (the CLI resuming a
- *   rotation the service left PENDING) is not excluded from the service's own invocations of the same rotation; both
+ *   invokes one rotation's steps one at a time. That is all it guarantees: a self-driven run (`engine.rotate` on an
+ *   AWS store, resuming a rotation the service left PENDING) is not excluded from the service's own invocations of the same rotation; both
  *   run the same idempotent steps for the same token, so they converge, but they may overlap. Anything that must
  *   stay out of a rotation (the purger) therefore looks for a PENDING version itself instead of taking the lease.
  */

@@ -79,7 +79,7 @@ export interface SweepFilter {
  * - **Starting a rotation is the service's job.** Only RotateSecret creates the value-less AWSPENDING version (the
  *   port's rotation marker), and it invokes the rotation function, which then drives the steps itself. So
  *   `startRotation` succeeds only when the token is already AWSPENDING, and otherwise says to run
- *   `aws secretsmanager rotate-secret`. A self-driven run (CLI) on AWS can still resume a rotation the service left
+ *   `aws secretsmanager rotate-secret`. A self-driven run (`engine.rotate`) on AWS can still resume a rotation the service left
  *   PENDING.
  * - **The RotationToken stays here.** Each step's event carries a RotationToken that PutSecretValue takes as proof
  *   that the call belongs to that rotation (needed when the function works through an assumed role). It is no part
@@ -104,7 +104,8 @@ export interface SweepFilter {
  *   (one Lambda container), as are creation dates. Reads by stage always go to the service: labels move. The
  *   engine reads CURRENT by the id its DescribeSecret just returned, so the steps after createSecret read nothing.
  * - **Creation dates cost a ListSecretVersionIds call** (DescribeSecret has none per version), made only when
- *   `describe` is asked for dates and a version id is new to this instance. The rotation steps do not ask.
+ *   `describe` is asked for dates (the port's read mask: every description but `dates: false`) and a version id is
+ *   new to this instance. The rotation steps' guards ask for none.
  * - `describe` lists labelled versions only. A version without labels is "deprecated": the service deletes it on
  *   its own, so on AWS `retire` (remove every label) is where the purger's work ends.
  * - `promotedAt` (CURRENT only) is the later of its creation and the secret's LastRotatedDate: the service keeps
@@ -113,9 +114,10 @@ export interface SweepFilter {
  *   on the service too.
  * - `lockRotation` is a no-op lease, and the store says so (`rotationLock: 'service-enforced'`). What the service
  *   enforces is this and no more: RotateSecret is refused while AWSPENDING is on another version than AWSCURRENT, and
- *   the service invokes one rotation's steps one at a time. The lease excludes nothing, so a CLI run resuming a
- *   rotation can overlap the service's own invocation of the same rotation (same token, idempotent steps: they
- *   converge), and the purger stays out of a secret by seeing its AWSPENDING version, not by taking the lease.
+ *   the service invokes one rotation's steps one at a time. The lease excludes nothing, so a self-driven run
+ *   (`engine.rotate`) resuming a rotation can overlap the service's own invocation of the same rotation (same
+ *   token, idempotent steps: they converge), and the purger stays out of a secret by seeing its AWSPENDING version,
+ *   not by taking the lease.
  * - `cancelRotation` removes AWSPENDING from the rotation's version (the CLI's equivalent:
  *   `aws secretsmanager update-secret-version-stage --version-stage AWSPENDING --remove-from-version-id <id>`).
  */
