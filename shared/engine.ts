@@ -68,8 +68,6 @@ export interface EngineOptions {
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** AWS: the step's RotationToken, handed to PutSecretValue. Sensitive: registered with the redactor by the caller. */
-  rotationToken?: string;
   /** Called after each step of a self-driven rotation, for progress output. */
   onStep?: (result: StepResult) => void;
 }
@@ -181,7 +179,7 @@ export class RotationEngine {
       token = pending.versionId;
       this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
       try {
-        // Dates say how old the PENDING is and whether CURRENT was replaced after it (free on the file store).
+        // Dates say how old the PENDING is and whether CURRENT was replaced after it (see DescribeOptions).
         if (pending.createdAt === undefined) info = await describe(true);
         loaded = await this.#load(info, options);
         await this.#assertFits(loaded, token, options);
@@ -253,8 +251,8 @@ export class RotationEngine {
       if (current?.versionId !== derivedFrom) throw stalePending(info, token, 'CURRENT was replaced after the PENDING value was derived from it');
     } else {
       if (pending.createdAt === undefined || current?.createdAt === undefined) {
-        // Described without dates (AWS's steps, in a container that did not store the value): ask once more with them
-        // (the store remembers them per version).
+        // Described without dates (the steps' guards ask for none), and this engine did not store the value: ask once
+        // more, with dates (a store that dates versions by another request remembers them: they never change).
         info = await this.#store.describe(info.secretId, { dates: true, signal: options.signal });
         ({ pending, current } = find());
       }
@@ -317,7 +315,7 @@ export class RotationEngine {
     const ctx: RotatorContext = { logger, signal: options.signal };
     switch (step) {
       case 'createSecret': {
-        const outcome = await this.#createSecret(loaded, token, ctx, options.rotationToken);
+        const outcome = await this.#createSecret(loaded, token, ctx);
         const from = versionWithStage(loaded.info, 'CURRENT')?.versionId;
         if (outcome === 'done' && from !== undefined) this.#remember(versionKey(loaded.info.secretId, token), from, this.#derivedFrom);
         return outcome;
@@ -333,7 +331,7 @@ export class RotationEngine {
     }
   }
 
-  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext, rotationToken: string | undefined): Promise<StepOutcome> {
+  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     if (info.versions.find((v) => v.versionId === token)?.hasValue === true) return 'already-done';
     const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
     const masterId = rotator.masterSecretId(current, strategy);
@@ -359,7 +357,7 @@ export class RotationEngine {
       if (Buffer.byteLength(value, 'utf8') > this.#store.maxValueBytes) {
         throw new RotatorError('INVALID_SECRET', `the new value for secret ${info.secretId} would exceed ${this.#store.maxValueBytes} bytes, the store's limit`);
       }
-      await this.#store.putPending(info.secretId, token, value, { signal: ctx.signal, rotationToken });
+      await this.#store.putPending(info.secretId, token, value, { signal: ctx.signal });
     } catch (error) {
       // A key minted for a value that was never stored would live on with nobody holding it.
       await rotator.discardPending?.(pending, input, ctx).catch((cleanup: unknown) => {

@@ -1,7 +1,40 @@
 /**
- * The SecretStore port: the model AWS Secrets Manager has natively, which every adapter maps its cloud onto
- * (see DESIGN.md). Each version has an id (the rotation token), a value, a creation time and stage labels;
- * each stage is on at most one version. Version values are immutable.
+ * The SecretStore port: what every store adapter (file, AWS Secrets Manager, and the planned Azure Key Vault and
+ * Google Secret Manager ones) must guarantee to the engine, the purger and the CLI. It speaks in versions with stage
+ * labels; each adapter maps its cloud onto that model and keeps the promises below, whatever its cloud does natively.
+ * docs/architecture.md has the per-cloud mapping.
+ *
+ * The promises:
+ * - **Version ids.** The rotation token is the port's version id of every version Rotator wrote: `startRotation`,
+ *   `putPending`, `promote`, `retire`, `describe` and `getValue` all name such a version by its token, for its whole
+ *   life (PENDING, CURRENT, PREVIOUS, superseded). A cloud that assigns its own ids (Key Vault: 32 hex; Secret
+ *   Manager: 1, 2, 3...) records the token on the version (a tag, an annotation) and maps both ways. A version
+ *   written by someone else (the first value, a value put by hand) is named by the cloud's own id.
+ * - **Stages.** CURRENT, PENDING and PREVIOUS are each on at most one version. CURRENT is what consumers read.
+ * - **PENDING is never where consumers read.** Where it lives is the adapter's business (AWS: the AWSPENDING label on
+ *   its own version; Key Vault and Secret Manager: a companion secret no consumer reads), but no consumer reading the
+ *   secret the way its cloud intends (AWSCURRENT, Key Vault's latest version, Secret Manager's `latest`) ever gets a
+ *   PENDING value. Only a value promoted after testSecret is.
+ * - **A rotation starts with a marker.** `startRotation` records the token as the rotation under way; the version is
+ *   then described as PENDING with `hasValue: false` until `putPending` stores its value. The marker holds nothing
+ *   and no consumer sees it (AWS: the value-less AWSPENDING version the service creates; Key Vault: a tag on the
+ *   latest version, patched without making a version; Secret Manager: an annotation). It is what lets a rotation
+ *   that dies before storing its value be found, resumed or cancelled.
+ * - **Writes are idempotent and resumable.** `putPending` again with the same token and value is a no-op; another
+ *   value is VERSION_CONFLICT. `promote` again after it succeeded is a no-op, and a promotion that died half way
+ *   (a cloud where promotion is a write followed by bookkeeping) is recognised as its own on the next call and
+ *   finished without writing the value a second time.
+ * - **Values are immutable**: a value read by version id may be cached for the life of the process.
+ * - **Limits belong to the store** (`maxValueBytes`): a larger value is refused with INVALID_INPUT before anything is
+ *   stored, and the engine refuses a new value larger than the store's limit before it changes the target.
+ * - **Locks** are the store's, declared by `rotationLock` (see RotationLockKind).
+ * - **Metadata is in the description** (`SecretInfo.tags`), so nothing reaches around the port to read it.
+ * - Cloud-only options (AWS's RotationToken for PutSecretValue) stay inside that cloud's adapter.
+ * - Errors are RotatorErrors: SECRET_NOT_FOUND, VERSION_NOT_FOUND, VERSION_CONFLICT, NOT_PENDING, INVALID_INPUT,
+ *   ROTATION_IN_PROGRESS (retryable), STORE_IO for the service's own failures.
+ *
+ * The store contract suite (test/support/store-contract.ts) checks each of these on every adapter, with ids valid on
+ * every cloud.
  */
 export const STAGES = ['CURRENT', 'PENDING', 'PREVIOUS'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -10,11 +43,16 @@ export const STRATEGIES = ['single-user', 'alternating-users', 'dual-password'] 
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface VersionInfo {
+  /** The rotation token for a version Rotator wrote; the cloud's own id for any other (see the promises above). */
   versionId: string;
   stages: Stage[];
-  /** Unset only when `describe` was told not to fetch dates (`dates: false`) and the store did not know it. */
+  /**
+   * When the version was created (for a version Rotator wrote: when its rotation started or its value was stored).
+   * Always set by a full description. Unset only in a description asked for with `dates: false` (see DescribeOptions),
+   * for a version the store has not dated yet.
+   */
   createdAt?: Date;
-  /** False for the PENDING stub a rotation starts with, before createSecret stores a value. */
+  /** False only for the marker of a rotation whose value is not stored yet (see `startRotation`). */
   hasValue: boolean;
   /** When the version last became CURRENT; unset for versions that never were. The purger's clock starts when
    * the next version is promoted. */
@@ -34,6 +72,13 @@ export interface RotationSettings {
 export interface SecretInfo {
   secretId: string;
   rotation: RotationSettings;
+  /**
+   * The secret's own metadata as its store keeps it (AWS: the secret's tags; Key Vault: the tags of the CURRENT
+   * version; Secret Manager: labels; file store: the tags set with `setTags`), keys as stored. An adapter's own
+   * bookkeeping (tokens, PENDING markers, leases) is not shown here. Empty when there is none.
+   */
+  tags: Readonly<Record<string, string>>;
+  /** The versions with a stage, and superseded ones the store has not retired yet, oldest first. */
   versions: VersionInfo[];
 }
 
@@ -44,13 +89,18 @@ export interface Lease {
 }
 
 /**
- * How a store keeps two rotations of one secret from mutating its target at once:
- * - `exclusive`: `lockRotation` itself excludes: a second call is refused (ROTATION_IN_PROGRESS) while a lease is
- *   held (the file store's lock files).
- * - `service-enforced`: `lockRotation` is a no-op lease, because the service refuses to start a second rotation
- *   while a PENDING version other than CURRENT exists (AWS: RotateSecret while AWSPENDING is on another version), and
- *   runs one rotation's steps one at a time. Anything that must stay out of a rotation (the purger) therefore looks
- *   for a PENDING version itself instead of relying on the lease.
+ * How a store keeps two rotations of one secret from mutating its target at once. Each store declares its kind
+ * (`rotationLock`), and the contract suite checks the matching behaviour:
+ * - `exclusive`: `lockRotation` itself excludes. While a lease is held a second call is refused with
+ *   ROTATION_IN_PROGRESS (retryable); a released lease can be taken again; a lease whose holder died without
+ *   releasing it is freed within a bounded time (the file store: a lock file naming a process that is gone is taken
+ *   over; a cloud lease expires unless renewed).
+ * - `service-enforced`: `lockRotation` is a lease that excludes nothing, and the store says so. What excludes is the
+ *   service: AWS Secrets Manager refuses RotateSecret while AWSPENDING is on a version other than AWSCURRENT, and
+ *   invokes one rotation's steps one at a time. That is all it guarantees: a self-driven run (`engine.rotate` on an
+ *   AWS store, resuming a rotation the service left PENDING) is not excluded from the service's own invocations of the same rotation; both
+ *   run the same idempotent steps for the same token, so they converge, but they may overlap. Anything that must
+ *   stay out of a rotation (the purger) therefore looks for a PENDING version itself instead of taking the lease.
  */
 export type RotationLockKind = 'exclusive' | 'service-enforced';
 
@@ -60,21 +110,22 @@ export interface CallOptions {
 }
 
 export interface DescribeOptions extends CallOptions {
-  /** Whether versions need their creation dates (default true). The rotation steps do not, and on AWS dates cost a
-   * ListSecretVersionIds call. */
+  /**
+   * Whether the caller needs `createdAt` on every version (default true). The rotation steps' guards need only ids,
+   * stages and `hasValue`, and say `false`. A store whose listing carries dates (file, Key Vault, Secret Manager)
+   * sets them anyway; one whose service dates versions only through another request (AWS Secrets Manager) may skip
+   * that request and leave `createdAt` unset on versions it has not dated before. It is a read mask, not a
+   * different answer: ids, stages, `hasValue`, `promotedAt` where known, rotation settings and tags are the same.
+   */
   dates?: boolean;
-}
-
-export interface PutPendingOptions extends CallOptions {
-  /** AWS: the RotationToken the service gives each rotation step, which PutSecretValue takes as proof that the call
-   * belongs to that rotation (needed when the function works through an assumed role). Sensitive. */
-  rotationToken?: string;
 }
 
 export interface SecretStore {
   /**
-   * The largest value, in UTF-8 bytes, this store keeps (AWS Secrets Manager: 65,536, its SecretString limit).
-   * Input is read and refused against it before it is parsed or logged, and the engine checks a new value with it.
+   * The largest value, in UTF-8 bytes, this store keeps (AWS Secrets Manager and the file store: 65,536; Key Vault:
+   * 25 KB; Secret Manager: 64 KiB). `putPending` refuses a larger value with INVALID_INPUT and stores nothing; input
+   * is read and refused against it before it is parsed or logged; the engine checks a new value with it before the
+   * value reaches the store or the target.
    */
   readonly maxValueBytes: number;
   /** The ids of the secrets the purger sweeps: every secret of the file store; on a cloud store, the ones this
@@ -88,28 +139,46 @@ export interface SecretStore {
    */
   getValue(secretId: string, selector: VersionSelector, options?: CallOptions): Promise<string>;
   /**
-   * Marks `token` PENDING with no value, as AWS's RotateSecret does before it calls the function; a no-op when
-   * the token is already PENDING. Self-driven rotations call it; on AWS the service does it.
+   * Records `token` as the rotation under way: from now on it is described as a version with stages ['PENDING'] and
+   * `hasValue: false`, and reading it is VERSION_NOT_FOUND, until `putPending` stores its value. A marker only: it
+   * stores no value, makes no version consumers can see, and changes nothing they read. A no-op when the token is
+   * already PENDING; VERSION_CONFLICT when the token names a version that is not PENDING.
+   *
+   * Self-driven rotations (file store, Key Vault, Secret Manager, the CLI) call it before createSecret. A store whose
+   * service starts rotations itself (AWS: RotateSecret creates the value-less AWSPENDING version, then invokes the
+   * function) only confirms a token the service already made PENDING, and refuses any other with INVALID_INPUT naming
+   * how to start a rotation there.
    */
   startRotation(secretId: string, token: string): Promise<void>;
   /**
-   * Stores `value` as the PENDING version `token`. Idempotent: the same token with the same value is a no-op;
-   * the same token with another value is VERSION_CONFLICT.
+   * Stores `value` as the PENDING version `token`, where no consumer reads it. Idempotent: the same token with the
+   * same value is a no-op; the same token with another value is VERSION_CONFLICT. A value over `maxValueBytes` is
+   * INVALID_INPUT. The token is the rotation `startRotation` recorded (or the service started); a store may refuse
+   * any other with NOT_PENDING.
    */
-  putPending(secretId: string, token: string, value: string, options?: PutPendingOptions): Promise<void>;
-  /** Moves CURRENT to `token` (the old CURRENT becomes PREVIOUS; PENDING leaves the token). */
+  putPending(secretId: string, token: string, value: string, options?: CallOptions): Promise<void>;
+  /**
+   * Makes the PENDING value `token` CURRENT, where consumers read it: the old CURRENT becomes PREVIOUS, PENDING
+   * leaves the token. VERSION_NOT_FOUND when the token has no value. A no-op when `token` is already CURRENT, also
+   * when an earlier call died after the write that made it what consumers read: that call's bookkeeping is finished
+   * and the value is not written again.
+   */
   promote(secretId: string, token: string, options?: CallOptions): Promise<void>;
-  /** Retires a superseded version (the purger's action); refuses CURRENT and PENDING. */
+  /**
+   * Retires a superseded version (the purger's action): it keeps no stage, `describe` no longer lists it, and it
+   * cannot be read by stage (file store: deleted; AWS: its labels removed, and the service deletes unlabelled
+   * versions; Key Vault: disabled, as it cannot delete one version). Refuses CURRENT and PENDING with INVALID_INPUT.
+   */
   retire(secretId: string, versionId: string): Promise<void>;
   /**
    * Takes the lock that keeps a second rotation of the secret from mutating its target at the same time.
-   * ROTATION_IN_PROGRESS (retryable) when another holder has it.
+   * ROTATION_IN_PROGRESS (retryable) when another holder has it. What it guarantees is `rotationLock`.
    */
   lockRotation(secretId: string): Promise<Lease>;
   /** What `lockRotation` guarantees (see RotationLockKind); the store contract checks the matching behaviour. */
   readonly rotationLock: RotationLockKind;
   /**
-   * Abandons the rotation under way: PENDING leaves its version. A value-less stub is dropped; a version with a
+   * Abandons the rotation under way: PENDING leaves its version. A marker with no value is dropped; a version with a
    * value stays, unlabelled (until the purger retires it), because the target may already accept its credential.
    * With `versionId`, only when that version is the PENDING one (a rotation that has since been replaced is left
    * alone). Returns the abandoned version id, or undefined when nothing (or another version) was PENDING.

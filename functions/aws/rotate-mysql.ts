@@ -1,6 +1,6 @@
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
+import { AwsSecretStore, createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 
@@ -9,12 +9,14 @@ import { createRotateHandler } from './rotate.js';
  * only the MySQL rotator, so its bundle carries `mysql2` and not `pg`. Everything is built once per container.
  */
 const config = loadConfig(process.env);
-// One Secrets Manager client for the store and the resolver; the RDS client is only called for a master secret that
-// RDS manages (no "host"). Neither makes a network call when built.
+// One store for the engine and the resolver (which reads a master secret's tags from its description); the RDS client
+// is only called for a master secret that RDS manages (no "host"). Nothing here makes a network call when built.
 const client = createSecretsManagerClient();
+const store = new AwsSecretStore({ client });
 
 export const handler = createRotateHandler({
   client,
+  store,
   rotators: [
     createMysqlRotator({
       ...databaseRotatorOptions(config),
@@ -24,7 +26,7 @@ export const handler = createRotateHandler({
   ],
   engineFamily: 'mysql',
   config,
-  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), secretsManager: client }),
+  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), store }),
 });
 
 export default handler;

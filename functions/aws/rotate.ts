@@ -25,8 +25,9 @@ import { createObservability, remainingTimeSignal, safeError, type LambdaHandler
  *   Lambda's deadline and goes to `engine.runStep`, so the database work is cut and the step fails through its own
  *   error path (logged, counted, rethrown). With no time left at all the step is refused before any call.
  *   The signal reaches the database calls and every Secrets Manager call (the SDK's `abortSignal`).
- * - **RotationToken** is registered with the redactor before anything else runs, never logged, and handed to
- *   PutSecretValue, which needs it when the function reaches Secrets Manager through an assumed role.
+ * - **RotationToken** is registered with the redactor before anything else runs and never logged. It is AWS's, not
+ *   the engine's: the step runs inside `store.withRotationToken(...)`, so the AWS store hands it to PutSecretValue,
+ *   which needs it when the function reaches Secrets Manager through an assumed role.
  * - **Errors are rethrown**, so Secrets Manager marks the step failed and retries it with the same token. What is
  *   thrown is a fresh RotatorError with the same code and a redacted message and no cause (a driver error may
  *   quote what it was sent; the Lambda runtime prints errorMessage and the stack).
@@ -68,6 +69,8 @@ function fail(error: RotatorError): never {
 export interface RotateHandlerDeps extends Omit<ObservabilityOptions, 'logLevel'> {
   /** Built once per container with createSecretsManagerClient (SECRETS_MANAGER_ENDPOINT honoured). */
   client: SecretsManagerClient;
+  /** The store on `client`, when the entry point shares it (with the RDS master resolver); built here otherwise. */
+  store?: AwsSecretStore;
   /** The rotators this bundle ships (one engine family per entry point). */
   rotators: readonly Rotator[];
   /** The `Engine` metric dimension: the engine family of this function. */
@@ -87,8 +90,9 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
   const kit = createObservability({ ...deps, logLevel: deps.config.logLevel });
   const { logger, redactor } = kit;
   const margin = deps.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
+  const store = deps.store ?? new AwsSecretStore({ client: deps.client });
   const engine = new RotationEngine({
-    store: new AwsSecretStore({ client: deps.client }),
+    store,
     rotators: deps.rotators,
     logger,
     defaultStrategy: deps.config.defaultStrategy,
@@ -103,7 +107,7 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
       step = e.Step;
       const deadline = remainingTimeSignal(context, margin, 'the step');
       try {
-        const result = await engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal, rotationToken: e.RotationToken });
+        const result = await store.withRotationToken(e.RotationToken, () => engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal }));
         logger.info(`rotation step ${e.Step} succeeded`, { secretId: e.SecretId, versionId: e.ClientRequestToken, step: e.Step, outcome: result.outcome, ms: result.ms });
         kit.count('StepSucceeded', { Step: step, Engine: deps.engineFamily }, { outcome: result.outcome });
       } finally {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -17,7 +18,6 @@ import {
   type CallOptions,
   type DescribeOptions,
   type Lease,
-  type PutPendingOptions,
   type RotationSettings,
   type SecretInfo,
   type SecretStore,
@@ -74,10 +74,20 @@ export interface SweepFilter {
  * and AWSPREVIOUS, a version id is the rotation token.
  *
  * Decisions (see also the README's AWS section):
- * - **Starting a rotation is the service's job.** Only RotateSecret creates a value-less AWSPENDING version, and it
- *   invokes the rotation function, which then drives the steps itself. So `startRotation` succeeds only when the
- *   token is already AWSPENDING, and otherwise says to run `aws secretsmanager rotate-secret`. A self-driven run
- *   (CLI) on AWS can still resume a rotation the service left PENDING.
+ * - **Version ids are the service's own**: Secrets Manager takes the rotation token as the version id
+ *   (ClientRequestToken), so the port's version id and the service's are the same string, with no mapping.
+ * - **Starting a rotation is the service's job.** Only RotateSecret creates the value-less AWSPENDING version (the
+ *   port's rotation marker), and it invokes the rotation function, which then drives the steps itself. So
+ *   `startRotation` succeeds only when the token is already AWSPENDING, and otherwise says to run
+ *   `aws secretsmanager rotate-secret`. A self-driven run (`engine.rotate`) on AWS can still resume a rotation the service left
+ *   PENDING.
+ * - **The RotationToken stays here.** Each step's event carries a RotationToken that PutSecretValue takes as proof
+ *   that the call belongs to that rotation (needed when the function works through an assumed role). It is no part
+ *   of the port: the handler scopes it with `withRotationToken(token, () => engine.runStep(...))`, and putPending
+ *   inside that scope sends it. It is scrubbed from every error this store raises (the caller registers it with the
+ *   redactor too).
+ * - **Tags** (DescribeSecret's Tags, fetched with every description anyway) are the description's `tags`; the
+ *   `rotator:strategy` tag also gives the rotation strategy.
  * - **PENDING on the CURRENT version means "finished".** `promote` moves AWSCURRENT with RemoveFromVersionId
  *   (AWSPREVIOUS follows on the service side) and leaves AWSPENDING where it is, exactly as
  *   AWS's own rotation templates do; RotateSecret treats that state as complete. The port therefore reports
@@ -94,17 +104,20 @@ export interface SweepFilter {
  *   (one Lambda container), as are creation dates. Reads by stage always go to the service: labels move. The
  *   engine reads CURRENT by the id its DescribeSecret just returned, so the steps after createSecret read nothing.
  * - **Creation dates cost a ListSecretVersionIds call** (DescribeSecret has none per version), made only when
- *   `describe` is asked for dates and a version id is new to this instance. The rotation steps do not ask.
+ *   `describe` is asked for dates (the port's read mask: every description but `dates: false`) and a version id is
+ *   new to this instance. The rotation steps' guards ask for none.
  * - `describe` lists labelled versions only. A version without labels is "deprecated": the service deletes it on
  *   its own, so on AWS `retire` (remove every label) is where the purger's work ends.
  * - `promotedAt` (CURRENT only) is the later of its creation and the secret's LastRotatedDate: the service keeps
  *   no label history, and the later estimate can only make the purger wait longer.
  * - **The caller's signal** goes to every SDK call (`abortSignal`), so a step near Lambda's deadline stops waiting
- *   on the service too. A RotationToken given to putPending goes to PutSecretValue.
- * - `lockRotation` is a no-op lease, and the store says so (`rotationLock: 'service-enforced'`): the service refuses a
- *   second RotateSecret while AWSPENDING is on another version than AWSCURRENT, and the service-driven steps of one
- *   rotation run one at a time. So the lease excludes nothing: the purger stays out of a secret by seeing its
- *   AWSPENDING version, not by taking the lease.
+ *   on the service too.
+ * - `lockRotation` is a no-op lease, and the store says so (`rotationLock: 'service-enforced'`). What the service
+ *   enforces is this and no more: RotateSecret is refused while AWSPENDING is on another version than AWSCURRENT, and
+ *   the service invokes one rotation's steps one at a time. The lease excludes nothing, so a self-driven run
+ *   (`engine.rotate`) resuming a rotation can overlap the service's own invocation of the same rotation (same
+ *   token, idempotent steps: they converge), and the purger stays out of a secret by seeing its AWSPENDING version,
+ *   not by taking the lease.
  * - `cancelRotation` removes AWSPENDING from the rotation's version (the CLI's equivalent:
  *   `aws secretsmanager update-secret-version-stage --version-stage AWSPENDING --remove-from-version-id <id>`).
  */
@@ -122,11 +135,22 @@ export class AwsSecretStore implements SecretStore {
   readonly #created = new Map<string, Date>();
   /** The AWSCURRENT version id last seen per secret: only a hint for promote's RemoveFromVersionId. */
   readonly #lastCurrent = new Map<string, string>();
+  /** The RotationToken of the service-driven step under way (see withRotationToken). */
+  readonly #rotationToken = new AsyncLocalStorage<string | undefined>();
 
   constructor(options: AwsSecretStoreOptions) {
     this.#client = options.client;
     this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.#sweep = options.sweep ?? {};
+  }
+
+  /**
+   * Runs `run` (one service-driven step) with the step's RotationToken in scope: every PutSecretValue made inside it
+   * carries the token, as the service requires of a function that reaches Secrets Manager through an assumed role.
+   * The token is sensitive: it is scrubbed from this store's errors, and the caller registers it with its redactor.
+   */
+  withRotationToken<T>(rotationToken: string | undefined, run: () => Promise<T>): Promise<T> {
+    return this.#rotationToken.run(rotationToken, run);
   }
 
   /** The names of the secrets whose rotation is on, narrowed by the sweep filter. */
@@ -178,7 +202,7 @@ export class AwsSecretStore implements SecretStore {
       }),
     );
     versions.sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
-    return { secretId, rotation: rotationSettings(out, secretId), versions };
+    return { secretId, rotation: rotationSettings(out, secretId), tags: tagRecord(out), versions };
   }
 
   async getValue(secretId: string, selector: VersionSelector, options: CallOptions = {}): Promise<string> {
@@ -226,7 +250,7 @@ export class AwsSecretStore implements SecretStore {
     );
   }
 
-  async putPending(secretId: string, token: string, value: string, options: PutPendingOptions = {}): Promise<void> {
+  async putPending(secretId: string, token: string, value: string, options: CallOptions = {}): Promise<void> {
     checkSecretId(secretId);
     checkToken(token);
     checkValue(value, secretId);
@@ -237,8 +261,9 @@ export class AwsSecretStore implements SecretStore {
     const known = this.#values.get(cacheKey(secretId, token));
     if (known === value) return; // the service would ignore the call: same token, same value
     if (known !== undefined) throw new RotatorError(conflict.code, conflict.message);
+    const rotationToken = this.#rotationToken.getStore();
     await this.#call(
-      { operation: 'PutSecretValue', secretId, special: { ResourceExistsException: conflict }, scrub: [value, ...(options.rotationToken === undefined ? [] : [options.rotationToken])], signal: options.signal },
+      { operation: 'PutSecretValue', secretId, special: { ResourceExistsException: conflict }, scrub: [value, ...(rotationToken === undefined ? [] : [rotationToken])], signal: options.signal },
       () =>
         this.#client.send(
           new PutSecretValueCommand({
@@ -246,7 +271,7 @@ export class AwsSecretStore implements SecretStore {
             ClientRequestToken: token,
             SecretString: value,
             VersionStages: [AWS_STAGES.PENDING],
-            ...(options.rotationToken === undefined ? {} : { RotationToken: options.rotationToken }),
+            ...(rotationToken === undefined ? {} : { RotationToken: rotationToken }),
           }),
           { abortSignal: options.signal },
         ),
@@ -490,6 +515,11 @@ function isPending(labels: readonly string[]): boolean {
 /** The port's stages of a version, in STAGES order; PENDING on the CURRENT version is a finished rotation. */
 function toStages(labels: readonly string[]): Stage[] {
   return STAGES.filter((stage) => labels.includes(AWS_STAGES[stage]) && !(stage === 'PENDING' && labels.includes(AWS_STAGES.CURRENT)));
+}
+
+/** The secret's tags as the port's record (own properties only: a key such as `__proto__` stays a plain key). */
+function tagRecord(out: DescribeSecretResponse): Record<string, string> {
+  return Object.fromEntries((out.Tags ?? []).flatMap(({ Key, Value }) => (Key === undefined ? [] : [[Key, Value ?? '']])));
 }
 
 function rotationSettings(out: DescribeSecretResponse, secretId: string): RotationSettings {

@@ -7,13 +7,13 @@ import {
   type Endpoint,
   type Filter,
 } from '@aws-sdk/client-rds';
-import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { MasterCredential, MasterResolver, RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
+import type { SecretStore } from '../../shared/store.js';
 import { awsClientConfig, type AwsClientOptions } from './client-config.js';
-import { awsErrorName, mapAwsError, networkCode } from './errors.js';
+import { awsErrorName, networkCode } from './errors.js';
 
 /**
  * Master secrets that RDS manages (`ManageMasterUserPassword`) hold only `username` and `password`; RDS names the
@@ -72,8 +72,11 @@ export function createRdsClient(options: RdsClientOptions = {}): RDSClient {
 export interface RdsMasterResolverDeps {
   /** Built with createRdsClient, in the region of the databases. */
   rds: RDSClient;
-  /** The client the store uses; the resolver only calls DescribeSecret (for the tags). */
-  secretsManager: SecretsManagerClient;
+  /**
+   * The store the master secret is in: the resolver reads the secret's tags from its description (`describe` without
+   * dates: one DescribeSecret on AWS), never from the service directly.
+   */
+  store: Pick<SecretStore, 'describe'>;
 }
 
 /** What RDS says about the server a master secret belongs to. */
@@ -94,7 +97,7 @@ interface TaggedServer {
 export function createRdsMasterResolver(deps: RdsMasterResolverDeps): MasterResolver {
   return async (secretId: string, value: SecretObject, ctx: RotatorContext): Promise<MasterCredential> => {
     if (value.host !== undefined) return { value, replicaHosts: [] };
-    const tagged = await taggedServer(deps.secretsManager, secretId, ctx);
+    const tagged = await taggedServer(deps.store, secretId, ctx);
     const region = await clientRegion(deps.rds);
     if (region !== undefined && region !== tagged.region) {
       throw new RotatorError(
@@ -121,14 +124,9 @@ export function createRdsMasterResolver(deps: RdsMasterResolverDeps): MasterReso
 
 // ---- the secret's tags ----
 
-async function taggedServer(client: SecretsManagerClient, secretId: string, ctx: RotatorContext): Promise<TaggedServer> {
-  let tags: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }>;
-  try {
-    tags = (await client.send(new DescribeSecretCommand({ SecretId: secretId }), { abortSignal: ctx.signal })).Tags ?? [];
-  } catch (error) {
-    throw mapAwsError(error, { operation: 'DescribeSecret', secretId, signal: ctx.signal });
-  }
-  const tagValue = (key: string): string | undefined => tags.find((t) => t.Key?.toLowerCase() === key.toLowerCase())?.Value;
+async function taggedServer(store: Pick<SecretStore, 'describe'>, secretId: string, ctx: RotatorContext): Promise<TaggedServer> {
+  const { tags } = await store.describe(secretId, { dates: false, ...(ctx.signal === undefined ? {} : { signal: ctx.signal }) });
+  const tagValue = (key: string): string | undefined => Object.entries(tags).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
   // RDS sets one of the two; a cluster's tag names the server a cluster-wide master logs in to, so it goes first.
   const cluster = tagValue(RDS_CLUSTER_TAG);
   const instance = tagValue(RDS_INSTANCE_TAG);

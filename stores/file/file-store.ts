@@ -9,10 +9,12 @@ import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, 
 import {
   DESCRIPTION_MAX,
   SECRET_ID_RULE,
+  TAG_RULE,
   emptyDocument,
   parseDocument,
   rotationInputSchema,
   serializeDocument,
+  tagsSchema,
   versionIdSchema,
   type StoreDocument,
   type StoredSecret,
@@ -51,6 +53,8 @@ export interface CreateSecretOptions {
   /** Defaults to rotation disabled, as a secret starts in AWS Secrets Manager. */
   rotation?: RotationSettings;
   description?: string;
+  /** The secret's tags (SecretInfo.tags); see format.ts for the limits. */
+  tags?: Record<string, string>;
 }
 
 export interface SecretSummary {
@@ -111,6 +115,7 @@ export class FileStore implements SecretStore {
     return {
       secretId: secret.secretId,
       rotation: { ...secret.rotation },
+      tags: { ...secret.tags },
       versions: byCreation(secret.versions).map((v) => ({
         versionId: v.versionId,
         stages: [...v.stages],
@@ -244,6 +249,7 @@ export class FileStore implements SecretStore {
     checkSecretId(secretId);
     checkValue(value, secretId);
     const rotation = options.rotation === undefined ? { enabled: false } : checkRotation(options.rotation);
+    const tags = options.tags === undefined ? {} : checkTags(options.tags, secretId);
     const description = options.description;
     if (description !== undefined && (typeof description !== 'string' || description.length > DESCRIPTION_MAX)) {
       throw new RotatorError('INVALID_INPUT', `the description of ${secretId} must be a string of at most ${DESCRIPTION_MAX} characters`);
@@ -258,6 +264,7 @@ export class FileStore implements SecretStore {
         secretId,
         ...(description === undefined ? {} : { description }),
         rotation,
+        ...(Object.keys(tags).length === 0 ? {} : { tags }),
         createdAt,
         versions: [{ versionId, createdAt, stages: ['CURRENT'], value: sealValue(this.#key, secretId, versionId, value), promotedAt: createdAt }],
       };
@@ -328,6 +335,24 @@ export class FileStore implements SecretStore {
       const keys = Object.keys(rotationSettingsSchema.shape) as Array<keyof RotationSettings>;
       if (keys.every((k) => secret.rotation[k] === rotation[k])) return false;
       secret.rotation = rotation;
+      return true;
+    });
+  }
+
+  /**
+   * Replaces the secret's tags (the description's `tags`) with `tags`; an empty record removes them all. Tags are
+   * plaintext metadata, like the description: never put a secret in one.
+   */
+  async setTags(secretId: string, tags: Record<string, string>): Promise<void> {
+    checkSecretId(secretId);
+    const next = checkTags(tags, secretId);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      const before = secret.tags ?? {};
+      const same = Object.keys(before).length === Object.keys(next).length && Object.entries(next).every(([k, v]) => Object.hasOwn(before, k) && before[k] === v);
+      if (same) return false;
+      if (Object.keys(next).length === 0) delete secret.tags;
+      else secret.tags = next;
       return true;
     });
   }
@@ -540,6 +565,14 @@ function checkStage(stage: unknown): Stage | undefined {
 
 function checkRotation(settings: unknown): RotationSettings {
   return parseInput(rotationInputSchema, settings, 'the rotation settings');
+}
+
+function checkTags(tags: unknown, secretId: string): Record<string, string> {
+  // zod's record drops a `__proto__` key without a word; a tag the caller set must not vanish silently.
+  if (tags !== null && typeof tags === 'object' && Object.hasOwn(tags, '__proto__')) {
+    throw new RotatorError('INVALID_INPUT', `the tags of ${secretId} are invalid: tags need ${TAG_RULE}`);
+  }
+  return parseInput(tagsSchema, tags, `the tags of ${secretId}`);
 }
 
 function checkValue(value: unknown, secretId: string): asserts value is string {

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { hasControlCharacter } from '../../shared/control-chars.js';
 import { STAGES, STRATEGIES } from '../../shared/store.js';
 import type { Sealed } from './crypto.js';
 
@@ -8,7 +9,7 @@ import type { Sealed } from './crypto.js';
  * ciphertext bound to its secret and version id; `keyCheck` is a known constant under the same key.
  *
  *   { "format": "rotator-file-store", "version": 1, "keyCheck": {iv,tag,data},
- *     "secrets": [ { "secretId", "description"?, "rotation": {enabled, strategy?}, "createdAt",
+ *     "secrets": [ { "secretId", "description"?, "rotation": {enabled, strategy?}, "tags"?: {key: value}, "createdAt",
  *                    "versions": [ { "versionId", "createdAt", "stages": [...], "value"?: {iv,tag,data} } ] } ] }
  *
  * Secrets are kept sorted by id and versions in creation order, so successive files diff cleanly. A version
@@ -33,6 +34,21 @@ export const versionIdSchema = z
   .regex(/^[A-Za-z0-9/_+=.@:-]+$/, `must be ${VERSION_ID_RULE}`);
 
 export const DESCRIPTION_MAX = 2048;
+
+/**
+ * Tags: the metadata a secret carries (SecretInfo.tags), within AWS's tag limits so a secret moves between the stores
+ * either way: at most 50, keys of 1-128 and values of 0-256 characters, no control characters, and no `aws:` prefix
+ * (reserved there).
+ */
+export const TAGS_MAX = 50;
+export const TAG_RULE = 'keys of 1 to 128 and values of at most 256 characters, no control characters, keys not starting with "aws:" and not "__proto__"';
+const tagRule = `tags need ${TAG_RULE}`;
+export const tagsSchema = z
+  .record(
+    z.string().min(1, tagRule).max(128, tagRule).refine((k) => !hasControlCharacter(k) && !k.toLowerCase().startsWith('aws:') && k !== '__proto__', tagRule),
+    z.string().max(256, tagRule).refine((v) => !hasControlCharacter(v), tagRule),
+  )
+  .refine((tags) => Object.keys(tags).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
 
 export const rotationSettingsSchema = z.strictObject({
   enabled: z.boolean(),
@@ -61,6 +77,8 @@ const secretSchema = z.strictObject({
   secretId: secretIdSchema,
   description: z.string().max(DESCRIPTION_MAX).optional(),
   rotation: rotationSettingsSchema,
+  /** Absent when the secret has none (so a store without tags stays readable by a Rotator that knows none). */
+  tags: tagsSchema.optional(),
   createdAt: timestamp,
   versions: z.array(versionSchema),
 });

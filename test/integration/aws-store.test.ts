@@ -45,9 +45,10 @@ async function harvest(sm: SecretsManagerClient): Promise<void> {
 }
 
 /** Creates a secret with rotation enabled, as `aws secretsmanager rotate-secret --no-rotate-immediately` leaves it. */
-async function seed(sm: SecretsManagerClient, name: string, value: string): Promise<string> {
+async function seed(sm: SecretsManagerClient, name: string, value: string, tags: Readonly<Record<string, string>> = {}): Promise<string> {
   recordSecretValue(value);
-  const created = await sm.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+  const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+  const created = await sm.send(new CreateSecretCommand({ Name: name, SecretString: value, ...(Tags.length === 0 ? {} : { Tags }) }));
   await sm.send(new RotateSecretCommand({ SecretId: name, RotateImmediately: false, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 } }));
   return created.ARN ?? '';
 }
@@ -82,8 +83,8 @@ describeStoreContract('AWS store on the Secrets Manager fake', async () => {
   const store = new AwsSecretStore({ client: sm });
   return {
     store: asServiceDrives(store, sm),
-    seed: async (secretId, value) => {
-      await seed(sm, secretId, value);
+    seed: async (secretId, value, tags) => {
+      await seed(sm, secretId, value, tags);
     },
     dispose: async () => {
       await harvest(sm);

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
 import type { Step } from '../../shared/engine.js';
 import {
+  AwsSecretStore,
   RDS_ENDPOINT_ENV,
   RDS_INSTANCE_TAG,
   STRATEGY_TAG,
@@ -116,15 +117,17 @@ function password(): string {
   return p;
 }
 
-/** The function as deployed (functions/aws/rotate-*.ts): one Secrets Manager client shared with the RDS resolver. */
+/** The function as deployed (functions/aws/rotate-*.ts): one store shared with the RDS resolver. */
 function handlerFor(target: TestTarget): RotateHandler {
   const client = createSecretsManagerClient({ env: { SECRETS_MANAGER_ENDPOINT: smFake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
+  const store = new AwsSecretStore({ client });
   return createRotateHandler({
     client,
+    store,
     rotators: [target.rotator()],
     engineFamily: target.engine === 'postgres' ? 'postgres' : 'mysql',
     config: { defaultStrategy: 'single-user', logLevel: 'debug' },
-    resolveMaster: createRdsMasterResolver({ rds, secretsManager: client }),
+    resolveMaster: createRdsMasterResolver({ rds, store }),
   });
 }
 
@@ -227,7 +230,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
 
     // The purger's revoke of the retired user (the old CURRENT) also changes it through the master on the primary.
     const logger = canaryLogger();
-    const resolve = createRdsMasterResolver({ rds, secretsManager: sm });
+    const resolve = createRdsMasterResolver({ rds, store: new AwsSecretStore({ client: sm }) });
     const masterRaw = (await sm.send(new GetSecretValueCommand({ SecretId: masterArn }))).SecretString ?? '{}';
     const master = await resolve(masterArn, JSON.parse(masterRaw) as Record<string, unknown>, { logger });
     expect(master.replicaHosts).toEqual(['localhost']);

@@ -415,6 +415,46 @@ describe('FileStore: the store lock', () => {
   });
 });
 
+describe('FileStore: tags', () => {
+  it('keeps tags in the description: set at creation, replaced by setTags, removed by an empty record, carried across new values', async () => {
+    const store = makeStore();
+    await store.createSecret('db-app', '{"v":1}', { tags: { team: 'payments' } });
+    expect((await store.describe('db-app')).tags).toEqual({ team: 'payments' });
+    await store.setTags('db-app', { team: 'ledger', env: 'prod' });
+    await store.putValue('db-app', '{"v":2}');
+    expect((await store.describe('db-app')).tags).toEqual({ team: 'ledger', env: 'prod' });
+    // The description hands out a copy: changing it changes nothing stored.
+    const info = await store.describe('db-app');
+    (info.tags as Record<string, string>).team = 'changed';
+    expect((await store.describe('db-app')).tags.team).toBe('ledger');
+    await store.setTags('db-app', {});
+    expect((await store.describe('db-app')).tags).toEqual({});
+    // A secret without tags is written without the key, so a store with none reads as before.
+    const doc = JSON.parse(readFileSync(store.path, 'utf8')) as { secrets: Array<Record<string, unknown>> };
+    expect(doc.secrets.map((secret) => Object.hasOwn(secret, 'tags'))).toEqual([false]);
+  });
+
+  it('refuses tags outside the limits with INVALID_INPUT and stores nothing', async () => {
+    const store = makeStore();
+    await store.createSecret('db-app', '{"v":1}', { tags: { team: 'payments' } });
+    const bad: Array<Record<string, string>> = [
+      { 'aws:owner': 'x' }, // reserved on AWS
+      { ['__proto__']: 'x' },
+      { 'line\nbreak': 'x' },
+      { team: 'a\u0000b' },
+      { ['k'.repeat(129)]: 'x' },
+      { team: 'v'.repeat(257) },
+      Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])),
+    ];
+    for (const tags of bad) {
+      await expectCode(store.setTags('db-app', tags), 'INVALID_INPUT');
+      await expectCode(store.createSecret('db-other', '{"v":1}', { tags }), 'INVALID_INPUT');
+    }
+    expect((await store.describe('db-app')).tags).toEqual({ team: 'payments' });
+    expect(await store.listSecretIds()).toEqual(['db-app']);
+  });
+});
+
 describe('FileStore: temp files of writers that died', () => {
   it('the next write removes them (dead pid, or older than any write takes); a live writer\'s fresh one and other files stay', async () => {
     const dead = deadPid();

@@ -21,7 +21,7 @@ describe('planRetention', () => {
     hasValue: true,
     ...(promotedDay === undefined ? {} : { promotedAt: at(promotedDay) }),
   });
-  const info = (versions: VersionInfo[]): SecretInfo => ({ secretId: 's', rotation: { enabled: true }, versions });
+  const info = (versions: VersionInfo[]): SecretInfo => ({ secretId: 's', rotation: { enabled: true }, tags: {}, versions });
   const policy: RetentionPolicy = { safeWindowMs: 30 * DAY, keepSuperseded: 0 };
   const retired = (verdicts: ReturnType<typeof planRetention>): string[] => verdicts.filter((v) => v.retire).map((v) => v.version.versionId);
 

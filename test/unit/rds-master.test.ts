@@ -6,7 +6,7 @@ import { POSTGRES_ENGINES } from '../../rotators/postgres/index.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { MasterResolver, RotatorContext } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
-import { RDS_ENDPOINT_ENV, RDS_ENGINES, RDS_INSTANCE_TAG, createRdsClient, createRdsMasterResolver } from '../../stores/aws/index.js';
+import { AwsSecretStore, RDS_ENDPOINT_ENV, RDS_ENGINES, RDS_INSTANCE_TAG, createRdsClient, createRdsMasterResolver } from '../../stores/aws/index.js';
 import { startRdsFake, type RdsFake } from '../fakes/aws/rds.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
@@ -36,7 +36,7 @@ beforeEach(async () => {
   smFake = await startSecretsManagerFake();
   rds = createRdsClient({ env: { [RDS_ENDPOINT_ENV]: rdsFake.endpoint, AWS_REGION: FAKE_REGION }, credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
   sm = smFake.client({ maxAttempts: 1 });
-  resolve = createRdsMasterResolver({ rds, secretsManager: sm });
+  resolve = createRdsMasterResolver({ rds, store: new AwsSecretStore({ client: sm }) });
   lines = [];
   ctx = { logger: canaryLogger(lines) };
   ctx.logger.redactor.add(password);
