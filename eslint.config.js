@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    // The core (DESIGN: shared/) knows the SecretStore and Rotator ports only: no cloud SDK, no database driver, no
+    // The core (shared/, see docs/architecture.md) knows the SecretStore and Rotator ports only: no cloud SDK, no database driver, no
     // adapter or rotator. Those live in stores/, rotators/ and functions/, and are passed in.
     files: ['shared/**/*.ts'],
     rules: {

@@ -3,7 +3,7 @@ import { Redactor } from '../shared/redact.js';
 import { median } from './stats.js';
 
 /**
- * How the cost of redacting one log line depends on what is registered (DESIGN.md invariant 10: it must not grow
+ * How the cost of redacting one log line depends on what is registered (docs/architecture.md, invariant 10: it must not grow
  * with the number or the size of the values). Each case redacts the same 10 KB line (no secret in it, the common
  * case; and with one registered value inside) and reports the median time per line and its ratio to the case with
  * one short value registered. Also the heap each case holds.

@@ -2,7 +2,7 @@ import { redactWithEvery } from './redact.js';
 
 /**
  * Uncaught exceptions and unhandled rejections go through the same redaction as everything else before anything
- * prints them (DESIGN.md invariant 5): an error thrown from deep in a driver may carry the statement it was sent,
+ * prints them (docs/architecture.md, invariant 5): an error thrown from deep in a driver may carry the statement it was sent,
  * and Node (or the Lambda runtime) prints its message, stack, own properties and causes.
  *
  * Two ways, because two kinds of process:

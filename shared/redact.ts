@@ -5,7 +5,7 @@
  * hold secrets are masked too, so a value that was never registered is still hidden when it travels under such
  * a key.
  *
- * Redaction cannot fail (DESIGN.md invariant 10), so it is not a regular expression (one alternation of every
+ * Redaction cannot fail (docs/architecture.md, invariant 10), so it is not a regular expression (one alternation of every
  * value was too large to compile from about 33 KB of secrets, and the SyntaxError then printed them all):
  * - Each encoded form of a value is cut into pieces of at most PIECE characters; each piece is kept only as
  *   two polynomial hashes and its length, indexed by the hash of its first MIN_SECRET_LENGTH characters. A text

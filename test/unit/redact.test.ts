@@ -33,7 +33,7 @@ describe('Redactor', () => {
 });
 
 // What an attacker or a careless user can register: values as large as a store accepts, very many values, and
-// values full of regular-expression syntax. Redaction must neither throw nor print them (DESIGN.md invariant 10).
+// values full of regular-expression syntax. Redaction must neither throw nor print them (docs/architecture.md, invariant 10).
 describe('Redactor under load', () => {
   // Thousands of throwaway values would flood the leak canary's secrets file; none of them is printed anywhere.
   beforeAll(() => setLearnListener(undefined));
