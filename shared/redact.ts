@@ -320,6 +320,8 @@ export class Redactor {
     this.#maxPieces = Math.max(1, options.maxPieces ?? DEFAULT_MAX_PIECES);
     this.#forms = options.forms ?? encodedForms;
     this.#announce = options.announce ?? true;
+    // A process that makes many short-lived Redactors (one per request) would otherwise grow the set forever.
+    if (LIVE.size >= 256) for (const ref of LIVE) if (ref.deref() === undefined) LIVE.delete(ref);
     LIVE.add(new WeakRef(this));
   }
 
