@@ -126,7 +126,7 @@ describe('SecretNearExpiry events', () => {
       const error = refusal(eventGrid({ ...DATA, ObjectName: name, Id: undefined }, { subject: undefined }));
       expect(error.code, JSON.stringify(name)).toBe('INVALID_INPUT');
       expect(error.message).not.toMatch(/[\n\r]/);
-      expect(error.message).not.toContain("\u0000");
+      expect(error.message).not.toContain('\u0000');
       if (name.trim().length > 2) expect(error.message).not.toContain(name.trim());
     }
     // The same through the subject and through the Id.
