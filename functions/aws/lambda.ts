@@ -7,7 +7,8 @@ import type { Context } from 'aws-lambda';
 import { installCrashRedaction } from '../../shared/crash.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { LogLevel, Logger } from '../../shared/logger.js';
-import { Redactor, describeError } from '../../shared/redact.js';
+import { Redactor } from '../../shared/redact.js';
+import { safeError } from '../../shared/safe-error.js';
 import { adaptPowertoolsLogger, createPowertoolsLogger } from './logger.js';
 
 /**
@@ -99,18 +100,5 @@ export function remainingTimeSignal(
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 
-/**
- * What may leave the function: the code, a redacted message and stack, no cause (the runtime prints errorMessage
- * and stack). Never throws.
- */
-export function safeError(error: unknown, redactor: Redactor): RotatorError {
-  const described = describeError(error, redactor);
-  const message = typeof described.message === 'string' ? described.message : 'unknown error';
-  const safe =
-    error instanceof RotatorError
-      ? new RotatorError(error.code, message, { retryable: error.retryable })
-      : new RotatorError('INTERNAL', `unexpected error (${String(described.name)}): ${message}`);
-  // The stack was captured from the redacted message; mask it again all the same, it is what gets printed.
-  if (typeof safe.stack === 'string') safe.stack = redactor.redact(safe.stack);
-  return safe;
-}
+/** What may leave the function (the runtime prints errorMessage and stack): see shared/safe-error.ts. */
+export { safeError };
