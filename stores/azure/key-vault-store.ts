@@ -359,9 +359,9 @@ export class KeyVaultSecretStore implements SecretStore {
   #effectiveTags(snapshot: Snapshot, secretId: string): Record<string, string> {
     const tags = snapshot.latest.properties.tags ?? {};
     if (hasSettings(tags)) return { ...tags };
-    const donor = [...snapshot.main].filter((p) => p.enabled !== false && hasSettings(p.tags ?? {})).sort(byCreation).at(-1);
+    const donor = settingsDonor(snapshot.main);
     if (donor === undefined) return { ...tags };
-    return { ...tags, ...settingTags(settingsFromTags(donor.tags ?? {}, secretId)) };
+    return { ...tags, ...settingTags(settingsFromTags(donor, secretId)) };
   }
 
   async #snapshot(secretId: string, signal: AbortSignal | undefined): Promise<Snapshot> {
@@ -432,6 +432,7 @@ export class KeyVaultSecretStore implements SecretStore {
       for await (const p of this.#client.listPropertiesOfSecrets()) out.push(p);
       return out;
     });
+    const rotatedBefore = new Set(all.map((p) => p.name.toLowerCase()).filter((n) => n.endsWith(PENDING_SECRET_SUFFIX)));
     const out: { name: string; properties: SecretProperties; settings: KeyVaultRotationSettings }[] = [];
     for (const properties of all) {
       const { name } = properties;
@@ -439,7 +440,10 @@ export class KeyVaultSecretStore implements SecretStore {
       if (lower.endsWith(PENDING_SECRET_SUFFIX) || (this.#prefix !== undefined && !lower.startsWith(this.#prefix))) continue;
       let settings: KeyVaultRotationSettings;
       try {
-        settings = settingsFromTags(properties.tags ?? {}, name);
+        let tags = properties.tags ?? {};
+        // A value set by hand over a secret Rotator has rotated (it has a companion) keeps its settings, as in describe.
+        if (!hasSettings(tags) && rotatedBefore.has(`${lower}${PENDING_SECRET_SUFFIX}`)) tags = settingsDonor(await this.#versions(name, undefined)) ?? tags;
+        settings = settingsFromTags(tags, name);
       } catch (error) {
         // One secret's bad tag must not hide the others; describe names the problem when it is rotated or purged.
         this.#logger?.warn('skipping a secret whose rotation tags are invalid', { secretId: name, error });
@@ -513,6 +517,11 @@ function companionName(secretId: string): string {
 
 function byCreation(a: SecretProperties, b: SecretProperties): number {
   return (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0);
+}
+
+/** The tags of the newest enabled version that has rotation settings. */
+function settingsDonor(versions: readonly SecretProperties[]): Tags | undefined {
+  return [...versions].filter((p) => p.enabled !== false && hasSettings(p.tags ?? {})).sort(byCreation).at(-1)?.tags;
 }
 
 function seconds(date: Date | undefined): number {

@@ -309,6 +309,7 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     expect(info.versions.some((v) => v.stages.includes('PREVIOUS'))).toBe(false);
     expect(info.rotation).toMatchObject({ enabled: true, strategy: 'single-user' }); // settings of the newest version that has them
     expect(await store.getValue(SECRET, { versionId: kvId, stage: 'CURRENT' })).toBe(JSON.stringify(byHand));
+    expect(await store.listSecretIds()).toEqual([SECRET]); // still swept, though its latest version has no tags
     const report = await engine().rotate(SECRET);
     const after = await store.describe(SECRET);
     expect(after.versions.find((v) => v.stages.includes('PREVIOUS'))?.versionId).toBe(kvId);
