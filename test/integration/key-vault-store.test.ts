@@ -333,6 +333,25 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     expect(fake.count()).toBe(0);
   });
 
+  it('a cancelled rotation\'s value stays in the companion as an unlabelled version until retire disables it there', async () => {
+    await seed();
+    const value = JSON.stringify({ ...initial, password: 'cancelled-password-kv-1' });
+    recordSecrets('cancelled-password-kv-1');
+    await store.startRotation(SECRET, 'kv-token-cancel');
+    await store.putPending(SECRET, 'kv-token-cancel', value);
+    expect(await store.cancelRotation(SECRET)).toBe('kv-token-cancel');
+    expect(fake.versions(SECRET)?.[0]?.tags[KV_TAG.pending]).toBeUndefined();
+    const info = await store.describe(SECRET);
+    expect(info.versions.at(-1)).toMatchObject({ versionId: 'kv-token-cancel', stages: [], hasValue: true });
+    await store.retire(SECRET, 'kv-token-cancel');
+    expect(fake.versions(`${SECRET}${PENDING_SECRET_SUFFIX}`)?.map((v) => v.enabled)).toEqual([false]);
+    expect(await codeOf(store.getValue(SECRET, { versionId: 'kv-token-cancel' }))).toBe('VERSION_NOT_FOUND');
+    expect((await store.describe(SECRET)).versions).toHaveLength(1);
+    // The next rotation is not disturbed by it.
+    await engine().rotate(SECRET);
+    expect((await store.describe(SECRET)).versions.map((v) => v.stages)).toEqual([['PREVIOUS'], ['CURRENT']]);
+  });
+
   it('keeps the limit in one constant with the fake, and refuses a larger value before any call', async () => {
     expect(store.maxValueBytes).toBe(KEY_VAULT_MAX_VALUE_BYTES);
     expect(MAX_VALUE_BYTES).toBe(25_600);
