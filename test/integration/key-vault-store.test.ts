@@ -11,6 +11,8 @@ import {
   PENDING_SECRET_SUFFIX,
   createBlobLeaseLock,
   createSeededKeyVaultSecret,
+  leaseBlobName,
+  type BlobLease,
   type BlobLeaseLock,
   type KeyVaultRotationSettings,
 } from '../../stores/azure/index.js';
@@ -19,6 +21,7 @@ import { startAzurite, type Azurite } from '../support/azurite.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { describeStoreContract } from '../support/store-contract.js';
+import { storeWith } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';
 
 /**
@@ -350,6 +353,38 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     // The next rotation is not disturbed by it.
     await engine().rotate(SECRET);
     expect((await store.describe(SECRET)).versions.map((v) => v.stages)).toEqual([['PREVIOUS'], ['CURRENT']]);
+  });
+
+  it('a blob lease lost mid-rotation (broken on the service) stops the rotation before anything is promoted', async () => {
+    await seed();
+    const { lock: ownLock, container } = freshLock();
+    const kv = new KeyVaultSecretStore({ client, lock: ownLock });
+    let held: BlobLease | undefined;
+    const store = storeWith(kv, {
+      lockRotation: async (id: string) => (held = await ownLock.lock(id)),
+    });
+    const rotator: Rotator = {
+      ...target,
+      validate: target.validate.bind(target),
+      masterSecretId: target.masterSecretId.bind(target),
+      createPending: target.createPending.bind(target),
+      works: target.works.bind(target),
+      test: target.test.bind(target),
+      set: async (input) => {
+        await target.set(input);
+        // Someone breaks the lease (as a lease that lapsed and was taken would be); the next renewal finds out.
+        await azurite.containerClient(container).getBlockBlobClient(leaseBlobName(SECRET)).getBlobLeaseClient().breakLease(0);
+        await held?.renew().catch(() => undefined);
+      },
+    };
+    const engine = new RotationEngine({ store, rotators: [rotator], logger: canaryLogger(), env: {} });
+    const error = await engine.rotate(SECRET).catch((e: unknown) => e);
+    expect(isRotatorError(error, 'ROTATION_IN_PROGRESS') && error.retryable).toBe(true);
+    expect((error as Error).message).toMatch(/lock of secret kv-app was lost/);
+    expect(held?.signal.aborted).toBe(true);
+    expect(target.calls).not.toContain('test');
+    expect(fake.versions(SECRET)).toHaveLength(1); // nothing promoted
+    expect(JSON.parse((await client.getSecret(SECRET)).value ?? '{}')).toEqual(initial);
   });
 
   it('keeps the limit in one constant with the fake, and refuses a larger value before any call', async () => {
