@@ -138,9 +138,13 @@ export class RotationEngine {
   async rotate(secretId: string, options: RunOptions = {}): Promise<RotationReport> {
     const started = performance.now();
     const lease = await this.#store.lockRotation(secretId);
+    // A lease that can be lost (a cloud lease that could not be renewed) aborts every store and target call after the
+    // loss, and the steps stop before the next one: another process may hold the lock by then.
+    const lost = lease.signal;
+    const signal = lost === undefined ? options.signal : options.signal === undefined ? lost : AbortSignal.any([options.signal, lost]);
     let report: RotationReport;
     try {
-      report = await this.#rotateLocked(secretId, options, started);
+      report = await this.#rotateLocked(secretId, { ...options, signal }, started, lost);
     } catch (error) {
       await this.#release(lease, secretId);
       throw error;
@@ -159,7 +163,7 @@ export class RotationEngine {
     }
   }
 
-  async #rotateLocked(secretId: string, options: RunOptions, started: number): Promise<RotationReport> {
+  async #rotateLocked(secretId: string, options: RunOptions, started: number, lost: AbortSignal | undefined): Promise<RotationReport> {
     const describe = (dates = false): Promise<SecretInfo> => this.#store.describe(secretId, { dates, signal: options.signal });
     let info = await describe();
     assertEnabled(info);
@@ -171,6 +175,7 @@ export class RotationEngine {
       const prepared = await this.#load(info, options);
       await this.#checkMaster(prepared, options);
       token = this.#newToken();
+      assertLeaseHeld(lost, secretId); // startRotation takes no signal
       await this.#store.startRotation(secretId, token);
       createdHere = true;
       info = await describe();
@@ -192,10 +197,13 @@ export class RotationEngine {
     const steps: StepResult[] = [];
     for (const step of STEPS) {
       try {
+        assertLeaseHeld(lost, secretId);
         const result = await this.#timedStep(info, token, step, options, load);
         steps.push(result);
         options.onStep?.(result);
       } catch (error) {
+        // With the lock lost, the rotation may be someone else's now: say so, and touch nothing more.
+        assertLeaseHeld(lost, secretId);
         if (createdHere && step === 'createSecret' && stubIsDisposable(error, loaded.rotator)) await this.#dropStub(secretId, token);
         throw pending === undefined ? error : resumedError(error, info, token);
       }
@@ -565,6 +573,15 @@ function resumedError(error: unknown, info: SecretInfo, versionId: string): Rota
       `if it cannot succeed, ${cancelRotationHint(info.secretId, versionId)})`,
     { retryable: e.retryable, cause: error },
   );
+}
+
+/** Throws the reason a lost lease gives (a typed ROTATION_IN_PROGRESS, retryable) once it is lost. */
+function assertLeaseHeld(lost: AbortSignal | undefined, secretId: string): void {
+  if (lost?.aborted !== true) return;
+  if (lost.reason instanceof RotatorError) throw lost.reason;
+  throw new RotatorError('ROTATION_IN_PROGRESS', `the rotation lock of secret ${secretId} was lost; this rotation stopped and can be retried`, {
+    retryable: true,
+  });
 }
 
 function assertEnabled(info: SecretInfo): void {

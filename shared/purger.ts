@@ -158,7 +158,7 @@ export class Purger {
           safeWindowMs: info.rotation.safeWindowMs ?? this.#defaultPolicy.safeWindowMs,
           keepSuperseded: info.rotation.keepSuperseded ?? this.#defaultPolicy.keepSuperseded,
         };
-        result = await this.#purgeLocked(info, policy, now, dryRun, logger);
+        result = await this.#purgeLocked(info, policy, now, dryRun, logger, lease.signal);
       } catch (error) {
         await this.#release(lease, logger);
         throw error;
@@ -171,7 +171,7 @@ export class Purger {
     }
   }
 
-  async #purgeLocked(info: SecretInfo, policy: RetentionPolicy, now: Date, dryRun: boolean, logger: Logger): Promise<SecretPurge> {
+  async #purgeLocked(info: SecretInfo, policy: RetentionPolicy, now: Date, dryRun: boolean, logger: Logger, lost: AbortSignal | undefined): Promise<SecretPurge> {
     const { secretId } = info;
     const underWay = rotationUnderWay(info);
     if (underWay !== undefined) {
@@ -183,7 +183,15 @@ export class Purger {
     const actions: PurgeAction[] = [];
     const retiring = verdicts.filter((v) => v.retire);
     let skipped: string | undefined;
+    let lockLost: SecretPurge['error'];
     for (const [index, verdict] of retiring.entries()) {
+      if (lost?.aborted === true) {
+        // The lock may be another process's now (a rotation): revoke and retire nothing more.
+        lockLost = errorFields(lost.reason instanceof RotatorError ? lost.reason : new RotatorError('ROTATION_IN_PROGRESS', `the rotation lock of secret ${secretId} was lost`, { retryable: true }));
+        logger.warn('stopping: the rotation lock was lost', { error: lockLost });
+        kept.push(...retiring.slice(index).map((v) => ({ versionId: v.version.versionId, reason: 'the rotation lock was lost during the purge' })));
+        break;
+      }
       if (this.#store.rotationLock === 'service-enforced') {
         // The lease excludes nothing here: the service may have started a rotation since the description. Look again
         // before each revocation, so a rotation that started is left alone from then on.
@@ -196,7 +204,7 @@ export class Purger {
       }
       actions.push(await this.#retire(info, verdict, dryRun, logger));
     }
-    const failure = actions.find((a) => a.error !== undefined)?.error;
+    const failure = lockLost ?? actions.find((a) => a.error !== undefined)?.error;
     return { secretId, policy, ok: failure === undefined, actions, kept, ...(skipped === undefined ? {} : { skipped }), ...(failure === undefined ? {} : { error: failure }) };
   }
 

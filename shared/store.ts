@@ -86,6 +86,12 @@ export type VersionSelector = { stage: Stage } | { versionId: string; stage?: St
 
 export interface Lease {
   release(): Promise<void>;
+  /**
+   * Aborted once the lease is lost while held (a cloud lease that could not be renewed in time and may now be someone
+   * else's), with the reason as a RotatorError. The holder must then stop before its next store or target call:
+   * the engine combines it with its caller's signal. Absent where a lease cannot be lost (a lock file, AWS).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -3,6 +3,7 @@ import { RotationEngine, type Step } from '../../shared/engine.js';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { REDACTED, Redactor } from '../../shared/redact.js';
+import type { Rotator, RotatorContext } from '../../shared/rotator.js';
 import type { SecretStore, VersionInfo } from '../../shared/store.js';
 import { FileStore } from '../../stores/file/index.js';
 import { MemoryTarget } from '../support/memory-target.js';
@@ -257,6 +258,37 @@ describe('self-driven rotation', () => {
     target.failNext.set = new RotatorError('TARGET_ERROR', 'nope');
     await expectCode(engine().rotate(SECRET), 'TARGET_ERROR');
     await expect(engine().rotate(SECRET)).resolves.toMatchObject({ resumed: true });
+  });
+
+  it('stops at the next step when its lease is lost mid-rotation: nothing promoted, a typed retryable error, the lease released', async () => {
+    const lost = new AbortController();
+    let released = 0;
+    const calls: string[] = [];
+    const store = storeWith(t.store, {
+      lockRotation: async (id: string) => {
+        const lease = await t.store.lockRotation(id);
+        return { signal: lost.signal, release: () => ((released += 1), lease.release()) };
+      },
+      promote: (id: string, token: string) => (calls.push('promote'), t.store.promote(id, token)),
+    });
+    const set = target.set.bind(target);
+    let signalSeenBySet: AbortSignal | undefined;
+    target.set = async (input: Parameters<Rotator['set']>[0], ctx?: RotatorContext) => {
+      signalSeenBySet = ctx?.signal;
+      await set(input);
+      // The lease is lost while the target is being changed: another process may hold the lock from now on.
+      lost.abort(new RotatorError('ROTATION_IN_PROGRESS', `the rotation lock of secret ${SECRET} was lost`, { retryable: true }));
+    };
+    const error = await expectCode(engine({ store }).rotate(SECRET), 'ROTATION_IN_PROGRESS');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(/lock .* was lost/);
+    expect(signalSeenBySet?.aborted).toBe(true); // the steps' calls carry the lease's signal
+    expect(target.calls).not.toContain('test');
+    expect(calls).toEqual([]);
+    expect(await current()).toEqual(initial);
+    expect(released).toBe(1);
+    // PENDING stays for the next run (or the process that holds the lock now) to resume.
+    expect((await t.store.describe(SECRET)).versions.some((v) => v.stages.includes('PENDING'))).toBe(true);
   });
 
   it('never logs a password, generated or stored', async () => {

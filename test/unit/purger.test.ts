@@ -232,6 +232,34 @@ describe('Purger on the file store', () => {
     expect(report.secrets[0]?.actions.length).toBe(2);
   });
 
+  it('stops before the next version when its lease is lost mid-purge: the rest is kept, and the report says why', async () => {
+    const [v0, v1] = await rotateTwice();
+    const lost = new AbortController();
+    const leasing = new Proxy(store, {
+      get: (real, name) => {
+        if (name === 'lockRotation') {
+          return async (id: string) => {
+            const lease = await real.lockRotation(id);
+            return { signal: lost.signal, release: () => lease.release() };
+          };
+        }
+        const member: unknown = Reflect.get(real, name);
+        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(real) : member;
+      },
+    });
+    const revoke = target.revoke.bind(target);
+    target.revoke = (input) => {
+      lost.abort(new RotatorError('ROTATION_IN_PROGRESS', `the rotation lock of secret ${SECRET} was lost`, { retryable: true }));
+      return revoke(input);
+    };
+    const report = await new Purger({ store: leasing, rotators: [target], logger, clock: () => at(100) }).purge([SECRET]);
+    expect(report.secrets[0]).toMatchObject({ ok: false, error: { code: 'ROTATION_IN_PROGRESS', retryable: true } });
+    expect(report.secrets[0]?.actions.map((a) => a.versionId)).toEqual([v0]);
+    expect(report.secrets[0]?.kept).toContainEqual({ versionId: v1, reason: 'the rotation lock was lost during the purge' });
+    expect(target.calls.filter((c) => c.startsWith('revoke:'))).toEqual(['revoke:app']); // app_clone (v1) untouched
+    expect((await store.describe(SECRET)).versions.map((v) => v.versionId)).toContain(v1);
+  });
+
   it('honours the secret\'s own window and keep count', async () => {
     await rotateTwice();
     await store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users', safeWindowMs: 2 * DAY, keepSuperseded: 1 });

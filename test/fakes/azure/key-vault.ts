@@ -7,6 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { createKeyVaultClient, type KeyVaultClientOptions, type KeyVaultCredential } from '../../../stores/azure/client.js';
+import {
+  KEY_VAULT_MAX_TAG_NAME as MAX_TAG_NAME,
+  KEY_VAULT_MAX_TAG_VALUE as MAX_TAG_VALUE,
+  KEY_VAULT_MAX_TAGS as MAX_TAGS,
+  KEY_VAULT_MAX_VALUE_BYTES as MAX_VALUE_BYTES,
+} from '../../../stores/azure/limits.js';
 import { createTestCertificates } from '../../support/tls.js';
 
 /**
@@ -35,11 +41,13 @@ import { createTestCertificates } from '../../support/tls.js';
  */
 
 export const KEY_VAULT_FAKE_TENANT = '00000000-0000-4000-8000-00000000f4ce';
-/** What a value may hold at most, in bytes (the service's "25k bytes"; Azure's CLI checks 25,600). */
-export const MAX_VALUE_BYTES = 25_600;
-export const MAX_TAGS = 15;
-export const MAX_TAG_NAME = 512;
-export const MAX_TAG_VALUE = 256;
+/** The service's limits, shared with the Key Vault store (stores/azure/limits.ts) so the two never disagree. */
+export {
+  KEY_VAULT_MAX_VALUE_BYTES as MAX_VALUE_BYTES,
+  KEY_VAULT_MAX_TAGS as MAX_TAGS,
+  KEY_VAULT_MAX_TAG_NAME as MAX_TAG_NAME,
+  KEY_VAULT_MAX_TAG_VALUE as MAX_TAG_VALUE,
+} from '../../../stores/azure/limits.js';
 const MAX_CONTENT_TYPE = 255;
 /** The service's largest (and default) page. */
 const MAX_PAGE = 25;

@@ -1,0 +1,502 @@
+import type { SecretClient } from '@azure/keyvault-secrets';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RotationEngine } from '../../shared/engine.js';
+import { RotatorError, isRotatorError, type ErrorCode } from '../../shared/errors.js';
+import type { Rotator } from '../../shared/rotator.js';
+import type { Strategy } from '../../shared/store.js';
+import {
+  KEY_VAULT_MAX_VALUE_BYTES,
+  KV_TAG,
+  KeyVaultSecretStore,
+  PENDING_SECRET_SUFFIX,
+  createBlobLeaseLock,
+  createSeededKeyVaultSecret,
+  leaseBlobName,
+  type BlobLease,
+  type BlobLeaseLock,
+  type KeyVaultRotationSettings,
+} from '../../stores/azure/index.js';
+import { MAX_VALUE_BYTES, startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
+import { startAzurite, type Azurite } from '../support/azurite.js';
+import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { MemoryTarget } from '../support/memory-target.js';
+import { describeStoreContract } from '../support/store-contract.js';
+import { storeWith } from '../support/stores.js';
+import { testTargets } from '../support/targets.js';
+
+/**
+ * The Key Vault store through the real SecretClient against the Key Vault fake (test/fakes/azure/key-vault.ts:
+ * unordered version lists, whole-second dates, per-version tags, 403 for disabled versions), with its rotation lock on
+ * Azurite: the shared store contract, unchanged; what is particular to Key Vault (consumers read the latest version,
+ * tags carried forward, expiry from the interval, retire = disable, versions written by others); and whole rotations
+ * of a real PostgreSQL credential.
+ */
+const LEASE_S = 15;
+let azurite: Azurite;
+let containers = 0;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+});
+afterAll(async () => {
+  await azurite.stop();
+});
+
+function freshLock(): { lock: BlobLeaseLock; container: string } {
+  containers += 1;
+  const container = `kv-locks-${containers}`;
+  return { lock: createBlobLeaseLock({ container: azurite.containerClient(container), durationSeconds: LEASE_S }), container };
+}
+
+/** Hands every value the fake holds to the leak canary (read here, never printed). */
+async function harvest(client: SecretClient): Promise<void> {
+  for await (const secret of client.listPropertiesOfSecrets()) {
+    for await (const version of client.listPropertiesOfSecretVersions(secret.name)) {
+      if (version.enabled === false) continue;
+      const value = (await client.getSecret(secret.name, { version: version.version ?? '' })).value;
+      if (value !== undefined) recordSecretValue(value);
+    }
+  }
+}
+
+/** The client with every call after the main secret's promotion write failing: a process killed right after it. */
+function crashingAfterWrite(client: SecretClient, secretId: string): SecretClient {
+  let crashed = false;
+  return new Proxy(client, {
+    get(target, name) {
+      const member: unknown = Reflect.get(target, name);
+      if (typeof member !== 'function') return member;
+      return (...args: unknown[]) => {
+        if (crashed) throw new Error('simulated crash');
+        const result = (member as (...a: unknown[]) => unknown).apply(target, args);
+        if (name === 'setSecret' && args[0] === secretId) {
+          return (result as Promise<unknown>).then((out) => {
+            crashed = true;
+            return out;
+          });
+        }
+        return result;
+      };
+    },
+  });
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return isRotatorError(error) ? error.code : 'other';
+  }
+}
+
+describeStoreContract('Key Vault store on the Key Vault fake and Azurite', async () => {
+  const fake = await startKeyVaultFake();
+  const client = fake.client();
+  const { lock, container } = freshLock();
+  const store = new KeyVaultSecretStore({ client, lock });
+  return {
+    store,
+    seed: async (secretId, value, tags) => {
+      recordSecretValue(value);
+      await createSeededKeyVaultSecret(client, secretId, value, { ...(tags === undefined ? {} : { tags }), rotation: { enabled: true } });
+    },
+    // A holder that took the lease and died: its renewal timer never fires, so the lease runs out after LEASE_S.
+    abandonLock: async (secretId) => {
+      const dead = createBlobLeaseLock({
+        container: azurite.containerClient(container),
+        durationSeconds: LEASE_S,
+        timers: { setTimeout: () => ({}), clearTimeout: () => undefined },
+      });
+      await dead.lock(secretId);
+    },
+    lockExpiryMs: (LEASE_S + 5) * 1000,
+    interruptPromote: async (secretId, token) => {
+      const dying = new KeyVaultSecretStore({ client: crashingAfterWrite(client, secretId), lock });
+      await dying.promote(secretId, token).catch(() => undefined);
+      // The write happened and the bookkeeping did not: the companion still holds an enabled copy of the value.
+      expect(fake.versions(secretId)?.at(-1)?.tags[KV_TAG.token]).toBe(token);
+      expect(fake.versions(`${secretId}${PENDING_SECRET_SUFFIX}`)?.some((v) => v.enabled && v.tags[KV_TAG.token] === token)).toBe(true);
+    },
+    dispose: async () => {
+      await harvest(client);
+      await fake.close();
+    },
+  };
+});
+
+// ---- what is particular to Key Vault ----
+
+const SECRET = 'kv-app';
+const initial = { engine: 'memory', host: 'db.local', username: 'app', password: 'initial-password-kv-1' };
+
+describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
+  let fake: KeyVaultFake;
+  let client: SecretClient;
+  let lock: BlobLeaseLock;
+  let target: MemoryTarget;
+  let now: Date;
+  let store: KeyVaultSecretStore;
+
+  beforeEach(async () => {
+    fake = await startKeyVaultFake();
+    client = fake.client();
+    lock = freshLock().lock;
+    target = new MemoryTarget();
+    target.logins.set(initial.username, initial.password);
+    now = new Date('2030-01-01T00:00:00.000Z');
+    store = new KeyVaultSecretStore({ client, lock, clock: () => now });
+  });
+  afterEach(async () => {
+    await harvest(client);
+    await fake.close();
+  });
+
+  async function seed(rotation: KeyVaultRotationSettings = { enabled: true }, tags: Record<string, string> = {}, name = SECRET): Promise<string> {
+    recordSecretValue(JSON.stringify(initial));
+    return createSeededKeyVaultSecret(client, name, JSON.stringify(initial), { tags, rotation, contentType: 'application/json', clock: () => now });
+  }
+
+  function engine(rotator: Rotator = target): RotationEngine {
+    return new RotationEngine({ store, rotators: [rotator], logger: canaryLogger(), env: {} });
+  }
+
+  /** The version of the main secret whose rotator-token tag is `token`. */
+  function kvVersionOf(token: string): string | undefined {
+    return fake.versions(SECRET)?.find((v) => v.tags[KV_TAG.token] === token)?.id;
+  }
+
+  it('a consumer reading the latest version never gets a value that has not passed testSecret, at any point of three rotations', async () => {
+    await seed();
+    const tested = new Set<string>([initial.password]);
+    const slow = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const rotator: Rotator = {
+      ...target,
+      validate: target.validate.bind(target),
+      masterSecretId: target.masterSecretId.bind(target),
+      createPending: target.createPending.bind(target),
+      works: target.works.bind(target),
+      set: async (input) => {
+        await target.set(input);
+        await slow(60);
+      },
+      test: async (pending) => {
+        await slow(60);
+        await target.test(pending);
+        tested.add(pending.password as string); // from here on it may be read
+      },
+    };
+    const done = new AbortController();
+    const seen: string[] = [];
+    const untested: string[] = [];
+    const reader = (async () => {
+      while (!done.signal.aborted) {
+        // A consumer: the versionless GET, not the store.
+        const { password } = JSON.parse((await client.getSecret(SECRET)).value ?? '{}') as { password: string };
+        seen.push(password);
+        if (!tested.has(password)) untested.push(password);
+        await slow(5);
+      }
+    })();
+    try {
+      for (let i = 0; i < 3; i++) await engine(rotator).rotate(SECRET);
+    } finally {
+      done.abort();
+      await reader;
+    }
+    expect(untested).toEqual([]);
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(3); // the reader saw the rotations happen
+    expect(seen.length).toBeGreaterThan(20);
+    // Every PENDING value went to the companion, none to the main secret before it was tested.
+    expect(fake.versions(SECRET)).toHaveLength(4);
+  });
+
+  it('carries the secret\'s tags and settings forward across three rotations, and chains PREVIOUS by tag', async () => {
+    const rotation = { enabled: true, strategy: 'single-user' as Strategy, safeWindowMs: 7 * 86_400_000, keepSuperseded: 2, intervalMs: 90 * 86_400_000 };
+    await seed(rotation, { team: 'payments', 'cost-center': 'cc-42' });
+    const tokens: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      now = new Date(now.getTime() + 86_400_000);
+      tokens.push((await engine().rotate(SECRET)).versionId);
+      const latest = fake.versions(SECRET)?.at(-1);
+      expect(latest?.tags).toMatchObject({
+        team: 'payments',
+        'cost-center': 'cc-42',
+        [KV_TAG.enabled]: 'true',
+        [KV_TAG.strategy]: 'single-user',
+        [KV_TAG.safeWindow]: '7d',
+        [KV_TAG.keep]: '2',
+        [KV_TAG.interval]: '90d',
+        [KV_TAG.token]: tokens[i],
+        [KV_TAG.promotedAt]: now.toISOString(),
+      });
+      expect(latest?.tags[KV_TAG.pending]).toBeUndefined();
+      const info = await store.describe(SECRET);
+      expect(info.tags).toEqual({ team: 'payments', 'cost-center': 'cc-42' });
+      expect(info.rotation).toEqual({ enabled: true, strategy: 'single-user', safeWindowMs: 7 * 86_400_000, keepSuperseded: 2 });
+      expect(info.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(tokens[i]);
+      expect(info.versions.find((v) => v.stages.includes('CURRENT'))?.promotedAt).toEqual(now);
+    }
+    const info = await store.describe(SECRET);
+    expect(info.versions.map((v) => v.versionId).slice(1)).toEqual(tokens); // oldest first, though listed unordered
+    expect(info.versions.find((v) => v.stages.includes('PREVIOUS'))?.versionId).toBe(tokens[1]);
+    expect(fake.versions(SECRET)?.at(-1)?.tags[KV_TAG.previous]).toBe(tokens[1]);
+    // The old versions kept no marker, and the companion keeps no readable copy of a promoted value.
+    expect(fake.versions(SECRET)?.some((v) => v.tags[KV_TAG.pending] !== undefined)).toBe(false);
+    expect(fake.versions(`${SECRET}${PENDING_SECRET_SUFFIX}`)?.every((v) => !v.enabled)).toBe(true);
+  });
+
+  it('sets expiresOn from the interval, so SecretNearExpiry fires when it is up; dueSecretIds follows it', async () => {
+    await seed({ enabled: true, intervalMs: 90 * 86_400_000 });
+    await seed({ enabled: true }, {}, 'kv-no-interval');
+    await seed({ enabled: false, intervalMs: 86_400_000 }, {}, 'kv-detached');
+    const seededExp = fake.versions(SECRET)?.at(-1)?.exp ?? 0;
+    expect(seededExp).toBe(Math.floor(now.getTime() / 1000) + 120 * 86_400);
+    const promotedAt = new Date(now.getTime() + 5 * 86_400_000);
+    now = promotedAt;
+    await engine().rotate(SECRET);
+    const exp = fake.versions(SECRET)?.at(-1)?.exp;
+    expect(exp).toBe(Math.floor(promotedAt.getTime() / 1000) + 120 * 86_400); // promotion + 90 d + 30 d
+    await engine().rotate('kv-no-interval');
+    expect(fake.versions('kv-no-interval')?.at(-1)?.exp).toBeUndefined();
+    const day = 86_400_000;
+    expect(await store.dueSecretIds(new Date(promotedAt.getTime() + 89 * day))).toEqual([]);
+    expect(await store.dueSecretIds(new Date(promotedAt.getTime() + 90 * day))).toEqual([SECRET]);
+    // The sweep also lists the companion-free, attached secrets only.
+    expect((await store.listSecretIds()).sort()).toEqual([SECRET, 'kv-no-interval']);
+    expect(await new KeyVaultSecretStore({ client, lock, namePrefix: 'KV-NO' }).listSecretIds()).toEqual(['kv-no-interval']);
+  });
+
+  it('a secret with an interval but no expiry is due once the interval has passed since its promotion', async () => {
+    await seed({ enabled: true });
+    await engine().rotate(SECRET);
+    const latest = fake.versions(SECRET)?.at(-1);
+    // Attached later with an interval but no expiry on the current version (a tag set by hand).
+    await client.updateSecretProperties(SECRET, latest?.id ?? '', { tags: { ...latest?.tags, [KV_TAG.interval]: '30d' } });
+    expect(await store.dueSecretIds(new Date(now.getTime() + 29 * 86_400_000))).toEqual([]);
+    expect(await store.dueSecretIds(new Date(now.getTime() + 30 * 86_400_000))).toEqual([SECRET]);
+  });
+
+  it('retire disables a superseded version: the latest stays readable, the version is gone from describe and unreadable by id', async () => {
+    const seeded = await seed();
+    const first = (await engine().rotate(SECRET)).versionId;
+    const second = (await engine().rotate(SECRET)).versionId;
+    await store.retire(SECRET, seeded);
+    expect(fake.versions(SECRET)?.find((v) => v.id === seeded)?.enabled).toBe(false);
+    const info = await store.describe(SECRET);
+    expect(info.versions.map((v) => [v.versionId, v.stages])).toEqual([
+      [first, ['PREVIOUS']],
+      [second, ['CURRENT']],
+    ]);
+    expect(await codeOf(store.getValue(SECRET, { versionId: seeded }))).toBe('VERSION_NOT_FOUND');
+    await store.retire(SECRET, seeded); // already disabled: a no-op
+    expect(await codeOf(store.retire(SECRET, second))).toBe('INVALID_INPUT');
+    await store.retire(SECRET, first);
+    expect(await codeOf(store.getValue(SECRET, { stage: 'PREVIOUS' }))).toBe('VERSION_NOT_FOUND');
+    const { password } = JSON.parse((await client.getSecret(SECRET)).value ?? '{}') as { password: string };
+    expect(target.logins.get('app')).toBe(password);
+    expect(await codeOf(store.retire(SECRET, 'no-such-version'))).toBe('VERSION_NOT_FOUND');
+  });
+
+  it('adopts a version someone else wrote (the portal): named by its Key Vault id, rotated from, and PREVIOUS after', async () => {
+    await seed({ enabled: true, strategy: 'single-user' }, { team: 'payments' });
+    await engine().rotate(SECRET);
+    const byHand = { ...initial, password: 'set-by-hand-in-the-portal-1' };
+    recordSecrets(byHand.password);
+    target.logins.set('app', byHand.password);
+    const written = await client.setSecret(SECRET, JSON.stringify(byHand)); // no tags: the portal writes none
+    const kvId = written.properties.version ?? '';
+    expect(kvId).toMatch(/^[0-9a-f]{32}$/);
+    const info = await store.describe(SECRET);
+    expect(info.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(kvId);
+    expect(info.versions.some((v) => v.stages.includes('PREVIOUS'))).toBe(false);
+    expect(info.rotation).toMatchObject({ enabled: true, strategy: 'single-user' }); // settings of the newest version that has them
+    expect(await store.getValue(SECRET, { versionId: kvId, stage: 'CURRENT' })).toBe(JSON.stringify(byHand));
+    expect(await store.listSecretIds()).toEqual([SECRET]); // still swept, though its latest version has no tags
+    const report = await engine().rotate(SECRET);
+    const after = await store.describe(SECRET);
+    expect(after.versions.find((v) => v.stages.includes('PREVIOUS'))?.versionId).toBe(kvId);
+    expect(after.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(report.versionId);
+    expect(fake.versions(SECRET)?.at(-1)?.tags).toMatchObject({ [KV_TAG.enabled]: 'true', [KV_TAG.strategy]: 'single-user', [KV_TAG.previous]: kvId });
+  });
+
+  it('maps each token to its own Key Vault version, both ways', async () => {
+    const seeded = await seed();
+    const tokens = [(await engine().rotate(SECRET)).versionId, (await engine().rotate(SECRET)).versionId];
+    for (const token of tokens) {
+      const kv = kvVersionOf(token);
+      expect(kv).toMatch(/^[0-9a-f]{32}$/);
+      expect(await store.getValue(SECRET, { versionId: token })).toBe((await client.getSecret(SECRET, { version: kv ?? '' })).value);
+    }
+    expect(await store.getValue(SECRET, { versionId: seeded })).toBe(JSON.stringify(initial));
+    expect((await store.describe(SECRET)).versions.map((v) => v.versionId)).toEqual([seeded, ...tokens]);
+    // A token that looks like a Key Vault id is refused before any call.
+    fake.resetCounts();
+    expect(await codeOf(store.startRotation(SECRET, 'a'.repeat(32)))).toBe('INVALID_INPUT');
+    expect(fake.count()).toBe(0);
+  });
+
+  it('a cancelled rotation\'s value stays in the companion as an unlabelled version until retire disables it there', async () => {
+    await seed();
+    const value = JSON.stringify({ ...initial, password: 'cancelled-password-kv-1' });
+    recordSecrets('cancelled-password-kv-1');
+    await store.startRotation(SECRET, 'kv-token-cancel');
+    await store.putPending(SECRET, 'kv-token-cancel', value);
+    expect(await store.cancelRotation(SECRET)).toBe('kv-token-cancel');
+    expect(fake.versions(SECRET)?.[0]?.tags[KV_TAG.pending]).toBeUndefined();
+    const info = await store.describe(SECRET);
+    expect(info.versions.at(-1)).toMatchObject({ versionId: 'kv-token-cancel', stages: [], hasValue: true });
+    await store.retire(SECRET, 'kv-token-cancel');
+    expect(fake.versions(`${SECRET}${PENDING_SECRET_SUFFIX}`)?.map((v) => v.enabled)).toEqual([false]);
+    expect(await codeOf(store.getValue(SECRET, { versionId: 'kv-token-cancel' }))).toBe('VERSION_NOT_FOUND');
+    expect((await store.describe(SECRET)).versions).toHaveLength(1);
+    // The next rotation is not disturbed by it.
+    await engine().rotate(SECRET);
+    expect((await store.describe(SECRET)).versions.map((v) => v.stages)).toEqual([['PREVIOUS'], ['CURRENT']]);
+  });
+
+  it('a blob lease lost mid-rotation (broken on the service) stops the rotation before anything is promoted', async () => {
+    await seed();
+    const { lock: ownLock, container } = freshLock();
+    const kv = new KeyVaultSecretStore({ client, lock: ownLock });
+    let held: BlobLease | undefined;
+    const store = storeWith(kv, {
+      lockRotation: async (id: string) => (held = await ownLock.lock(id)),
+    });
+    const rotator: Rotator = {
+      ...target,
+      validate: target.validate.bind(target),
+      masterSecretId: target.masterSecretId.bind(target),
+      createPending: target.createPending.bind(target),
+      works: target.works.bind(target),
+      test: target.test.bind(target),
+      set: async (input) => {
+        await target.set(input);
+        // Someone breaks the lease (as a lease that lapsed and was taken would be); the next renewal finds out.
+        await azurite.containerClient(container).getBlockBlobClient(leaseBlobName(SECRET)).getBlobLeaseClient().breakLease(0);
+        await held?.renew().catch(() => undefined);
+      },
+    };
+    const engine = new RotationEngine({ store, rotators: [rotator], logger: canaryLogger(), env: {} });
+    const error = await engine.rotate(SECRET).catch((e: unknown) => e);
+    expect(isRotatorError(error, 'ROTATION_IN_PROGRESS') && error.retryable).toBe(true);
+    expect((error as Error).message).toMatch(/lock of secret kv-app was lost/);
+    expect(held?.signal.aborted).toBe(true);
+    expect(target.calls).not.toContain('test');
+    expect(fake.versions(SECRET)).toHaveLength(1); // nothing promoted
+    expect(JSON.parse((await client.getSecret(SECRET)).value ?? '{}')).toEqual(initial);
+  });
+
+  it('keeps the limit in one constant with the fake, and refuses a larger value before any call', async () => {
+    expect(store.maxValueBytes).toBe(KEY_VAULT_MAX_VALUE_BYTES);
+    expect(MAX_VALUE_BYTES).toBe(25_600);
+    await seed();
+    await store.startRotation(SECRET, 'kv-token-size');
+    fake.resetCounts();
+    expect(await codeOf(store.putPending(SECRET, 'kv-token-size', 'x'.repeat(KEY_VAULT_MAX_VALUE_BYTES + 1)))).toBe('INVALID_INPUT');
+    expect(fake.count()).toBe(0);
+  });
+
+  it('passes the caller\'s signal to the SDK: an aborted call fails with the caller\'s reason', async () => {
+    await seed();
+    const reason = new RotatorError('ROTATION_IN_PROGRESS', 'the lock was lost', { retryable: true });
+    const error = await store.getValue(SECRET, { stage: 'CURRENT' }, { signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+    expect(error).toBe(reason);
+    const described = await store.describe(SECRET, { signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+    expect(described).toBe(reason);
+  });
+
+  it('maps service failures to typed errors, and a promotion whose write failed promotes nothing', async () => {
+    await seed();
+    await store.startRotation(SECRET, 'kv-token-fail');
+    await store.putPending(SECRET, 'kv-token-fail', JSON.stringify({ ...initial, password: 'pending-password-kv-fail' }));
+    recordSecrets('pending-password-kv-fail');
+    fake.fail({ operation: 'SetSecret', status: 503 });
+    const error = await store.promote(SECRET, 'kv-token-fail').catch((e: unknown) => e);
+    expect(isRotatorError(error, 'STORE_IO') && error.retryable).toBe(true);
+    expect(JSON.parse((await client.getSecret(SECRET)).value ?? '{}')).toEqual(initial);
+    await store.promote(SECRET, 'kv-token-fail');
+    expect((await store.describe(SECRET)).versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe('kv-token-fail');
+    expect(await codeOf(store.describe('kv-absent'))).toBe('SECRET_NOT_FOUND');
+    expect(await codeOf(store.describe(`${SECRET}${PENDING_SECRET_SUFFIX}`))).toBe('INVALID_INPUT');
+  });
+
+  it('refuses a rotation whose promotion would not fit Key Vault\'s 15 tags, before anything changes', async () => {
+    const many = Object.fromEntries(Array.from({ length: 13 }, (_, i) => [`tag-${i}`, 'x']));
+    await seed({ enabled: true }, many); // 13 + rotator-enabled = 14; a promotion adds 3
+    const error = await store.startRotation(SECRET, 'kv-token-tags').catch((e: unknown) => e);
+    expect(isRotatorError(error, 'INVALID_INPUT')).toBe(true);
+    expect((error as Error).message).toMatch(/15 per version/);
+    expect(fake.versions(SECRET)?.[0]?.tags[KV_TAG.pending]).toBeUndefined();
+  });
+});
+
+// ---- a real database, end to end ----
+
+describe('KeyVaultSecretStore: rotating a real PostgreSQL credential', () => {
+  const pg = testTargets().find((t) => t.engine === 'postgres');
+  if (pg === undefined) throw new Error('no PostgreSQL target');
+  let fake: KeyVaultFake;
+  let client: SecretClient;
+  let store: KeyVaultSecretStore;
+  let counter = 0;
+
+  beforeEach(async () => {
+    fake = await startKeyVaultFake();
+    client = fake.client();
+    store = new KeyVaultSecretStore({ client, lock: freshLock().lock });
+  });
+  afterEach(async () => {
+    await harvest(client);
+    await fake.close();
+  });
+
+  function password(): string {
+    const p = `Kv-${counter}-${Math.random().toString(36).slice(2)}-pw`;
+    recordSecrets(p);
+    return p;
+  }
+
+  async function credentials(selector: { stage: 'CURRENT' | 'PREVIOUS' }): Promise<{ username: string; password: string }> {
+    return JSON.parse(await store.getValue('kv-pg-app', selector)) as { username: string; password: string };
+  }
+
+  it.each(['single-user', 'alternating-users'] as const)('%s: the database accepts the new CURRENT, and the old one as the strategy says', async (strategy) => {
+    counter += 1;
+    const user = `kv_${strategy === 'single-user' ? 'single' : 'alt'}_${counter}_${Date.now() % 100_000}`;
+    const first = password();
+    await pg.createUser(user, first);
+    let value = pg.secret(user, first);
+    if (strategy === 'alternating-users') {
+      const master = pg.secret(`${user}_master`, password());
+      await pg.createUser(master.username as string, master.password as string, { master: true });
+      await createSeededKeyVaultSecret(client, 'kv-pg-master', JSON.stringify(master), { rotation: { enabled: false } });
+      value = { ...value, masterarn: 'kv-pg-master' };
+    }
+    await createSeededKeyVaultSecret(client, 'kv-pg-app', JSON.stringify(value), { rotation: { enabled: true, strategy } });
+    const engine = new RotationEngine({ store, rotators: [pg.rotator()], logger: canaryLogger(), env: {} });
+
+    const report = await engine.rotate('kv-pg-app');
+    expect(report.steps.map((s) => s.outcome)).toEqual(['done', 'done', 'done', 'done']);
+    const current = await credentials({ stage: 'CURRENT' });
+    // What a consumer reads (the latest version) logs in.
+    const latest = JSON.parse((await client.getSecret('kv-pg-app')).value ?? '{}') as { username: string; password: string };
+    expect(latest).toEqual(current);
+    expect(await pg.logsIn(current.username, current.password)).toBe(true);
+    const previous = await credentials({ stage: 'PREVIOUS' });
+    expect(previous.password).toBe(first);
+    if (strategy === 'single-user') {
+      expect(current.username).toBe(user);
+      expect(await pg.logsIn(user, first)).toBe(false);
+    } else {
+      expect(current.username).toBe(`${user}_clone`);
+      expect(await pg.logsIn(user, first)).toBe(true); // the old user still works until the purger revokes it
+      const again = await engine.rotate('kv-pg-app');
+      expect(again.resumed).toBe(false);
+      const back = await credentials({ stage: 'CURRENT' });
+      expect(back.username).toBe(user);
+      expect(await pg.logsIn(back.username, back.password)).toBe(true);
+      expect(await pg.logsIn(current.username, current.password)).toBe(true);
+    }
+  });
+});
