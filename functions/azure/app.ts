@@ -4,7 +4,7 @@ import { installCrashRedaction } from '../../shared/crash.js';
 import { createLogger } from '../../shared/logger.js';
 import { createAzureHandlers, registerFunctions } from './register.js';
 import { loadAzureSettings } from './settings.js';
-import { createStore, type AzureStoreConstructor } from './store.js';
+import { createStore } from './store.js';
 
 /**
  * The module the Azure Functions host loads (the v4 programming model): it registers the four functions. Nothing
@@ -15,10 +15,6 @@ import { createStore, type AzureStoreConstructor } from './store.js';
  */
 const { app } = azureFunctions;
 
-// The Key Vault store's class. MERGE: when stores/azure/key-vault-store.ts lands, import { KeyVaultSecretStore } from
-// '../../stores/azure/index.js' and write `KeyVaultSecretStore` for `undefined` on the next line (and only there).
-const KEY_VAULT_STORE: AzureStoreConstructor | undefined = undefined;
-
 // The Node worker installs its uncaught-exception and unhandled-rejection handlers (which report to the host) before
 // it loads this module: scrub what reaches them (shared/crash.ts, `runtime` mode). Not in a test runner.
 if (process.env.FUNCTIONS_WORKER_RUNTIME !== undefined || process.env.AZURE_FUNCTIONS_ENVIRONMENT !== undefined || process.env.WEBSITE_SITE_NAME !== undefined) {
@@ -27,7 +23,7 @@ if (process.env.FUNCTIONS_WORKER_RUNTIME !== undefined || process.env.AZURE_FUNC
 
 registerFunctions(app, () => {
   const settings = loadAzureSettings(process.env);
-  const store = createStore(settings, KEY_VAULT_STORE, { lockLogger: createLogger({ level: 'warn' }) });
+  const store = createStore(settings, { lockLogger: createLogger({ level: 'warn' }) });
   return createAzureHandlers({
     store,
     dueSecretIds: (now) => store.dueSecretIds(now),
