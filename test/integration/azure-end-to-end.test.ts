@@ -3,11 +3,12 @@ import azureFunctions from '@azure/functions';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAzureHandlers, type AzureHandlers } from '../../functions/azure/register.js';
-import type { Strategy } from '../../shared/store.js';
+import type { SecretStore, Strategy } from '../../shared/store.js';
 import { KeyVaultSecretStore, createBlobLeaseLock, createSeededKeyVaultSecret } from '../../stores/azure/index.js';
 import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
 import { recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
+import { storeWith } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
 /**
@@ -35,19 +36,31 @@ afterAll(async () => {
   await azurite.stop();
 });
 
-function handlers(target: TestTarget, safeWindowMs = 7 * 86_400_000): AzureHandlers {
-  counter += 1;
-  const lock = createBlobLeaseLock({ container: azurite.containerClient(`e2e-locks-${counter}`), durationSeconds: 15 });
-  const store = new KeyVaultSecretStore({ client, lock });
+interface HandlerOptions {
+  safeWindowMs?: number;
+  /** Wraps the store the functions see (a crash injected at one call). */
+  wrap?: (store: SecretStore) => SecretStore;
+  clock?: () => Date;
+  /** Only secrets whose names start with this (the vault is shared by every test of the file). */
+  namePrefix?: string;
+}
+
+/** One lock container for the whole file: every app instance of a test shares it, as they share the account. */
+const LOCKS = 'e2e-locks';
+
+function handlers(target: TestTarget, options: HandlerOptions = {}): AzureHandlers {
+  const lock = createBlobLeaseLock({ container: azurite.containerClient(LOCKS), durationSeconds: 15 });
+  const store = new KeyVaultSecretStore({ client, lock, ...(options.namePrefix === undefined ? {} : { namePrefix: options.namePrefix }) });
   return createAzureHandlers({
-    store,
+    store: options.wrap?.(store) ?? store,
     dueSecretIds: (now) => store.dueSecretIds(now),
     rotators: [target.rotator()],
     scope: { vaultName: VAULT },
     defaultStrategy: 'single-user',
-    retention: { safeWindowMs, keepSuperseded: 0 },
+    retention: { safeWindowMs: options.safeWindowMs ?? 7 * 86_400_000, keepSuperseded: 0 },
     logLevel: 'debug',
     env: {},
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
 }
 
@@ -96,23 +109,30 @@ async function enabledVersions(name: string): Promise<number> {
   return n;
 }
 
+/** A database user and its secret in the vault (with a master secret for alternating users), rotation on. */
+async function seed(target: TestTarget, strategy: Strategy, intervalMs?: number): Promise<{ name: string; user: string; initial: string }> {
+  counter += 1;
+  const name = `e2e-${target.engine}-${strategy === 'single-user' ? 'single' : 'alt'}-${counter}`;
+  const user = name.replaceAll('-', '_');
+  const initial = password();
+  await target.createUser(user, initial);
+  let value = target.secret(user, initial);
+  if (strategy === 'alternating-users') {
+    const master = target.secret(`${user}_m`, password());
+    await target.createUser(master.username as string, master.password as string, { master: true });
+    await createSeededKeyVaultSecret(client, `${name}-master`, JSON.stringify(master), { rotation: { enabled: false } });
+    value = { ...value, masterarn: `${name}-master` };
+  }
+  const rotation = { enabled: true, strategy, ...(intervalMs === undefined ? {} : { intervalMs }) };
+  await createSeededKeyVaultSecret(client, name, JSON.stringify(value), { rotation });
+  return { name, user, initial };
+}
+
 const cases = testTargets().flatMap((target) => (['single-user', 'alternating-users'] as Strategy[]).map((strategy) => ({ target, strategy, engine: target.engine })));
 
 describe.each(cases)('$engine, $strategy: the Azure functions on Key Vault and Azurite', ({ target, strategy }) => {
   it('rotates on a near-expiry event and on rotate-now, consumers always read a working credential, and purge disables only what is past the window', async () => {
-    counter += 1;
-    const name = `e2e-${target.engine}-${strategy === 'single-user' ? 'single' : 'alt'}-${counter}`;
-    const user = name.replaceAll('-', '_');
-    const initial = password();
-    await target.createUser(user, initial);
-    let value = target.secret(user, initial);
-    if (strategy === 'alternating-users') {
-      const master = target.secret(`${user}_m`, password());
-      await target.createUser(master.username as string, master.password as string, { master: true });
-      await createSeededKeyVaultSecret(client, `${name}-master`, JSON.stringify(master), { rotation: { enabled: false } });
-      value = { ...value, masterarn: `${name}-master` };
-    }
-    await createSeededKeyVaultSecret(client, name, JSON.stringify(value), { rotation: { enabled: true, strategy } });
+    const { name, user, initial } = await seed(target, strategy);
 
     const h = handlers(target);
     expect(await h.secretNearExpiry(nearExpiry(name), context('secretNearExpiry'))).toMatchObject({ outcome: 'rotated' });
@@ -130,12 +150,73 @@ describe.each(cases)('$engine, $strategy: the Azure functions on Key Vault and A
     expect(await enabledVersions(name)).toBe(3);
 
     // A window of zero: both superseded versions are past it; CURRENT stays, and still logs in.
-    await handlers(target, 0).purge({ isPastDue: false }, context('purge'));
+    await handlers(target, { safeWindowMs: 0 }).purge({ isPastDue: false }, context('purge'));
     expect(await enabledVersions(name)).toBe(1);
     const after = await latest(name);
     expect(after).toEqual(second);
     expect(await target.logsIn(after.username, after.password)).toBe(true);
     if (strategy === 'alternating-users') expect(await target.logsIn(first.username, first.password)).toBe(false);
     expect(lines.filter((l) => l.startsWith('error'))).toEqual([]);
+  });
+});
+
+class Crash extends Error {}
+
+/** Where a rotation can die: before or after each store write, and after the database changed. */
+const CRASHES: ReadonlyArray<readonly [string, (store: SecretStore) => SecretStore]> = [
+  ['before putPending', (store) => storeWith(store, { putPending: () => Promise.reject(new Crash('before putPending')) })],
+  ['after putPending', (store) => storeWith(store, { putPending: async (...args) => { await store.putPending(...args); throw new Crash('after putPending'); } })],
+  ['before promote', (store) => storeWith(store, { promote: () => Promise.reject(new Crash('before promote')) })],
+  ['after promote', (store) => storeWith(store, { promote: async (...args) => { await store.promote(...args); throw new Crash('after promote'); } })],
+];
+
+describe.each(cases)('$engine, $strategy: crashes, races and the sweep through the Azure functions', ({ target, strategy }) => {
+  it.each(CRASHES)('a crash %s: consumers keep a working credential, and the redelivered event converges', async (_where, crash) => {
+    const { name } = await seed(target, strategy);
+    const event = nearExpiry(name);
+    await handlers(target, { wrap: crash }).secretNearExpiry(event, context('secretNearExpiry')).catch(() => undefined);
+    // Alternating users: CURRENT logs in at every instant. Single-user has its documented window: a crash between
+    // setSecret and promote leaves the old password in latest until the retry promotes the new one.
+    const during = await latest(name);
+    if (strategy === 'alternating-users') expect(await target.logsIn(during.username, during.password)).toBe(true);
+    const retried = await handlers(target).secretNearExpiry(event, context('secretNearExpiry'));
+    expect(['rotated', 'resumed', 'already-rotated']).toContain((retried as { outcome: string }).outcome);
+    const after = await latest(name);
+    expect(await target.logsIn(after.username, after.password)).toBe(true);
+  });
+
+  it.each(CRASHES.filter(([where]) => where !== 'after promote'))('a crash %s leaves the untested PENDING value where no consumer reads it', async (_where, crash) => {
+    const { name } = await seed(target, strategy);
+    await handlers(target, { wrap: crash }).secretNearExpiry(nearExpiry(name), context('secretNearExpiry')).catch(() => undefined);
+    const pending = await client.getSecret(`${name}-rotator-pending`).then(
+      (secret) => JSON.parse(secret.value ?? '{}') as { password?: string },
+      () => undefined,
+    );
+    if (pending?.password !== undefined) recordSecrets(pending.password);
+    expect((await latest(name)).password).not.toBe(pending?.password);
+  });
+
+  it('two concurrent near-expiry events: one rotation, the other is told to retry and then finds it done', async () => {
+    const { name } = await seed(target, strategy);
+    const event = nearExpiry(name);
+    const results = await Promise.allSettled([handlers(target).secretNearExpiry(event, context('secretNearExpiry')), handlers(target).secretNearExpiry(event, context('secretNearExpiry'))]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason).toMatchObject({ code: 'ROTATION_IN_PROGRESS' });
+    expect(await handlers(target).secretNearExpiry(event, context('secretNearExpiry'))).toMatchObject({ outcome: 'already-rotated' });
+    expect(await enabledVersions(name)).toBe(2);
+  });
+
+  it('the sweep rotates a secret whose interval is up, found from the vault alone', async () => {
+    const interval = 30 * 86_400_000;
+    const { name, initial } = await seed(target, strategy, interval);
+    await handlers(target).rotate(new HttpRequest({ method: 'POST', url: `http://localhost:7071/api/rotate/${name}`, params: { secretId: name } }), context('rotate'));
+    const first = await latest(name);
+    expect(first.password).not.toBe(initial);
+    // A day after the interval is up: the version's exp (interval + 30 days) is less than 30 days away.
+    const later = new Date(Date.now() + interval + 86_400_000);
+    await handlers(target, { clock: () => later, namePrefix: name }).rotateSweep({ isPastDue: false }, context('rotateSweep'));
+    const second = await latest(name);
+    expect(second.password).not.toBe(first.password);
+    expect(await target.logsIn(second.username, second.password)).toBe(true);
   });
 });
