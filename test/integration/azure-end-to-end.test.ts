@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { format } from 'node:util';
 import azureFunctions from '@azure/functions';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -86,7 +87,7 @@ function nearExpiry(name: string): Record<string, unknown> {
     type: 'Microsoft.KeyVault.SecretNearExpiry',
     time: time.toISOString(),
     specversion: '1.0',
-    data: { Id: `https://${VAULT}.vault.azure.net/secrets/${name}/0123456789abcdef0123456789abcdef`, VaultName: VAULT, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
+    data: { Id: `https://${VAULT}.vault.azure.net/secrets/${name}/${randomBytes(16).toString('hex')}`, VaultName: VAULT, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
   };
 }
 

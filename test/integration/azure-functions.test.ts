@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Module, { createRequire } from 'node:module';
 import { format } from 'node:util';
 import azureFunctions from '@azure/functions';
@@ -121,7 +122,7 @@ function nearExpiry(name: string, time = new Date(), vault = VAULT): Record<stri
     type: 'Microsoft.KeyVault.SecretNearExpiry',
     time: time.toISOString(),
     specversion: '1.0',
-    data: { Id: `https://${vault}.vault.azure.net/secrets/${name}/0123456789abcdef0123456789abcdef`, VaultName: vault, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
+    data: { Id: `https://${vault}.vault.azure.net/secrets/${name}/${randomBytes(16).toString('hex')}`, VaultName: vault, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
   };
 }
 
