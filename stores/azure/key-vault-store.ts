@@ -553,17 +553,22 @@ function mapSnapshot(secretId: string, snapshot: Snapshot): Omit<Mapped, 'settin
     return p.enabled !== false || p.version === latestId;
   });
   if (!main.some((p) => p.version === latestId)) main.push(latest.properties); // listed before it was written
+  // A total order (a comparator that is not one sorts unpredictably): the second, then the latest last within it,
+  // then how many `rotator-previous` links lead back from a version (a promoted version comes after the one it
+  // names, whatever the second), then the promotion time, the creation time and the id.
+  const generation = generations(main, portId);
+  const key = (p: SecretProperties): [number, number, number, number, number] => [
+    seconds(p.createdOn),
+    p.version === latestId ? 1 : 0,
+    generation.get(portId(p)) ?? 0,
+    tagTime(p.tags ?? {}, KV_TAG.promotedAt)?.getTime() ?? p.createdOn?.getTime() ?? 0,
+    p.createdOn?.getTime() ?? 0,
+  ];
   main.sort((a, b) => {
-    const bySecond = seconds(a.createdOn) - seconds(b.createdOn);
-    if (bySecond !== 0) return bySecond;
-    if (a.version === latestId) return 1;
-    if (b.version === latestId) return -1;
-    if (a.tags?.[KV_TAG.previous] === portId(b)) return 1;
-    if (b.tags?.[KV_TAG.previous] === portId(a)) return -1;
-    const pa = tagTime(a.tags ?? {}, KV_TAG.promotedAt);
-    const pb = tagTime(b.tags ?? {}, KV_TAG.promotedAt);
-    if (pa !== undefined && pb !== undefined && pa.getTime() !== pb.getTime()) return pa.getTime() - pb.getTime();
-    return (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0) || ((a.version ?? '') < (b.version ?? '') ? -1 : 1);
+    const ka = key(a);
+    const kb = key(b);
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return (ka[i] ?? 0) - (kb[i] ?? 0);
+    return (a.version ?? '') < (b.version ?? '') ? -1 : (a.version ?? '') > (b.version ?? '') ? 1 : 0;
   });
   const previous = latestTags[KV_TAG.previous];
   const entries: { version: VersionInfo; second: number; group: number }[] = main.map((p) => {
@@ -661,4 +666,17 @@ function checkValue(value: unknown, secretId: string): asserts value is string {
   if (bytes > KEY_VAULT_MAX_VALUE_BYTES) {
     throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; Azure Key Vault's limit is ${KEY_VAULT_MAX_VALUE_BYTES} bytes`);
   }
+}
+
+/** For each version, how many `rotator-previous` links lead back from it (0 for a version that names none). */
+function generations(versions: readonly SecretProperties[], portId: (p: SecretProperties) => string): Map<string, number> {
+  const previousOf = new Map(versions.map((p) => [portId(p), p.tags?.[KV_TAG.previous]] as const));
+  const out = new Map<string, number>();
+  for (const id of previousOf.keys()) {
+    let depth = 0;
+    // Bounded by the number of versions, so a cycle of tags written by hand cannot loop forever.
+    for (let at = previousOf.get(id); at !== undefined && previousOf.has(at) && depth < versions.length; at = previousOf.get(at)) depth += 1;
+    out.set(id, depth);
+  }
+  return out;
 }
