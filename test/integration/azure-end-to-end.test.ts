@@ -4,6 +4,7 @@ import azureFunctions from '@azure/functions';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAzureHandlers, type AzureHandlers } from '../../functions/azure/register.js';
+import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore, Strategy } from '../../shared/store.js';
 import { KeyVaultSecretStore, createBlobLeaseLock, createSeededKeyVaultSecret } from '../../stores/azure/index.js';
 import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
@@ -41,6 +42,8 @@ interface HandlerOptions {
   safeWindowMs?: number;
   /** Wraps the store the functions see (a crash injected at one call). */
   wrap?: (store: SecretStore) => SecretStore;
+  /** Wraps the rotator (a crash right after the database changed). */
+  wrapRotator?: (rotator: Rotator) => Rotator;
   clock?: () => Date;
   /** Only secrets whose names start with this (the vault is shared by every test of the file). */
   namePrefix?: string;
@@ -55,7 +58,7 @@ function handlers(target: TestTarget, options: HandlerOptions = {}): AzureHandle
   return createAzureHandlers({
     store: options.wrap?.(store) ?? store,
     dueSecretIds: (now) => store.dueSecretIds(now),
-    rotators: [target.rotator()],
+    rotators: [options.wrapRotator?.(target.rotator()) ?? target.rotator()],
     scope: { vaultName: VAULT },
     defaultStrategy: 'single-user',
     retention: { safeWindowMs: options.safeWindowMs ?? 7 * 86_400_000, keepSuperseded: 0 },
@@ -150,6 +153,9 @@ describe.each(cases)('$engine, $strategy: the Azure functions on Key Vault and A
     expect(await target.logsIn(second.username, second.password)).toBe(true);
     expect(await enabledVersions(name)).toBe(3);
 
+    // Inside the safe window (7 days) nothing is retired.
+    await handlers(target).purge({ isPastDue: false }, context('purge'));
+    expect(await enabledVersions(name)).toBe(3);
     // A window of zero: both superseded versions are past it; CURRENT stays, and still logs in.
     await handlers(target, { safeWindowMs: 0 }).purge({ isPastDue: false }, context('purge'));
     expect(await enabledVersions(name)).toBe(1);
@@ -195,6 +201,22 @@ describe.each(cases)('$engine, $strategy: crashes, races and the sweep through t
     );
     if (pending?.password !== undefined) recordSecrets(pending.password);
     expect((await latest(name)).password).not.toBe(pending?.password);
+  });
+
+  it('a crash right after the database accepted the new credential (before testSecret): the redelivered event converges', async () => {
+    const { name } = await seed(target, strategy);
+    const event = nearExpiry(name);
+    const dying = (rotator: Rotator): Rotator =>
+      Object.assign(Object.create(rotator) as Rotator, {
+        set: async (...args: Parameters<Rotator['set']>) => {
+          await rotator.set(...args);
+          throw new Crash('after setSecret');
+        },
+      });
+    await handlers(target, { wrapRotator: dying }).secretNearExpiry(event, context('secretNearExpiry')).catch(() => undefined);
+    expect(await handlers(target).secretNearExpiry(event, context('secretNearExpiry'))).toMatchObject({ outcome: 'resumed' });
+    const after = await latest(name);
+    expect(await target.logsIn(after.username, after.password)).toBe(true);
   });
 
   it('two concurrent near-expiry events: one rotation, the other is told to retry and then finds it done', async () => {
