@@ -1,3 +1,5 @@
+import { RotatorError } from './errors.js';
+
 /**
  * The SecretStore port: what every store adapter (file, AWS Secrets Manager, and the planned Azure Key Vault and
  * Google Secret Manager ones) must guarantee to the engine, the purger and the CLI. It speaks in versions with stage
@@ -199,4 +201,18 @@ export function pendingRotation(info: SecretInfo): VersionInfo | undefined {
 
 export function versionWithStage(info: SecretInfo, stage: Stage): VersionInfo | undefined {
   return info.versions.find((v) => v.stages.includes(stage));
+}
+
+/** An adapter's check of a selector's stage: one the port knows, or none. INVALID_INPUT otherwise. */
+export function checkStage(stage: unknown): Stage | undefined {
+  if (stage === undefined) return undefined;
+  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
+  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
+}
+
+/** An adapter's check of a value to store: a string within its limit (`where` names the store in the message). */
+export function checkValue(value: unknown, secretId: string, maxBytes: number, where: string): asserts value is string {
+  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > maxBytes) throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; ${where}'s limit is ${maxBytes} bytes`);
 }

@@ -13,6 +13,8 @@ import {
 import { RotatorError } from '../../shared/errors.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import {
+  checkStage,
+  checkValue,
   STAGES,
   STRATEGIES,
   type CallOptions,
@@ -253,7 +255,7 @@ export class AwsSecretStore implements SecretStore {
   async putPending(secretId: string, token: string, value: string, options: CallOptions = {}): Promise<void> {
     checkSecretId(secretId);
     checkToken(token);
-    checkValue(value, secretId);
+    checkValue(value, secretId, AWS_MAX_VALUE_BYTES, 'AWS Secrets Manager');
     const conflict = {
       code: 'VERSION_CONFLICT' as const,
       message: `version ${token} of secret ${secretId} already holds a different value; a version's value never changes, so a new value needs a new token`,
@@ -546,16 +548,4 @@ function checkToken(token: unknown): asserts token is string {
   }
 }
 
-function checkStage(stage: unknown): Stage | undefined {
-  if (stage === undefined) return undefined;
-  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
-  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
-}
 
-function checkValue(value: unknown, secretId: string): asserts value is string {
-  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > AWS_MAX_VALUE_BYTES) {
-    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; AWS Secrets Manager's limit is ${AWS_MAX_VALUE_BYTES} bytes`);
-  }
-}

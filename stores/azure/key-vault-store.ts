@@ -3,7 +3,8 @@ import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { checkSecretId, type SecretIdGrammar } from '../../shared/secret-id.js';
 import {
-  STAGES,
+  checkStage,
+  checkValue,
   type CallOptions,
   type DescribeOptions,
   type Lease,
@@ -227,7 +228,7 @@ export class KeyVaultSecretStore implements SecretStore {
   async putPending(secretId: string, token: string, value: string, options: CallOptions = {}): Promise<void> {
     checkId(secretId);
     checkToken(token);
-    checkValue(value, secretId);
+    checkValue(value, secretId, KEY_VAULT_MAX_VALUE_BYTES, 'Azure Key Vault');
     const { signal } = options;
     const conflict = () =>
       new RotatorError('VERSION_CONFLICT', `version ${token} of secret ${secretId} already holds a different value; a version's value never changes, so a new value needs a new token`);
@@ -654,19 +655,7 @@ function checkVersionId(versionId: unknown): string {
   return versionId;
 }
 
-function checkStage(stage: unknown): Stage | undefined {
-  if (stage === undefined) return undefined;
-  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
-  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
-}
 
-function checkValue(value: unknown, secretId: string): asserts value is string {
-  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > KEY_VAULT_MAX_VALUE_BYTES) {
-    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; Azure Key Vault's limit is ${KEY_VAULT_MAX_VALUE_BYTES} bytes`);
-  }
-}
 
 /** For each version, how many `rotator-previous` links lead back from it (0 for a version that names none). */
 function generations(versions: readonly SecretProperties[], portId: (p: SecretProperties) => string): Map<string, number> {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type * as z from 'zod';
 import { RotatorError } from '../../shared/errors.js';
 import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../shared/secret-id.js';
-import { STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../shared/store.js';
+import { checkStage, checkValue, STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../shared/store.js';
 import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
 import {
   DESCRIPTION_MAX,
@@ -167,7 +167,7 @@ export class FileStore implements SecretStore {
   async putPending(secretId: string, token: string, value: string): Promise<void> {
     checkSecretId(secretId);
     checkVersionId(token);
-    checkValue(value, secretId);
+    checkValue(value, secretId, FILE_STORE_MAX_VALUE_BYTES, 'the file store');
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
       let version = findVersion(secret, token);
@@ -247,7 +247,7 @@ export class FileStore implements SecretStore {
 
   async createSecret(secretId: string, value: string, options: CreateSecretOptions = {}): Promise<void> {
     checkSecretId(secretId);
-    checkValue(value, secretId);
+    checkValue(value, secretId, FILE_STORE_MAX_VALUE_BYTES, 'the file store');
     const rotation = options.rotation === undefined ? { enabled: false } : checkRotation(options.rotation);
     const tags = options.tags === undefined ? {} : checkTags(options.tags, secretId);
     const description = options.description;
@@ -282,7 +282,7 @@ export class FileStore implements SecretStore {
    */
   async putValue(secretId: string, value: string): Promise<{ versionId: string; cancelled?: string }> {
     checkSecretId(secretId);
-    checkValue(value, secretId);
+    checkValue(value, secretId, FILE_STORE_MAX_VALUE_BYTES, 'the file store');
     let result: { versionId: string; cancelled?: string } | undefined;
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
@@ -557,11 +557,6 @@ function checkVersionId(versionId: unknown): string {
   return parseInput(versionIdSchema, versionId, 'the version id');
 }
 
-function checkStage(stage: unknown): Stage | undefined {
-  if (stage === undefined) return undefined;
-  if (typeof stage === 'string' && (STAGES as readonly string[]).includes(stage)) return stage as Stage;
-  throw new RotatorError('INVALID_INPUT', `the stage must be one of ${STAGES.join(', ')}`);
-}
 
 function checkRotation(settings: unknown): RotationSettings {
   return parseInput(rotationInputSchema, settings, 'the rotation settings');
@@ -575,10 +570,3 @@ function checkTags(tags: unknown, secretId: string): Record<string, string> {
   return parseInput(tagsSchema, tags, `the tags of ${secretId}`);
 }
 
-function checkValue(value: unknown, secretId: string): asserts value is string {
-  if (typeof value !== 'string') throw new RotatorError('INVALID_INPUT', `the value for ${secretId} must be a string`);
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > FILE_STORE_MAX_VALUE_BYTES) {
-    throw new RotatorError('INVALID_INPUT', `the value for ${secretId} is ${bytes} bytes; the limit is ${FILE_STORE_MAX_VALUE_BYTES} bytes`);
-  }
-}
