@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { format } from 'node:util';
 import azureFunctions from '@azure/functions';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -9,6 +8,7 @@ import type { SecretStore, Strategy } from '../../shared/store.js';
 import { KeyVaultSecretStore, createBlobLeaseLock, createSeededKeyVaultSecret } from '../../stores/azure/index.js';
 import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
+import { nearExpiryEvent } from '../support/azure-events.js';
 import { recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { storeWith } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -82,16 +82,7 @@ function context(functionName: string): InstanceType<typeof InvocationContext> {
 }
 
 function nearExpiry(name: string): Record<string, unknown> {
-  const time = new Date();
-  return {
-    id: `evt-${name}-${time.getTime()}`,
-    source: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/${VAULT}`,
-    subject: name,
-    type: 'Microsoft.KeyVault.SecretNearExpiry',
-    time: time.toISOString(),
-    specversion: '1.0',
-    data: { Id: `https://${VAULT}.vault.azure.net/secrets/${name}/${randomBytes(16).toString('hex')}`, VaultName: VAULT, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
-  };
+  return nearExpiryEvent(name, VAULT);
 }
 
 function password(): string {

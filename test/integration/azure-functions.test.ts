@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import Module, { createRequire } from 'node:module';
 import { format } from 'node:util';
 import azureFunctions from '@azure/functions';
@@ -9,6 +8,7 @@ import { MAX_BODY_BYTES } from '../../functions/azure/rotate-http.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator, SetInput } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
+import { nearExpiryEvent } from '../support/azure-events.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
 import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -115,15 +115,7 @@ async function current(name: string): Promise<{ username: string; password: stri
 }
 
 function nearExpiry(name: string, time = new Date(), vault = VAULT): Record<string, unknown> {
-  return {
-    id: `evt-${name}-${time.getTime()}`,
-    source: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/${vault}`,
-    subject: name,
-    type: 'Microsoft.KeyVault.SecretNearExpiry',
-    time: time.toISOString(),
-    specversion: '1.0',
-    data: { Id: `https://${vault}.vault.azure.net/secrets/${name}/${randomBytes(16).toString('hex')}`, VaultName: vault, ObjectType: 'Secret', ObjectName: name, NBF: '1559081980', EXP: 1559082102 },
-  };
+  return nearExpiryEvent(name, vault, time);
 }
 
 function post(path: string, body?: string, headers: Record<string, string> = {}, method = 'POST'): InstanceType<typeof HttpRequest> {
