@@ -17,6 +17,7 @@ import {
   type SecretStore,
   type Stage,
   type Strategy,
+  type StoreHints,
   type VersionInfo,
 } from './store.js';
 
@@ -96,6 +97,7 @@ export class RotationEngine {
   readonly #random: RandomInt | undefined;
   readonly #newToken: () => string;
   readonly #resolveMaster: MasterResolver;
+  readonly #hints: StoreHints;
   /** Values by secret and version id. Versions are immutable, so a value once read or written stays true. */
   readonly #values = new Map<string, string>();
   /** The CURRENT version id each PENDING value this engine stored was derived from (by secret and token): in a warm
@@ -111,6 +113,7 @@ export class RotationEngine {
     this.#random = options.random;
     this.#newToken = options.newToken ?? randomUUID;
     this.#resolveMaster = options.resolveMaster ?? storedMaster;
+    this.#hints = options.store.hints ?? DEFAULT_HINTS;
   }
 
   /**
@@ -166,7 +169,7 @@ export class RotationEngine {
   async #rotateLocked(secretId: string, options: RunOptions, started: number, lost: AbortSignal | undefined): Promise<RotationReport> {
     const describe = (dates = false): Promise<SecretInfo> => this.#store.describe(secretId, { dates, signal: options.signal });
     let info = await describe();
-    assertEnabled(info);
+    assertEnabled(info, this.#hints);
     const pending = pendingRotation(info);
     let token: string;
     let loaded: Loaded;
@@ -189,7 +192,7 @@ export class RotationEngine {
         loaded = await this.#load(info, options);
         await this.#assertFits(loaded, token, options);
       } catch (error) {
-        throw resumedError(error, info, token);
+        throw resumedError(error, info, token, this.#hints);
       }
     }
     // Under the lock nothing else moves the labels, so one description and one read of CURRENT serve all steps.
@@ -205,7 +208,7 @@ export class RotationEngine {
         // With the lock lost, the rotation may be someone else's now: say so, and touch nothing more.
         assertLeaseHeld(lost, secretId);
         if (createdHere && step === 'createSecret' && stubIsDisposable(error, loaded.rotator)) await this.#dropStub(secretId, token);
-        throw pending === undefined ? error : resumedError(error, info, token);
+        throw pending === undefined ? error : resumedError(error, info, token, this.#hints);
       }
     }
     return {
@@ -256,7 +259,7 @@ export class RotationEngine {
     const derivedFrom = this.#derivedFrom.get(versionKey(info.secretId, token));
     if (derivedFrom !== undefined) {
       // This engine stored the value: it knows which CURRENT it came from.
-      if (current?.versionId !== derivedFrom) throw stalePending(info, token, 'CURRENT was replaced after the PENDING value was derived from it');
+      if (current?.versionId !== derivedFrom) throw stalePending(info, token, this.#hints, 'CURRENT was replaced after the PENDING value was derived from it');
     } else {
       if (pending.createdAt === undefined || current?.createdAt === undefined) {
         // Described without dates (the steps' guards ask for none), and this engine did not store the value: ask once
@@ -267,7 +270,7 @@ export class RotationEngine {
       const pendingCreated = pending?.createdAt;
       const currentSince = current?.promotedAt ?? current?.createdAt;
       if (pendingCreated !== undefined && currentSince !== undefined && currentSince.getTime() > pendingCreated.getTime()) {
-        throw stalePending(info, token, `CURRENT was replaced (${currentSince.toISOString()}) after the PENDING version was created`);
+        throw stalePending(info, token, this.#hints, `CURRENT was replaced (${currentSince.toISOString()}) after the PENDING version was created`);
       }
     }
     // The strategy decides which user the PENDING value names: the same one, or the alternate.
@@ -277,7 +280,7 @@ export class RotationEngine {
     if (typeof user === 'string' && typeof value.username === 'string') {
       const expected = loaded.strategy === 'alternating-users' ? alternateUsername(user) : user;
       if (value.username !== expected) {
-        throw stalePending(info, token, `it was made for another strategy than ${loaded.strategy} (it names ${value.username === user ? 'the same user' : 'another user'} than the ${loaded.strategy} strategy derives from CURRENT)`);
+        throw stalePending(info, token, this.#hints, `it was made for another strategy than ${loaded.strategy} (it names ${value.username === user ? 'the same user' : 'another user'} than the ${loaded.strategy} strategy derives from CURRENT)`);
       }
     }
   }
@@ -298,7 +301,7 @@ export class RotationEngine {
   }
 
   async #guarded(info: SecretInfo, token: string, logger: Logger, run: () => Promise<StepOutcome>): Promise<StepOutcome> {
-    assertEnabled(info);
+    assertEnabled(info, this.#hints);
     const version = info.versions.find((v) => v.versionId === token);
     if (version === undefined) {
       throw new RotatorError(
@@ -534,11 +537,16 @@ function stubIsDisposable(error: unknown, rotator: Rotator): boolean {
 }
 
 /** How to abandon a rotation, on either store (the engine does not know which one it runs on). */
-export function cancelRotationHint(secretId: string, versionId: string): string {
-  return (
-    `to start over, cancel it (file store: rotator secrets cancel-rotation ${secretId}; AWS: aws secretsmanager update-secret-version-stage ` +
-    `--secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${versionId}), then rotate again`
-  );
+/** What messages say when the store names no commands of its own (the file store's and AWS's). */
+export const DEFAULT_HINTS: StoreHints = {
+  cancelRotation: (secretId, versionId) =>
+    `file store: rotator secrets cancel-rotation ${secretId}; AWS: aws secretsmanager update-secret-version-stage ` +
+    `--secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${versionId}`,
+  enableRotation: (secretId) => `file store: rotator secrets rotation ${secretId} --enable`,
+};
+
+export function cancelRotationHint(secretId: string, versionId: string, hints: StoreHints = DEFAULT_HINTS): string {
+  return `to start over, cancel it (${hints.cancelRotation(secretId, versionId)}), then rotate again`;
 }
 
 function pendingAge(info: SecretInfo, versionId: string): string {
@@ -555,22 +563,22 @@ function roughly(ms: number): string {
   return `${Math.round(s / 86_400)}d`;
 }
 
-function stalePending(info: SecretInfo, versionId: string, why: string): RotatorError {
+function stalePending(info: SecretInfo, versionId: string, hints: StoreHints, why: string): RotatorError {
   return new RotatorError(
     'STALE_PENDING',
     `secret ${info.secretId} has a rotation left PENDING (version ${versionId}, ${pendingAge(info, versionId)}) that no longer fits: ${why}; ` +
-      `it will not be resumed; ${cancelRotationHint(info.secretId, versionId)}`,
+      `it will not be resumed; ${cancelRotationHint(info.secretId, versionId, hints)}`,
   );
 }
 
 /** Every error of a resumed rotation says which PENDING it was resuming and how to start over (code kept). */
-function resumedError(error: unknown, info: SecretInfo, versionId: string): RotatorError {
+function resumedError(error: unknown, info: SecretInfo, versionId: string, hints: StoreHints): RotatorError {
   const e = toRotatorError(error);
   if (e.code === 'STALE_PENDING') return e;
   return new RotatorError(
     e.code,
     `${e.message} (while resuming the rotation left PENDING by an earlier run: version ${versionId}, ${pendingAge(info, versionId)}; ` +
-      `if it cannot succeed, ${cancelRotationHint(info.secretId, versionId)})`,
+      `if it cannot succeed, ${cancelRotationHint(info.secretId, versionId, hints)})`,
     { retryable: e.retryable, cause: error },
   );
 }
@@ -584,12 +592,9 @@ function assertLeaseHeld(lost: AbortSignal | undefined, secretId: string): void 
   });
 }
 
-function assertEnabled(info: SecretInfo): void {
+function assertEnabled(info: SecretInfo, hints: StoreHints): void {
   if (!info.rotation.enabled) {
-    throw new RotatorError(
-      'ROTATION_DISABLED',
-      `rotation is not enabled for secret ${info.secretId}; enable it in the store (file store: rotator secrets rotation ${info.secretId} --enable)`,
-    );
+    throw new RotatorError('ROTATION_DISABLED', `rotation is not enabled for secret ${info.secretId}; enable it in the store (${hints.enableRotation(info.secretId)})`);
   }
 }
 

@@ -128,6 +128,14 @@ export interface DescribeOptions extends CallOptions {
   dates?: boolean;
 }
 
+/** What an operator runs on this store, for messages that say how to fix something (never a value). */
+export interface StoreHints {
+  /** How to abandon the rotation left PENDING as `versionId`, so the next one starts over. */
+  cancelRotation(secretId: string, versionId: string): string;
+  /** How to turn rotation on for the secret. */
+  enableRotation(secretId: string): string;
+}
+
 export interface SecretStore {
   /**
    * The largest value, in UTF-8 bytes, this store keeps (AWS Secrets Manager and the file store: 65,536; Key Vault:
@@ -192,6 +200,8 @@ export interface SecretStore {
    * alone). Returns the abandoned version id, or undefined when nothing (or another version) was PENDING.
    */
   cancelRotation(secretId: string, versionId?: string): Promise<string | undefined>;
+  /** The commands messages name for this store; without them they name the file store's and AWS's. */
+  readonly hints?: StoreHints;
 }
 
 /** The PENDING version of a rotation under way: PENDING on a version that is not also CURRENT. */

@@ -27,6 +27,7 @@ import {
   type Strategy,
   type VersionInfo,
   type VersionSelector,
+  type StoreHints,
 } from '../../shared/store.js';
 import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
@@ -129,6 +130,11 @@ export const AWS_MAX_VALUE_BYTES = 65_536;
 export class AwsSecretStore implements SecretStore {
   readonly maxValueBytes = AWS_MAX_VALUE_BYTES;
   readonly rotationLock = 'service-enforced';
+  readonly hints: StoreHints = {
+    cancelRotation: (secretId, versionId) =>
+      `aws secretsmanager update-secret-version-stage --secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${versionId}`,
+    enableRotation: (secretId) => `aws secretsmanager rotate-secret --secret-id ${secretId} --rotation-lambda-arn <the rotate function's ARN>`,
+  };
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
   readonly #sweep: SweepFilter;

@@ -13,6 +13,7 @@ import {
   type Stage,
   type VersionInfo,
   type VersionSelector,
+  type StoreHints,
 } from '../../shared/store.js';
 import { isSecretDisabled, mapKeyVaultError, type KeyVaultMapContext } from './errors.js';
 import {
@@ -125,6 +126,11 @@ interface Mapped {
 export class KeyVaultSecretStore implements SecretStore {
   readonly maxValueBytes = KEY_VAULT_MAX_VALUE_BYTES;
   readonly rotationLock = 'exclusive';
+  readonly hints: StoreHints = {
+    cancelRotation: (secretId) =>
+      `Key Vault: remove the tags ${KV_TAG.pending} and ${KV_TAG.pendingAt} from the latest version of ${secretId}, keeping its other tags (portal: the version's Tags)`,
+    enableRotation: (secretId) => `Key Vault: set the tag ${KV_TAG.enabled}=true on the latest version of ${secretId}, keeping its other tags`,
+  };
   readonly #client: SecretClient;
   readonly #lock: BlobLeaseLock;
   readonly #prefix: string | undefined;

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type * as z from 'zod';
 import { RotatorError } from '../../shared/errors.js';
 import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../shared/secret-id.js';
-import { checkStage, checkValue, STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../shared/store.js';
+import { checkStage, checkValue, STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector, type StoreHints } from '../../shared/store.js';
 import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
 import {
   DESCRIPTION_MAX,
@@ -89,6 +89,10 @@ export function rotationLockPath(storePath: string, secretId: string): string {
 export class FileStore implements SecretStore {
   /** Lock files exclude a second rotation (and a purge) of the same secret on this host. */
   readonly rotationLock = 'exclusive';
+  readonly hints: StoreHints = {
+    cancelRotation: (secretId) => `rotator secrets cancel-rotation ${secretId}`,
+    enableRotation: (secretId) => `rotator secrets rotation ${secretId} --enable`,
+  };
   readonly path: string;
   readonly maxValueBytes = FILE_STORE_MAX_VALUE_BYTES;
   readonly #key: Buffer;

@@ -343,7 +343,7 @@ describe('a PENDING that no longer fits is never resumed', () => {
     expect(error.message).toContain(`version ${stale?.versionId ?? '?'}`);
     expect(error.message).toMatch(/created \d+[smhd] ago \(2026-01-01T01:00:00.000Z\)/);
     expect(error.message).toContain(`rotator secrets cancel-rotation ${SECRET}`);
-    expect(error.message).toContain(`--remove-from-version-id ${stale?.versionId ?? '?'}`);
+    expect(error.message).not.toContain('aws secretsmanager'); // the file store names its own command only
     expect(target.calls.slice(calls).filter((c) => c.startsWith('set'))).toEqual([]);
     // The service-driven steps refuse it too.
     await expectCode(engine({ store }).runStep(SECRET, stale?.versionId ?? '', 'setSecret'), 'STALE_PENDING');
@@ -480,5 +480,16 @@ describe('the redactor keeps what the engine keeps using', () => {
     // The next rotation recalls CURRENT from the engine's cache instead of reading the store.
     await warm.rotate(SECRET);
     expect(redactor.redact(password)).toBe(REDACTED);
+  });
+});
+
+describe("messages name the store's own commands", () => {
+  it('says how to enable rotation and how to cancel a stale rotation in the words the store gives', async () => {
+    const hints = { cancelRotation: (id: string, v: string) => `CANCEL ${id} ${v}`, enableRotation: (id: string) => `ENABLE ${id}` };
+    await t.store.updateRotation(SECRET, { enabled: false });
+    const disabled = await expectCode(engine({ store: storeWith(t.store, { hints }) }).rotate(SECRET), 'ROTATION_DISABLED');
+    expect(disabled.message).toContain(`ENABLE ${SECRET}`);
+    // The file store's own words.
+    expect((await expectCode(engine().rotate(SECRET), 'ROTATION_DISABLED')).message).toContain(`rotator secrets rotation ${SECRET} --enable`);
   });
 });
