@@ -1,4 +1,5 @@
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
+import { NETWORK_ERROR_CODES, mappedAlready, messageOf, scrub, type CallErrorContext } from '../call-errors.js';
 
 /**
  * Secrets Manager errors mapped to RotatorErrors by the error's *name* (what the SDK sets from the service's
@@ -21,7 +22,6 @@ const TRANSIENT = new Set([
   'AbortError',
 ]);
 
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
 export function awsErrorName(error: unknown): string {
   if (error !== null && typeof error === 'object' && 'name' in error && typeof error.name === 'string') return error.name;
@@ -31,30 +31,23 @@ export function awsErrorName(error: unknown): string {
 /** The Node network error code of a failed call (ECONNRESET, ...), when it is one. */
 export function networkCode(error: unknown): string | undefined {
   const code = error !== null && typeof error === 'object' && 'code' in error ? error.code : undefined;
-  return typeof code === 'string' && NETWORK.has(code) ? code : undefined;
+  return typeof code === 'string' && NETWORK_ERROR_CODES.has(code) ? code : undefined;
 }
 
-export interface MapContext {
+/** `special` keys are error names with a meaning specific to this call, e.g. ResourceExistsException on PutSecretValue. */
+export interface MapContext extends CallErrorContext {
   /** The Secrets Manager operation, e.g. GetSecretValue; the IAM action is `secretsmanager:<operation>`. */
   operation: string;
   secretId?: string;
   /** What ResourceNotFoundException means for this call. */
   notFound?: { code: ErrorCode; message: string };
-  /** Error names with a meaning specific to this call, e.g. ResourceExistsException on PutSecretValue. */
-  special?: Record<string, { code: ErrorCode; message: string; retryable?: boolean }>;
-  /** Values the request carried, removed from any text that reaches the message. */
-  scrub?: readonly string[];
-  /** The caller's signal: a call it aborted fails with the caller's own reason (e.g. Lambda's deadline is near). */
-  signal?: AbortSignal | undefined;
 }
 
 export function mapAwsError(error: unknown, ctx: MapContext): RotatorError {
-  if (error instanceof RotatorError) return error;
-  if (ctx.signal?.aborted === true && ctx.signal.reason instanceof RotatorError) return ctx.signal.reason;
   const name = awsErrorName(error);
+  const early = mappedAlready(error, ctx, [name]);
+  if (early !== undefined) return early;
   const on = ctx.secretId === undefined ? '' : ` on secret ${ctx.secretId}`;
-  const special = ctx.special?.[name];
-  if (special !== undefined) return new RotatorError(special.code, special.message, { retryable: special.retryable ?? false, cause: error });
   if (name === 'ResourceNotFoundException') {
     const nf = ctx.notFound ?? { code: 'SECRET_NOT_FOUND' as const, message: `secret ${ctx.secretId ?? '(unnamed)'} does not exist in AWS Secrets Manager` };
     return new RotatorError(nf.code, nf.message, { cause: error });
@@ -90,15 +83,4 @@ export function mapAwsError(error: unknown, ctx: MapContext): RotatorError {
     return new RotatorError('INVALID_INPUT', `AWS Secrets Manager rejected ${ctx.operation}${on} (${name}): ${scrub(messageOf(error), ctx.scrub)}`, { cause: error });
   }
   return new RotatorError('INTERNAL', `AWS Secrets Manager ${ctx.operation}${on} failed (${name}): ${scrub(messageOf(error), ctx.scrub)}`, { cause: error });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Removes every value the request carried from a text, should a service or proxy ever echo one. */
-export function scrub(text: string, values: readonly string[] = []): string {
-  let out = text;
-  for (const value of values) if (value.length > 0) out = out.split(value).join('[redacted]');
-  return out;
 }

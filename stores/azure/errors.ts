@@ -1,4 +1,5 @@
-import { RotatorError, type ErrorCode } from '../../shared/errors.js';
+import { RotatorError } from '../../shared/errors.js';
+import { AZURE_NETWORK_ERROR_CODES, mappedAlready, messageOf, scrub, type CallErrorContext } from '../call-errors.js';
 
 /**
  * Key Vault errors mapped to RotatorErrors by HTTP status and the service's error code (`RestError.code`, and the
@@ -6,8 +7,6 @@ import { RotatorError, type ErrorCode } from '../../shared/errors.js';
  * the identity needs and what to do next; they never carry a secret value (the service does not echo request
  * values, and `scrub` removes any the caller passes, should a proxy ever echo one).
  */
-
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'REQUEST_SEND_ERROR']);
 
 /** 409s that end by themselves: a delete or recover of the same name still under way. */
 const PASSING_CONFLICTS = new Set(['ObjectIsBeingDeleted', 'ObjectIsBeingRecovered']);
@@ -41,7 +40,8 @@ export function isSecretDisabled(error: unknown): boolean {
   return f.statusCode === 403 && f.innerCode === 'SecretDisabled';
 }
 
-export interface KeyVaultMapContext {
+/** `special` keys are service or inner codes with a meaning specific to this call. */
+export interface KeyVaultMapContext extends CallErrorContext {
   /** The SecretClient call, e.g. getSecret; named in messages. */
   operation: string;
   /** The data action the call needs, e.g. `secrets/getSecret/action` (Microsoft.KeyVault/vaults/ is implied). */
@@ -49,23 +49,15 @@ export interface KeyVaultMapContext {
   secretName?: string;
   /** The version asked for: a 404 then means VERSION_NOT_FOUND rather than SECRET_NOT_FOUND. */
   version?: string;
-  /** Service or inner codes with a meaning specific to this call. */
-  special?: Record<string, { code: ErrorCode; message: string; retryable?: boolean }>;
-  /** Values the request carried, removed from any text that reaches the message. */
-  scrub?: readonly string[];
-  /** The caller's signal: a call it aborted fails with the caller's own reason. */
-  signal?: AbortSignal | undefined;
 }
 
 export function mapKeyVaultError(error: unknown, ctx: KeyVaultMapContext): RotatorError {
-  if (error instanceof RotatorError) return error;
-  if (ctx.signal?.aborted === true && ctx.signal.reason instanceof RotatorError) return ctx.signal.reason;
   const f = keyVaultErrorFacts(error);
+  const early = mappedAlready(error, ctx, [f.innerCode, f.code]);
+  if (early !== undefined) return early;
   const secret = ctx.secretName ?? '(unnamed)';
   const on = ctx.secretName === undefined ? '' : ` on secret ${ctx.secretName}`;
   const needs = `Microsoft.KeyVault/vaults/${ctx.dataAction ?? 'secrets/*'}`;
-  const special = (f.innerCode === undefined ? undefined : ctx.special?.[f.innerCode]) ?? (f.code === undefined ? undefined : ctx.special?.[f.code]);
-  if (special !== undefined) return new RotatorError(special.code, special.message, { retryable: special.retryable ?? false, cause: error });
 
   if (f.statusCode === 404) {
     if (ctx.version !== undefined) {
@@ -129,21 +121,10 @@ export function mapKeyVaultError(error: unknown, ctx: KeyVaultMapContext): Rotat
 }
 
 function isNetwork(f: KeyVaultErrorFacts): boolean {
-  return f.statusCode === undefined && f.code !== undefined && NETWORK.has(f.code);
+  return f.statusCode === undefined && f.code !== undefined && AZURE_NETWORK_ERROR_CODES.has(f.code);
 }
 
 /** The SDK's own error when a 401 challenge names a resource the vault's host does not belong to. */
 function isChallengeMismatch(error: unknown): boolean {
   return error instanceof Error && /challenge resource .* does not match the requested domain/.test(error.message);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Removes every value the request carried from a text, should a service or proxy ever echo one. */
-export function scrub(text: string, values: readonly string[] = []): string {
-  let out = text;
-  for (const value of values) if (value.length > 0) out = out.split(value).join('[redacted]');
-  return out;
 }

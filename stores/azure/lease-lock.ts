@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobLeaseClient, BlockBlobClient, ContainerClient, StorageRetryOptions } from '@azure/storage-blob';
 import { RotatorError } from '../../shared/errors.js';
+import { AZURE_NETWORK_ERROR_CODES, mappedAlready } from '../call-errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import type { Lease } from '../../shared/store.js';
@@ -343,7 +344,7 @@ function bounded(signal: AbortSignal | undefined, ms: number): AbortSignal {
   return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
 }
 
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR']);
+const NETWORK: ReadonlySet<string> = new Set([...AZURE_NETWORK_ERROR_CODES, 'ENETUNREACH']);
 
 interface Failure {
   status: number | undefined;
@@ -378,8 +379,8 @@ export interface BlobErrorContext {
 
 /** Any failure of a Blob Storage call as a RotatorError: STORE_IO, retryable when waiting may help. */
 export function mapBlobError(error: unknown, ctx: BlobErrorContext): RotatorError {
-  if (error instanceof RotatorError) return error;
-  if (ctx.signal?.aborted === true && ctx.signal.reason instanceof RotatorError) return ctx.signal.reason;
+  const early = mappedAlready(error, ctx);
+  if (early !== undefined) return early;
   const { status, code, name, label } = describeFailure(error);
   if (NETWORK.has(code) || name === 'AbortError' || name === 'TimeoutError' || (status === undefined && code === '')) {
     return new RotatorError('STORE_IO', `could not ${ctx.action}: Azure Blob Storage did not answer in time (${label}); retry later`, { retryable: true, cause: error });
