@@ -10,7 +10,7 @@ import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.j
 import { startAzurite, type Azurite } from '../support/azurite.js';
 import { nearExpiryEvent } from '../support/azure-events.js';
 import { recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
-import { storeWith } from '../support/stores.js';
+import { rotatorWith, storeWith } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
 /**
@@ -198,7 +198,7 @@ describe.each(cases)('$engine, $strategy: crashes, races and the sweep through t
     const { name } = await seed(target, strategy);
     const event = nearExpiry(name);
     const dying = (rotator: Rotator): Rotator =>
-      Object.assign(Object.create(rotator) as Rotator, {
+      rotatorWith(rotator, {
         set: async (...args: Parameters<Rotator['set']>) => {
           await rotator.set(...args);
           throw new Crash('after setSecret');

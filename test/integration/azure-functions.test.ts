@@ -10,7 +10,7 @@ import type { Rotator, SetInput } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
 import { nearExpiryEvent } from '../support/azure-events.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
-import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
+import { createTestStore, rotatorWith, storeWith, type TestStore } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
 /**
@@ -45,16 +45,10 @@ afterEach(async () => {
 /** The PostgreSQL rotator, counting the times it changed a password at the server. */
 function countingRotator(): Rotator {
   const rotator = pg.rotator();
-  return new Proxy(rotator, {
-    get: (target, name) => {
-      if (name === 'set') {
-        return async (input: SetInput, ctx: Parameters<Rotator['set']>[1]) => {
-          await target.set(input, ctx);
-          sets += 1;
-        };
-      }
-      const member: unknown = Reflect.get(target, name);
-      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target) : member;
+  return rotatorWith(rotator, {
+    set: async (input: SetInput, ctx: Parameters<Rotator['set']>[1]) => {
+      await rotator.set(input, ctx);
+      sets += 1;
     },
   });
 }

@@ -21,7 +21,7 @@ import { startAzurite, type Azurite } from '../support/azurite.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
 import { describeStoreContract } from '../support/store-contract.js';
-import { storeWith } from '../support/stores.js';
+import { rotatorWith, storeWith } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';
 
 /**
@@ -170,12 +170,7 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     await seed();
     const tested = new Set<string>([initial.password]);
     const slow = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    const rotator: Rotator = {
-      ...target,
-      validate: target.validate.bind(target),
-      masterSecretId: target.masterSecretId.bind(target),
-      createPending: target.createPending.bind(target),
-      works: target.works.bind(target),
+    const rotator = rotatorWith(target, {
       set: async (input) => {
         await target.set(input);
         await slow(60);
@@ -185,7 +180,7 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
         await target.test(pending);
         tested.add(pending.password as string); // from here on it may be read
       },
-    };
+    });
     const done = new AbortController();
     const seen: string[] = [];
     const untested: string[] = [];
@@ -363,20 +358,14 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     const store = storeWith(kv, {
       lockRotation: async (id: string) => (held = await ownLock.lock(id)),
     });
-    const rotator: Rotator = {
-      ...target,
-      validate: target.validate.bind(target),
-      masterSecretId: target.masterSecretId.bind(target),
-      createPending: target.createPending.bind(target),
-      works: target.works.bind(target),
-      test: target.test.bind(target),
+    const rotator = rotatorWith(target, {
       set: async (input) => {
         await target.set(input);
         // Someone breaks the lease (as a lease that lapsed and was taken would be); the next renewal finds out.
         await azurite.containerClient(container).getBlockBlobClient(leaseBlobName(SECRET)).getBlobLeaseClient().breakLease(0);
         await held?.renew().catch(() => undefined);
       },
-    };
+    });
     const engine = new RotationEngine({ store, rotators: [rotator], logger: canaryLogger(), env: {} });
     const error = await engine.rotate(SECRET).catch((e: unknown) => e);
     expect(isRotatorError(error, 'ROTATION_IN_PROGRESS') && error.retryable).toBe(true);

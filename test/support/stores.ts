@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../stores/file/index.js';
 import { recordSecretValue } from './canary.js';
@@ -41,13 +42,23 @@ export async function harvestSecrets(store: FileStore): Promise<void> {
   }
 }
 
-/** `store` with some members replaced (a failing write, a smaller limit); every other member is the store's own. */
-export function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretStore {
-  return new Proxy(store, {
-    get: (target, name) => {
+/** `target` with some members replaced; every other member is the target's own, bound to it. */
+export function withOverrides<T extends object>(target: T, overrides: Partial<T>): T {
+  return new Proxy(target, {
+    get: (object, name) => {
       if (Object.hasOwn(overrides, name)) return (overrides as Record<string | symbol, unknown>)[name];
-      const member: unknown = Reflect.get(target, name);
-      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target) : member;
+      const member: unknown = Reflect.get(object, name);
+      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(object) : member;
     },
   });
+}
+
+/** `store` with some members replaced (a failing write, a smaller limit); every other member is the store's own. */
+export function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretStore {
+  return withOverrides(store, overrides);
+}
+
+/** `rotator` with some steps replaced (a crash after `set`, a slow `test`); every other member is the rotator's own. */
+export function rotatorWith(rotator: Rotator, overrides: Partial<Rotator>): Rotator {
+  return withOverrides(rotator, overrides);
 }
