@@ -1,3 +1,4 @@
+import type { ReadableStream } from 'node:stream/web';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import * as z from 'zod';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
@@ -81,12 +82,30 @@ async function requestedSecret(request: HttpRequest, deps: AzureFunctionDeps): P
   return secretId;
 }
 
+/** The body, read only up to MAX_BODY_BYTES: a chunked body without a length is cut off, not loaded whole. */
+async function readBounded(request: HttpRequest): Promise<Buffer> {
+  if (request.body === null) return Buffer.alloc(0);
+  // The library types the stream's chunks loosely; a request body is bytes.
+  const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
 async function bodySecret(request: HttpRequest): Promise<string | undefined> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > MAX_BODY_BYTES) throw tooLarge();
-  const text = bytes.toString('utf8');
+  const text = (await readBounded(request)).toString('utf8');
   if (text.trim() === '') return undefined;
   let json: unknown;
   try {
