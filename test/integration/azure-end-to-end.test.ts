@@ -8,7 +8,7 @@ import type { SecretStore, Strategy } from '../../shared/store.js';
 import { KeyVaultSecretStore, createBlobLeaseLock, createSeededKeyVaultSecret } from '../../stores/azure/index.js';
 import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
-import { nearExpiryEvent } from '../support/azure-events.js';
+import { nearExpiryEvent, recordingHandlers } from '../support/azure-events.js';
 import { recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { rotatorWith, storeWith } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -55,7 +55,7 @@ const LOCKS = 'e2e-locks';
 function handlers(target: TestTarget, options: HandlerOptions = {}): AzureHandlers {
   const lock = createBlobLeaseLock({ container: azurite.containerClient(LOCKS), durationSeconds: 15 });
   const store = new KeyVaultSecretStore({ client, lock, ...(options.namePrefix === undefined ? {} : { namePrefix: options.namePrefix }) });
-  return createAzureHandlers({
+  return recordingHandlers(createAzureHandlers({
     store: options.wrap?.(store) ?? store,
     dueSecretIds: (now) => store.dueSecretIds(now),
     rotators: [options.wrapRotator?.(target.rotator()) ?? target.rotator()],
@@ -65,7 +65,7 @@ function handlers(target: TestTarget, options: HandlerOptions = {}): AzureHandle
     logLevel: 'debug',
     env: {},
     ...(options.clock === undefined ? {} : { clock: options.clock }),
-  });
+  }));
 }
 
 function context(functionName: string): InstanceType<typeof InvocationContext> {

@@ -8,7 +8,7 @@ import { MAX_BODY_BYTES } from '../../functions/azure/rotate-http.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator, SetInput } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
-import { nearExpiryEvent } from '../support/azure-events.js';
+import { nearExpiryEvent, recordingHandlers } from '../support/azure-events.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
 import { createTestStore, rotatorWith, storeWith, type TestStore } from '../support/stores.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -68,7 +68,7 @@ function deps(overrides: Partial<AzureFunctionDeps> = {}): AzureFunctionDeps {
 }
 
 function handlers(overrides: Partial<AzureFunctionDeps> = {}): AzureHandlers {
-  return createAzureHandlers(deps(overrides));
+  return recordingHandlers(createAzureHandlers(deps(overrides)));
 }
 
 /** The library's InvocationContext; every line goes to `lines` and to the leak canary. */
