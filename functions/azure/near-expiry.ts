@@ -1,7 +1,8 @@
 import type { ErrorCode } from '../../shared/errors.js';
 import { safeError } from '../../shared/safe-error.js';
 import { parseNearExpiryEvent } from './events.js';
-import { invocation, rotateUnlessRenewed, type AzureFunctionDeps, type GuardedOutcome } from './invocation.js';
+import { rotateUnlessRenewed, type GuardedOutcome } from '../self-driven/invocation.js';
+import { azureInvocation, type AzureFunctionDeps } from './deps.js';
 import type { LogSink } from './logger.js';
 
 /**
@@ -32,7 +33,7 @@ export type NearExpiryHandler = (event: unknown, context: LogSink) => Promise<Ne
 
 export function createNearExpiryHandler(deps: AzureFunctionDeps): NearExpiryHandler {
   return async (event, context) => {
-    const kit = invocation(deps, context);
+    const kit = azureInvocation(deps, context);
     const { logger, redactor } = kit;
     let decision;
     try {

@@ -3,7 +3,7 @@ import type { PurgeReport } from '../../shared/purger.js';
 import { Redactor } from '../../shared/redact.js';
 import { safeError } from '../../shared/safe-error.js';
 import type { RotatorError } from '../../shared/errors.js';
-import type { AzureFunctionDeps } from './invocation.js';
+import type { AzureFunctionDeps } from './deps.js';
 import { createContextLogger, type LogSink } from './logger.js';
 import { createNearExpiryHandler, type NearExpiryHandler } from './near-expiry.js';
 import { createRotateHttpHandler, type RotateHttpHandler } from './rotate-http.js';

@@ -4,7 +4,8 @@ import * as z from 'zod';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import { safeError } from '../../shared/safe-error.js';
 import { KEY_VAULT_SECRET_NAME, PENDING_COMPANION_SUFFIX } from './events.js';
-import { invocation, type AzureFunctionDeps } from './invocation.js';
+import { JSON_HEADERS, MAX_BODY_BYTES, problem as problemOf, statusOf } from '../self-driven/http.js';
+import { azureInvocation, type AzureFunctionDeps } from './deps.js';
 import type { LogSink } from './logger.js';
 
 /**
@@ -19,15 +20,11 @@ import type { LogSink } from './logger.js';
  * - **Strict input.** The secret comes from the route or from a JSON body that is exactly `{"secretId": "..."}`
  *   (both: they must agree); the name must be a Key Vault secret name under this deployment's prefix, and not a
  *   `-rotator-pending` companion. The body is read only up to MAX_BODY_BYTES.
- * - **Status codes** say what to do next: 400 INVALID_INPUT (fix the request), 404 SECRET_NOT_FOUND, 409
- *   ROTATION_IN_PROGRESS with Retry-After (try again), 409 for a state a person must resolve (rotation disabled, a
- *   PENDING that no longer fits, a version conflict), 413 for a body over the limit, 502 when the database, the API
- *   provider or the vault failed, 500 otherwise. The body is `{"error": {"code", "message"}}`: a redacted message
- *   that names ids already checked, never the request's text; JSON, so nothing in it is markup.
+ * - **Status codes and body** are the same on every cloud (functions/self-driven/http.ts).
  * - Refusals of the request (4xx) are logged at warn; a rotation that failed (5xx) at error, starting "rotation
  *   failed", so the alert counts it.
  */
-export const MAX_BODY_BYTES = 4_096;
+export { MAX_BODY_BYTES };
 
 const SECRET_NAME_RULE = 'a Key Vault secret name (1 to 127 letters, digits and dashes)';
 
@@ -42,7 +39,7 @@ export type RotateHttpHandler = (request: HttpRequest, context: LogSink) => Prom
 export function createRotateHttpHandler(deps: AzureFunctionDeps): RotateHttpHandler {
   const retryAfter = String(deps.retryAfterSeconds ?? 60);
   return async (request, context) => {
-    const kit = invocation(deps, context);
+    const kit = azureInvocation(deps, context);
     const { logger, redactor } = kit;
     let secretId: string | undefined;
     try {
@@ -127,19 +124,7 @@ function tooLarge(): RotatorError {
   return new BodyTooLarge('INVALID_INPUT', `the body is larger than ${MAX_BODY_BYTES} bytes; send {"secretId": "<secret name>"}`);
 }
 
-const CONFLICTS = new Set<ErrorCode>(['ROTATION_IN_PROGRESS', 'ROTATION_DISABLED', 'STALE_PENDING', 'NOT_PENDING', 'VERSION_CONFLICT']);
-const UPSTREAM = new Set<ErrorCode>(['TARGET_AUTH_FAILED', 'TARGET_UNREACHABLE', 'TARGET_TLS', 'TARGET_ERROR', 'STORE_IO', 'STORE_LOCKED']);
-
-function statusOf(error: RotatorError): number {
-  if (error.code === 'INVALID_INPUT') return 400;
-  if (error.code === 'SECRET_NOT_FOUND') return 404;
-  if (CONFLICTS.has(error.code)) return 409;
-  if (UPSTREAM.has(error.code)) return 502;
-  return 500;
-}
-
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' };
-
 function problem(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): HttpResponseInit {
-  return { status, jsonBody: { error: { code, message } }, headers: { ...JSON_HEADERS, ...headers } };
+  const answer = problemOf(status, code, message, headers);
+  return { status: answer.status, jsonBody: answer.body, headers: answer.headers };
 }

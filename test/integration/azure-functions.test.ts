@@ -2,7 +2,7 @@ import Module, { createRequire } from 'node:module';
 import { format } from 'node:util';
 import azureFunctions from '@azure/functions';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AzureFunctionDeps } from '../../functions/azure/invocation.js';
+import type { AzureFunctionDeps } from '../../functions/azure/deps.js';
 import { FUNCTIONS, createAzureHandlers, type AzureHandlers } from '../../functions/azure/register.js';
 import { MAX_BODY_BYTES } from '../../functions/azure/rotate-http.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';

@@ -4,22 +4,20 @@ import { Purger, type RetentionPolicy } from '../../shared/purger.js';
 import { Redactor } from '../../shared/redact.js';
 import type { MasterResolver, Rotator } from '../../shared/rotator.js';
 import { pendingRotation, versionWithStage, type Lease, type SecretStore, type Strategy } from '../../shared/store.js';
-import type { EventScope } from './events.js';
-import { createContextLogger, type LogSink } from './logger.js';
 
 /**
- * What the four Azure functions are built from: everything passed in (the store, the rotators, the clock), nothing
- * created deep inside, so a test drives them with a file store and real databases and app.ts with Key Vault.
+ * What the functions of a self-driven cloud (Azure, Google Cloud) are built from, and what they share: the store
+ * rotates under its own lock, one invocation runs all four steps, and a trigger may be delivered more than once.
+ * Everything is passed in (the store, the rotators, the clock), nothing created deep inside, so a test drives the
+ * handlers with a file store and real databases, and each cloud's entry module with its own store.
  */
-export interface AzureFunctionDeps {
-  /** The Key Vault store in Azure (a file store in tests): the SecretStore port, nothing cloud-specific. */
+export interface SelfDrivenDeps {
+  /** The cloud's store (a file store in tests): the SecretStore port, nothing cloud-specific. */
   store: SecretStore;
-  /** The secrets whose CURRENT version is due for rotation at `now` (the Key Vault store's `dueSecretIds`). */
+  /** The secrets whose CURRENT version is due for rotation at `now` (the cloud store's `dueSecretIds`). */
   dueSecretIds?: (now: Date) => Promise<string[]>;
-  /** Every rotator: an app serves every engine of its vault. */
+  /** Every rotator: a deployment serves every engine of its store. */
   rotators: readonly Rotator[];
-  /** This app's vault and secret name prefix: events for anything else are refused. */
-  scope: EventScope;
   defaultStrategy: Strategy;
   retention: RetentionPolicy;
   logLevel: LogLevel;
@@ -33,9 +31,12 @@ export interface AzureFunctionDeps {
   sweepBudgetMs?: number;
 }
 
+/** The invocation's logger over the redactor it was given: each cloud writes its lines its own way. */
+export type LoggerFactory = (redactor: Redactor) => Logger;
+
 /**
- * One invocation's tools. A fresh redactor, logger and engine per invocation: the logger writes through that
- * invocation's context (so Application Insights attributes each line to it), and the redactor holds only the
+ * One invocation's tools. A fresh redactor, logger and engine per invocation: the logger writes the way its cloud
+ * attributes lines to an invocation (Azure: through the invocation's context), and the redactor holds only the
  * values this invocation learned. Building an engine is cheap (it is a few fields); a self-driven rotation runs all
  * four steps in one invocation, so nothing is lost by not keeping it warm.
  */
@@ -46,9 +47,9 @@ export interface Invocation {
   purger(): Purger;
 }
 
-export function invocation(deps: AzureFunctionDeps, sink: LogSink): Invocation {
+export function invocation(deps: SelfDrivenDeps, makeLogger: LoggerFactory): Invocation {
   const redactor = new Redactor();
-  const logger = createContextLogger(sink, redactor, deps.logLevel);
+  const logger = makeLogger(redactor);
   const shared = {
     rotators: deps.rotators,
     logger,
@@ -73,8 +74,8 @@ export type GuardedOutcome =
  * `now`), deciding under the secret's rotation lock.
  *
  * Why: `engine.rotate` is self-driven and starts a fresh rotation whenever none is PENDING, so a second delivery of
- * one SecretNearExpiry event (Event Grid delivers at least once, and redelivers after a 409 or a timeout) would
- * rotate the secret a second time. The check is made while holding the lock, so two deliveries racing each other
+ * one trigger (Event Grid and Pub/Sub deliver at least once, and redeliver after an error or a timeout; a Cloud
+ * Scheduler job may fire together with Secret Manager's own notification) would rotate the secret a second time. The check is made while holding the lock, so two deliveries racing each other
  * cannot both pass it: the second one either meets the lock (ROTATION_IN_PROGRESS, redelivered later) or, after
  * the first has finished, a CURRENT renewed after the event. A rotation left PENDING is always resumed.
  * The engine is given the store with this lease already held (its own `lockRotation` call gets the same lease,
