@@ -163,7 +163,7 @@ variable "rotate_invokers" {
   validation {
     # Never allUsers or allAuthenticatedUsers: no one invokes a Rotator function without an identity we named.
     condition     = alltrue([for m in var.rotate_invokers : can(regex("^(user|group|serviceAccount):[^\\s@]+@[^\\s@]+$", m))])
-    error_message = "rotate_invokers must be user:, group: or serviceAccount: members with an email address (never allUsers or allAuthenticatedUsers)."
+    error_message = "rotate_invokers must be user:, group: or serviceAccount: members with an email address: no Rotator function is public."
   }
 }
 
