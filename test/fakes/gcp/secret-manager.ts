@@ -35,25 +35,32 @@ import { fail, loadService, startGrpcFake, Status, timestamp, type RecordedCall,
  *   INVALID_ARGUMENT otherwise; messages never carry a label or annotation value.
  * - CreateSecret needs a replication policy (automatic, or user-managed with replicas); an existing id is
  *   ALREADY_EXISTS.
- * - Payloads: present, at most 65,536 bytes (INVALID_ARGUMENT). Version numbers start at 1 and are never reused,
- *   also after a version is destroyed.
+ * - Payloads: present, at most 65,536 bytes (INVALID_ARGUMENT); a `data_crc32c` the client sends must be the CRC32C
+ *   of the data (INVALID_ARGUMENT), and AccessSecretVersion returns the checksum as the service does. Version
+ *   numbers start at 1 and are never reused, also after a version is destroyed.
  * - Lists: versions newest first, secrets by name; `pageSize` (negative is INVALID_ARGUMENT; 0 or none means the
  *   server's choice, here 25 so that a caller that ignores `nextPageToken` fails in tests; at most 25,000); page
  *   tokens are opaque cursors bound to the request that made them (another or a forged one is INVALID_ARGUMENT).
  *   Paging by cursor neither repeats nor skips when versions are added between pages.
  * - ListSecrets `filter`: terms joined by ` AND ` or spaces, each `labels.<key>=<value>` (exact match),
  *   `labels.<key>:*` (the label is present) or `name:<text>` (the secret id contains the text, as the service's
- *   `:` operator does; a store narrowing by prefix must check the prefix itself). Anything else is
- *   INVALID_ARGUMENT, so a store sending a filter this fake does not understand fails loudly.
+ *   `:` operator does; a store narrowing by prefix must check the prefix itself); a label value may be in double
+ *   quotes. ListSecretVersions takes `state:<STATE>` (or none). Anything else is INVALID_ARGUMENT, so a store
+ *   sending a filter this fake does not understand fails loudly.
  * - Rotation: `rotation_period` in whole seconds, at least 3,600 and at most 3,153,600,000 (100 years), and only
  *   with `next_rotation_time`; a `next_rotation_time` being set must be at least 300 s and at most 100 years ahead
  *   of the clock; a secret with a rotation needs at least one topic. Topics: at most 10, `projects/<p>/topics/<t>`.
  *   The proto marks `rotation_period` input-only, but the service shows it on the Secret; the fake returns it, and a
  *   store should treat it as optional.
- * - `version_destroy_ttl` (delayed destruction): DestroySecretVersion then makes the version DISABLED with
+ * - `version_destroy_ttl` (delayed destruction, at least 24 hours): DestroySecretVersion then makes the version DISABLED with
  *   `scheduledDestroyTime` = now + ttl; once the clock passes that, it is DESTROYED and its payload dropped.
  *   EnableSecretVersion before then cancels the destruction. Without a ttl, destroy drops the payload at once.
  *   `expire_time`/`ttl` on a secret deletes it once the clock passes the expiry.
+ * - `fireDueRotations()` plays the service's scheduler: for each secret whose next_rotation_time has come, one
+ *   SECRET_ROTATE per topic; next_rotation_time then moves on by the period (once: a schedule missed for several
+ *   periods is due again at the next call), and a one-time schedule (no period) is used up. Conservative choice:
+ *   this changes the secret's etag, as any other write of the secret does, so a store's compare-and-swap racing a
+ *   rotation notification must re-read and retry.
  * - Notifications, for secrets with topics, one message per topic into `published`: SECRET_CREATE, SECRET_UPDATE,
  *   SECRET_DELETE, SECRET_VERSION_ADD, SECRET_VERSION_ENABLE, SECRET_VERSION_DISABLE, SECRET_VERSION_DESTROY and
  *   SECRET_VERSION_DESTROY_SCHEDULED on the matching operations; SECRET_ROTATE from `fireDueRotations()`.
@@ -156,6 +163,7 @@ const MAX_TOPICS = 10;
 const MIN_ROTATION_PERIOD_S = 3_600;
 const MAX_DURATION_S = 3_153_600_000;
 const MIN_ROTATION_LEAD_MS = 300_000;
+const MIN_DESTROY_TTL_S = 86_400;
 const DEFAULT_PAGE = 25;
 const MAX_PAGE = 25_000;
 
@@ -176,6 +184,8 @@ interface Version {
   n: number;
   state: VersionState;
   data?: Buffer;
+  /** Whether the client sent a checksum with the payload (the service reports it). */
+  clientChecksum: boolean;
   createTime: Date;
   etag: string;
   destroyTime?: Date;
@@ -199,9 +209,8 @@ interface Secret {
   topics: string[];
   expireTime?: Date;
   versionDestroyTtlSeconds?: number;
+  /** Oldest first. Versions are never removed (destroyed ones stay, without payload), so numbers are never reused. */
   versions: Version[];
-  /** The next version number: never reused. */
-  nextVersion: number;
 }
 
 type Request = Record<string, unknown>;
@@ -220,14 +229,10 @@ function stringField(request: Request, key: string): string {
 
 /** A map field (labels, annotations) as strings only; proto-loader gives plain objects. */
 function stringMap(value: unknown, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const map = record(value);
-  if (map === undefined) return out;
-  for (const [key, entry] of Object.entries(map)) {
-    if (typeof entry !== 'string') throw invalid(`${what} must map strings to strings`);
-    out[key] = entry;
-  }
-  return out;
+  const entries = Object.entries(record(value) ?? {});
+  if (entries.some(([, entry]) => typeof entry !== 'string')) throw invalid(`${what} must map strings to strings`);
+  // fromEntries makes own properties of every key, so a hostile key cannot reach a prototype.
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 /** Seconds of a google.protobuf.Duration, whole seconds only (longs arrive as strings). */
@@ -249,6 +254,19 @@ function timestampDate(value: unknown, what: string): Date {
 
 const durationString = (seconds: number) => `${seconds}s`;
 
+/** CRC32C (Castagnoli), the checksum Secret Manager uses for payloads. */
+const CRC32C_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32c(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) crc = (CRC32C_TABLE[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
 export async function startSecretManagerFake(options: SecretManagerFakeOptions = {}): Promise<SecretManagerFake> {
   const project = options.project ?? 'test-project';
   if (!PROJECT_ID.test(project)) throw new Error('startSecretManagerFake: project must be a project id');
@@ -258,7 +276,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
   const published: PublishedMessage[] = [];
   const failures = new Map<string, { code: grpc.status; times: number }>();
   const service = loadService('@google-cloud/secret-manager', PROTO, SERVICE);
-  const rpcs = new Set(Object.values(service).map((method) => method.originalName ?? ''));
+  const rpcs = new Set(Object.keys(service));
 
   const secretName = (secret: Secret) => `${parent}/secrets/${secret.id}`;
   const versionName = (secret: Secret, version: Version) => `${secretName(secret)}/versions/${version.n}`;
@@ -452,6 +470,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       createTime: timestamp(version.createTime),
       state: version.state,
       etag: version.etag,
+      clientSpecifiedPayloadChecksum: version.clientChecksum,
       replicationStatus: { automatic: {} },
       ...(version.destroyTime === undefined ? {} : { destroyTime: timestamp(version.destroyTime) }),
       ...(version.scheduledDestroyTime === undefined ? {} : { scheduledDestroyTime: timestamp(version.scheduledDestroyTime) }),
@@ -493,6 +512,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       state: version.state,
       replicationStatus: { automatic: {} },
       etag: version.etag,
+      ...(version.clientChecksum ? { clientSpecifiedPayloadChecksum: true } : {}),
       ...(version.scheduledDestroyTime === undefined ? {} : { scheduledDestroyTime: version.scheduledDestroyTime.toISOString() }),
     };
   }
@@ -515,7 +535,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
     return Buffer.from(JSON.stringify([scope, cursor])).toString('base64url');
   }
 
-  function cursorOf(token: string, scope: string): string | undefined {
+  function cursorOf(token: string, scope: string, shape: RegExp): string | undefined {
     if (token === '') return undefined;
     let parsed: unknown;
     try {
@@ -523,7 +543,9 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
     } catch {
       throw invalid('invalid page token');
     }
-    if (!Array.isArray(parsed) || parsed.length !== 2 || parsed[0] !== scope || typeof parsed[1] !== 'string') throw invalid('invalid page token');
+    if (!Array.isArray(parsed) || parsed.length !== 2 || parsed[0] !== scope || typeof parsed[1] !== 'string' || !shape.test(parsed[1])) {
+      throw invalid('invalid page token');
+    }
     return parsed[1];
   }
 
@@ -534,9 +556,9 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
   }
 
   /** Items after the cursor (`after` says whether an item comes after it), one page, and the next token. */
-  function page<T>(items: T[], request: Request, scope: string, key: (item: T) => string, after: (item: T, cursor: string) => boolean) {
+  function page<T>(items: T[], request: Request, scope: string, key: (item: T) => string, shape: RegExp, after: (item: T, cursor: string) => boolean) {
     const size = pageSizeOf(request);
-    const cursor = cursorOf(stringField(request, 'pageToken'), scope);
+    const cursor = cursorOf(stringField(request, 'pageToken'), scope, shape);
     const rest = cursor === undefined ? items : items.filter((item) => after(item, cursor));
     const served = rest.slice(0, size);
     const last = served.at(-1);
@@ -554,7 +576,8 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       if (word === '' || word === 'AND') continue;
       const label = /^labels\.([a-z][a-z0-9_-]{0,62})([=:])(.*)$/.exec(word);
       if (label?.[1] !== undefined && label[3] !== undefined) {
-        const [key, op, value] = [label[1], label[2], label[3]];
+        const [key, op] = [label[1], label[2]];
+        const value = /^"(.*)"$/.exec(label[3])?.[1] ?? label[3];
         if (op === ':' && value === '*') terms.push((s) => Object.hasOwn(s.labels, key));
         else if (LABEL_VALUE.test(value) && value !== '') terms.push((s) => s.labels[key] === value);
         else throw invalid('unsupported filter: labels.<key>=<value> with a label value, or labels.<key>:*');
@@ -598,7 +621,6 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
         etag: newEtag(),
         topics,
         versions: [],
-        nextVersion: 1,
       };
       // No version exists yet, so any alias names a missing version.
       secret.versionAliases = validAliases(body.versionAliases, secret);
@@ -671,7 +693,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       const filter = stringField(request, 'filter');
       const terms = parseFilter(filter);
       const matching = [...secrets.values()].filter((s) => terms.every((term) => term(s))).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      const { served, nextPageToken } = page(matching, request, `secrets\n${parentName}\n${filter}`, (s) => s.id, (s, cursor) => s.id > cursor);
+      const { served, nextPageToken } = page(matching, request, `secrets\n${parentName}\n${filter}`, (s) => s.id, SECRET_ID, (s, cursor) => s.id > cursor);
       return { secrets: served.map(secretOut), nextPageToken, totalSize: matching.length };
     },
 
@@ -681,8 +703,10 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       const data = payload?.data;
       if (!Buffer.isBuffer(data)) throw invalid('payload is required');
       if (data.length > MAX_PAYLOAD_BYTES) throw invalid(`the payload must be at most ${MAX_PAYLOAD_BYTES} bytes`);
-      const version: Version = { n: secret.nextVersion, state: 'ENABLED', data: Buffer.from(data), createTime: clock(), etag: newEtag() };
-      secret.nextVersion += 1;
+      const checksum = payload?.dataCrc32c;
+      const clientChecksum = checksum !== undefined && checksum !== null;
+      if (clientChecksum && Number(checksum) !== crc32c(data)) throw invalid('data_crc32c does not match the payload');
+      const version: Version = { n: (secret.versions.at(-1)?.n ?? 0) + 1, state: 'ENABLED', data: Buffer.from(data), clientChecksum, createTime: clock(), etag: newEtag() };
       secret.versions.push(version); // the secret's own etag stays: an add cannot be conditioned
       publish(secret, 'SECRET_VERSION_ADD', versionJson(secret, version), { versionId: versionName(secret, version) });
       return versionOut(secret, version);
@@ -698,15 +722,17 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       if (version.state !== 'ENABLED' || version.data === undefined) {
         throw fail(Status.FAILED_PRECONDITION, `Secret Version [${versionName(secret, version)}] is in ${version.state} state.`);
       }
-      return { name: versionName(secret, version), payload: { data: Buffer.from(version.data) } };
+      return { name: versionName(secret, version), payload: { data: Buffer.from(version.data), dataCrc32c: String(crc32c(version.data)) } };
     },
 
     ListSecretVersions(request) {
       const parentName = stringField(request, 'parent');
       const secret = secretByName(parentName);
-      if (stringField(request, 'filter') !== '') throw invalid('unsupported filter: this fake lists versions unfiltered');
-      const newestFirst = [...secret.versions].reverse();
-      const { served, nextPageToken } = page(newestFirst, request, `versions\n${parentName}`, (v) => String(v.n), (v, cursor) => v.n < Number(cursor));
+      const filter = stringField(request, 'filter').trim();
+      const state = /^state[:=](ENABLED|DISABLED|DESTROYED)$/.exec(filter)?.[1];
+      if (filter !== '' && state === undefined) throw invalid('unsupported filter: this fake takes state:<STATE> or none');
+      const newestFirst = [...secret.versions].reverse().filter((v) => state === undefined || v.state === state);
+      const { served, nextPageToken } = page(newestFirst, request, `versions\n${parentName}\n${filter}`, (v) => String(v.n), VERSION_NUMBER, (v, cursor) => v.n < Number(cursor));
       return { versions: served.map((v) => versionOut(secret, v)), nextPageToken, totalSize: newestFirst.length };
     },
 
@@ -773,7 +799,7 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
 
   function destroyTtl(value: unknown): number {
     const seconds = durationSeconds(value, 'version_destroy_ttl');
-    if (seconds < 0 || seconds > MAX_DURATION_S) throw invalid('version_destroy_ttl is out of range');
+    if (seconds < MIN_DESTROY_TTL_S || seconds > MAX_DURATION_S) throw invalid('version_destroy_ttl must be at least 24 hours');
     return seconds;
   }
 
@@ -828,7 +854,14 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
         annotations: { ...secret.annotations },
         versionAliases: { ...secret.versionAliases },
         etag: secret.etag,
-        ...(secret.rotation === undefined ? {} : { rotation: { ...secret.rotation } }),
+        ...(secret.rotation === undefined
+          ? {}
+          : {
+              rotation: {
+                ...(secret.rotation.nextRotationTime === undefined ? {} : { nextRotationTime: new Date(secret.rotation.nextRotationTime) }),
+                ...(secret.rotation.rotationPeriodSeconds === undefined ? {} : { rotationPeriodSeconds: secret.rotation.rotationPeriodSeconds }),
+              },
+            }),
         topics: [...secret.topics],
         ...(secret.versionDestroyTtlSeconds === undefined ? {} : { versionDestroyTtlSeconds: secret.versionDestroyTtlSeconds }),
       };
@@ -837,8 +870,8 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
       return (lookup(secretId)?.versions ?? []).map((v) => ({
         n: v.n,
         state: v.state,
-        createTime: v.createTime,
-        ...(v.scheduledDestroyTime === undefined ? {} : { scheduledDestroyTime: v.scheduledDestroyTime }),
+        createTime: new Date(v.createTime),
+        ...(v.scheduledDestroyTime === undefined ? {} : { scheduledDestroyTime: new Date(v.scheduledDestroyTime) }),
       }));
     },
     payload(secretId, n) {
