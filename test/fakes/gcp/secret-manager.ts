@@ -50,11 +50,11 @@ import { fail, loadService, startGrpcFake, Status, timestamp, type RecordedCall,
  * - Rotation: `rotation_period` in whole seconds, at least 3,600 and at most 3,153,600,000 (100 years), and only
  *   with `next_rotation_time`; a `next_rotation_time` being set must be at least 300 s and at most 100 years ahead
  *   of the clock; a secret with a rotation needs at least one topic. Topics: at most 10, `projects/<p>/topics/<t>`.
- *   The proto marks `rotation_period` input-only, but the service shows it on the Secret; the fake returns it, and a
- *   store should treat it as optional.
- * - `version_destroy_ttl` (delayed destruction, at least 24 hours): DestroySecretVersion then makes the version DISABLED with
- *   `scheduledDestroyTime` = now + ttl; once the clock passes that, it is DESTROYED and its payload dropped.
- *   EnableSecretVersion before then cancels the destruction. Without a ttl, destroy drops the payload at once.
+ *   The proto marks `rotation_period` input-only and the documentation does not say whether reads show it; the fake
+ *   returns it, so a store must treat it as optional (it may be absent in production).
+ * - `version_destroy_ttl` (delayed destruction, at least 24 hours): DestroySecretVersion then makes the version
+ *   DISABLED with `scheduledDestroyTime` = now + ttl; once the clock passes that, it is DESTROYED and its payload
+ *   dropped. EnableSecretVersion before then cancels the destruction. Without a ttl, destroy drops the payload at once.
  *   `expire_time`/`ttl` on a secret deletes it once the clock passes the expiry.
  * - `fireDueRotations()` plays the service's scheduler: for each secret whose next_rotation_time has come, one
  *   SECRET_ROTATE per topic; next_rotation_time then moves on by the period (once: a schedule missed for several
