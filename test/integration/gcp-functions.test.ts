@@ -62,11 +62,13 @@ function countingRotator(): Rotator {
   });
 }
 
-/** Every line the functions write: one JSON object (Cloud Logging's structured entry), kept and given to the canary. */
+/**
+ * Every line the functions write: one JSON object on one line (Cloud Logging's structured entry), kept and given to
+ * the canary. Nothing is asserted here: the logger swallows what its writer throws.
+ */
 function write(line: string): void {
   recordOutput(`${line}\n`);
-  expect(line).not.toContain('\n');
-  lines.push(JSON.parse(line) as Line);
+  for (const one of line.split('\n')) lines.push(JSON.parse(one) as Line);
 }
 
 function deps(overrides: Partial<GcpFunctionDeps> = {}): GcpFunctionDeps {
