@@ -83,19 +83,23 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
   const kitFor = (): Invocation => invocation(deps, (redactor) => createCloudLogger(deps.write ?? stdoutLines, redactor, deps.logLevel));
   const rotatable = (id: string): boolean => SECRET_MANAGER_ID.test(id) && !id.endsWith(PENDING_COMPANION_SUFFIX) && (deps.scope.secretPrefix === undefined || id.startsWith(deps.scope.secretPrefix));
 
-  /** Runs `work` for an HTTP function: its answer, or the error's status and a safe body, logged as `failure`. */
-  async function answer(kit: Invocation, failure: string, call: HttpCall, work: (body: unknown) => Promise<{ fields: Record<string, unknown>; body: unknown }>): Promise<HttpAnswer> {
-    let fields: Record<string, unknown> = {};
+  /**
+   * Runs `work` for an HTTP function: its answer, or the error's status and a safe body, logged as `failure` with
+   * the `fields` the work named on its way (the secret being rotated), so a failure line says which secret failed.
+   */
+  async function answer(kit: Invocation, failure: string, call: HttpCall, work: (body: unknown, fields: Record<string, unknown>) => Promise<unknown>): Promise<HttpAnswer> {
+    const fields: Record<string, unknown> = {};
     try {
       if (call.method.toUpperCase() !== 'POST') return refusal(405, new RotatorError('INVALID_INPUT', 'use POST'), { Allow: 'POST' });
-      const done = await work(readBody(call));
-      fields = done.fields;
-      return { status: 200, body: done.body, headers: { ...JSON_HEADERS } };
-    } catch (error) {
+      return { status: 200, body: await work(readBody(call), fields), headers: { ...JSON_HEADERS } };
+    } catch (thrown) {
+      const batch = thrown instanceof BatchFailed ? thrown : undefined;
+      const error = batch === undefined ? thrown : batch.summary;
       const safe = safeError(error, kit.redactor);
-      const status = error instanceof BodyTooLarge ? 413 : statusOf(safe);
+      const status = batch !== undefined ? 500 : error instanceof BodyTooLarge ? 413 : statusOf(safe);
       const logged = { ...fields, status, code: safe.code, retryable: safe.retryable, error: safe };
-      if (status >= 500) kit.logger.error(`${failure} failed: ${safe.code}`, logged);
+      if (batch?.logged === true) kit.logger.warn(`${failure} answered ${String(status)}: ${safe.code}; each failure has its own line`, logged);
+      else if (status >= 500) kit.logger.error(`${failure} failed: ${safe.code}`, logged);
       else kit.logger.warn(`${failure} request refused: ${safe.code}`, logged);
       return refusal(status, safe, safe.code === 'ROTATION_IN_PROGRESS' ? { 'Retry-After': retryAfter } : {});
     }
@@ -139,21 +143,22 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
 
     async rotate(call) {
       const kit = kitFor();
-      return answer(kit, 'rotation', call, async (raw) => {
+      return answer(kit, 'rotation', call, async (raw, fields) => {
         const body = parseBody(rotateBody, raw, '{"secretId": "<secret id>"} or {"due": true}');
         if ('due' in body) {
-          const report: SweepReport = await sweepDue(kit, deps, rotatable);
-          return { fields: {}, body: { sweep: report } };
+          const report: SweepReport = await asBatch(() => sweepDue(kit, deps, rotatable), true);
+          return { sweep: report };
         }
         const secretId = checkScopedSecretId(body.secretId, deps.scope, 'secretId');
+        fields.secretId = secretId;
         const since = new Date(clock().getTime() - (deps.recentlyRenewedMs ?? RECENTLY_RENEWED_MS));
         const result = await rotateUnlessRenewed(kit, deps.store, secretId, since);
         if (result.outcome === 'already-rotated') {
           kit.logger.info('rotation not needed: CURRENT was renewed moments ago', { secretId, versionId: result.versionId, renewedAt: result.renewedAt });
-          return { fields: { secretId }, body: { outcome: result.outcome, versionId: result.versionId, renewedAt: result.renewedAt } };
+          return { outcome: result.outcome, versionId: result.versionId, renewedAt: result.renewedAt };
         }
         kit.logger.info('rotation succeeded', { secretId, outcome: result.outcome, report: result.report });
-        return { fields: { secretId }, body: { outcome: result.outcome, report: result.report } };
+        return { outcome: result.outcome, report: result.report };
       });
     },
 
@@ -161,8 +166,8 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
       const kit = kitFor();
       return answer(kit, 'purge', call, async (raw) => {
         parseBody(purgeBody, raw, '{} or no body');
-        const report: PurgeReport = await runPurge(kit);
-        return { fields: {}, body: { report } };
+        const report: PurgeReport = await asBatch(() => runPurge(kit), true);
+        return { report };
       });
     },
 
@@ -174,12 +179,15 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
         if (reconcile === undefined) {
           throw new RotatorError('INVALID_INPUT', 'the reconciler is not configured: set ROTATOR_SCHEDULER_LOCATION, ROTATOR_ROTATE_URL and ROTATOR_SCHEDULER_SERVICE_ACCOUNT');
         }
-        const report = await reconcile({ dryRun: body.dryRun === true });
-        kit.logger.info('reconcile finished', { report });
-        if (report.failed > 0) {
-          throw new RotatorError('STORE_IO', `${String(report.failed)} Scheduler job(s) could not be brought in line; the logged report names each one and why`, { retryable: true });
-        }
-        return { fields: {}, body: { report } };
+        const report = await asBatch(async () => {
+          const outcome = await reconcile({ dryRun: body.dryRun === true });
+          kit.logger.info('reconcile finished', { report: outcome });
+          if (outcome.failed > 0) {
+            throw new RotatorError('STORE_IO', `${String(outcome.failed)} Scheduler job(s) could not be brought in line; the logged report names each one and why`, { retryable: true });
+          }
+          return outcome;
+        }, false);
+        return { report };
       });
     },
   };
@@ -187,6 +195,29 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
 
 /** INVALID_INPUT that answers 413 rather than 400. */
 class BodyTooLarge extends RotatorError {}
+
+/**
+ * A batch (the sweep, the purge, the job reconciliation) that did not finish cleanly. It answers 500 whatever the
+ * summary's code: each item's code is in the logged report, and no one upstream failed the request as a whole.
+ * `logged`: the sweep and the purge have already written an ERROR line for each failure (and for a run that could
+ * not start), so the summary is not one more line for the alert to count.
+ */
+class BatchFailed extends Error {
+  constructor(
+    readonly summary: unknown,
+    readonly logged: boolean,
+  ) {
+    super('the batch did not finish cleanly');
+  }
+}
+
+async function asBatch<T>(run: () => Promise<T>, logged: boolean): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new BatchFailed(error, logged);
+  }
+}
 
 /** The JSON body, or undefined for none. The framework has read it already; only MAX_BODY_BYTES of it are accepted. */
 function readBody(call: HttpCall): unknown {
