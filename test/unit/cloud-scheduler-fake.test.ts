@@ -217,6 +217,16 @@ describe('UpdateJob', () => {
   });
 
   it.each([
+    [['pubsub_target', 'http_target']],
+    [['http_target', 'pubsub_target']],
+  ])('switches the target kind with both target paths in the mask (%j)', async (paths) => {
+    await client.updateJob({ job: { name: nameOf('a'), pubsubTarget: { topicName: 'projects/test-project/topics/rotations', data: Buffer.from('x') } }, updateMask: { paths } });
+    const [job] = fake.jobs();
+    expect(job?.httpTarget).toBeUndefined();
+    expect(job?.pubsubTarget?.topicName).toBe('projects/test-project/topics/rotations');
+  });
+
+  it.each([
     ['an unknown path', ['foo']],
     ['a camelCase path', ['timeZone']],
     ['a nested path', ['http_target.uri']],

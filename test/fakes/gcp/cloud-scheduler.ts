@@ -288,7 +288,7 @@ export async function startCloudSchedulerFake(options: CloudSchedulerFakeOptions
       const mask = request.updateMask === undefined || request.updateMask === null ? undefined : maskPaths(request.updateMask);
       const merged: JobFields = { ...job };
       if (mask === undefined) Object.assign(merged, given);
-      else for (const path of mask) applyPath(merged, path, given, job);
+      else for (const path of mask) applyPath(merged, path, given);
       Object.assign(job, validated(merged, project), { userUpdateTime: clock() });
       refreshScheduleTime(job);
       return toWire(job);
@@ -564,7 +564,7 @@ function maskPaths(raw: unknown): string[] {
 }
 
 /** Applies one update-mask path: the request's value, or the field cleared when the request leaves it out. */
-function applyPath(merged: JobFields, path: string, given: Partial<JobFields>, current: StoredJob): void {
+function applyPath(merged: JobFields, path: string, given: Partial<JobFields>): void {
   const d = defaultFields();
   switch (path) {
     case 'description':
@@ -580,7 +580,7 @@ function applyPath(merged: JobFields, path: string, given: Partial<JobFields>, c
     case 'pubsub_target': {
       const kind = path === 'http_target' ? 'http' : 'pubsub';
       if (given.target?.kind === kind) merged.target = given.target;
-      else if (current.target.kind === kind) delete merged.target;
+      else if (merged.target?.kind === kind) delete merged.target;
       return;
     }
     case 'retry_config':
