@@ -50,6 +50,7 @@ const SERVICE_DEFAULTS = { minBackoffMs: 5_000, maxBackoffMs: 3_600_000, maxRetr
 export interface RotationSchedule {
   secretId: string;
   nextRotationTime?: Date;
+  /** Not needed for the job, which fires at nextRotationTime; carried as the store reports it. */
   rotationPeriodMs?: number;
 }
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { CloudSchedulerClient, protos } from '@google-cloud/scheduler';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RotatorError } from '../../shared/errors.js';
 import {
   ROTATION_JOB_MARKER,
@@ -332,7 +332,9 @@ describe('failures', () => {
     const report = await reconcileRotationJobs(aborting, TARGET, schedules, { signal: midway.signal });
     expect(report.outcomes.map((o) => o.action)).toEqual(['failed', 'failed', 'failed']);
     expect(report.outcomes[0]?.error).toMatchObject({ code: 'INTERNAL', retryable: true, message: expect.stringMatching(/aborted by its caller/) as unknown });
-    await h.fake.idle();
+    // The client takes no signal: the create already sent still lands; the next run sees it as unchanged.
+    await vi.waitFor(() => expect(h.fake.jobs()).toHaveLength(1));
+    expect((await reconcile(schedules.slice(0, 1))).counts.unchanged).toBe(1);
   });
 });
 
