@@ -231,6 +231,10 @@ function raced<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise
   promise.catch(() => undefined);
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason as Error);
+    if (signal.aborted) {
+      onAbort(); // aborted while the call was being made
+      return;
+    }
     signal.addEventListener('abort', onAbort, { once: true });
     promise.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
   });

@@ -7,7 +7,6 @@ import {
   checkValue,
   type CallOptions,
   type DescribeOptions,
-  type Lease,
   type SecretInfo,
   type SecretStore,
   type Stage,
@@ -15,7 +14,7 @@ import {
   type VersionInfo,
   type VersionSelector,
 } from '../../shared/store.js';
-import { DEFAULT_LOCK_TTL_MS, checkLockTtl, takeAnnotationLock } from './annotation-lock.js';
+import { DEFAULT_LOCK_TTL_MS, checkLockTtl, takeAnnotationLock, type AnnotationLease } from './annotation-lock.js';
 import {
   ANNOTATION,
   TOKEN,
@@ -347,7 +346,8 @@ export class SecretManagerStore implements SecretStore {
     await this.#destroy(secretId, n, location.etag, secretId);
   }
 
-  async lockRotation(secretId: string): Promise<Lease> {
+  /** The annotation lease (annotation-lock.ts): `signal` aborts when it is lost, `renew()` renews it now. */
+  async lockRotation(secretId: string): Promise<AnnotationLease> {
     checkSecretManagerSecretId(secretId);
     return takeAnnotationLock(secretId, { calls: this.#calls, ttlMs: this.#lockTtlMs, clock: this.#clock, logger: this.#logger });
   }
