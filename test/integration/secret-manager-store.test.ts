@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
+import { Purger } from '../../shared/purger.js';
 import { RotatorError, isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
@@ -438,6 +439,27 @@ describe('SecretManagerStore: what is particular to Secret Manager', () => {
     expect(fake.secret(companion)?.versionDestroyTtlSeconds).toBe(86_400);
   });
 
+  it('the purger retires what is past the safe window through this store, and keeps CURRENT and the newest superseded', async () => {
+    const day = 86_400_000;
+    const seeded = await seed({ settings: { enabled: true, safeWindowMs: 7 * day, keepSuperseded: 1 } });
+    const tokens: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      now = new Date(now.getTime() + 10 * day);
+      tokens.push((await engine().rotate(SECRET)).versionId);
+    }
+    now = new Date(now.getTime() + 10 * day);
+    const purger = new Purger({ store, rotators: [target], logger: canaryLogger(), clock });
+    const report = await purger.purge(undefined);
+    expect(report.failed).toBe(0);
+    expect(report.secrets[0]?.actions.map((a) => a.versionId).sort()).toEqual([seeded, tokens[0]].sort());
+    expect((await store.describe(SECRET)).versions.map((v) => [v.versionId, v.stages])).toEqual([
+      [tokens[1], ['PREVIOUS']],
+      [tokens[2], ['CURRENT']],
+    ]);
+    expect(fake.versions(SECRET).map((v) => v.state)).toEqual(['DESTROYED', 'DESTROYED', 'ENABLED', 'ENABLED']);
+    expect(Object.keys(fake.secret(SECRET)?.annotations ?? {}).sort()).toEqual(['rotator-v3', 'rotator-v4']);
+  });
+
   it('a value added by hand gets Secret Manager\'s id, is readable, and is handled by the next rotation', async () => {
     await seed({ labels: { team: 'payments' } });
     const rotated = (await engine().rotate(SECRET)).versionId;
@@ -483,10 +505,23 @@ describe('SecretManagerStore: what is particular to Secret Manager', () => {
     expect(await store.getValue(SECRET, { stage: 'CURRENT' })).toBe(JSON.stringify(initial)); // read from `latest`
     await store.startRotation(SECRET, 'sm-token-attached');
     expect(fake.secret(SECRET)?.versionAliases).toEqual({ current: 2 });
-    await store.cancelRotation(SECRET);
+    // The first promotion dies after its add: CURRENT stays version 2, and the next run resumes and adopts the add.
+    const pending = { ...initial, password: 'attached-pending-sm-1' };
+    recordSecrets(pending.password);
+    await store.putPending(SECRET, 'sm-token-attached', JSON.stringify(pending));
+    target.logins.set(pending.username, pending.password); // the target took it before the crash
+    const dying = new SecretManagerStore({ client: crashingClient(client, isMainAdd(fake, SECRET)), projectId: fake.project, clock });
+    await dying.promote(SECRET, 'sm-token-attached').catch(() => undefined);
+    expect((await store.describe(SECRET)).versions.map((v) => [v.versionId, v.stages])).toEqual([
+      ['1', []],
+      ['2', ['CURRENT']],
+      ['3', []],
+      ['sm-token-attached', ['PENDING']],
+    ]);
     const report = await engine().rotate(SECRET);
+    expect(report).toMatchObject({ resumed: true, versionId: 'sm-token-attached' });
+    expect(fake.versions(SECRET)).toHaveLength(3);
     expect(fake.secret(SECRET)?.versionAliases).toEqual({ current: 3, previous: 2 });
-    expect((await store.describe(SECRET)).versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(report.versionId);
     await attachSecretManagerSecret(client, fake.project, SECRET); // again: the companion is there already
   });
 
