@@ -17,6 +17,12 @@ export type BookkeepingChange = (next: Bookkeeping, secret: Secret) => Bookkeepi
 
 export interface CompareAndSwapOptions {
   signal?: AbortSignal | undefined;
+  /**
+   * The secret as the caller has just read it: the first attempt starts from it instead of reading it again. Safe
+   * whatever happened since, because the write carries its etag: if the secret changed, the write is refused and the
+   * next attempt reads it afresh.
+   */
+  read?: Secret;
   /** Attempts in all, each a fresh read (default 5). */
   attempts?: number;
 }
@@ -39,7 +45,7 @@ const DEFAULT_ATTEMPTS = 5;
 export async function compareAndSwap(calls: SecretManagerCalls, secretId: string, change: BookkeepingChange, options: CompareAndSwapOptions = {}): Promise<CompareAndSwapResult> {
   const attempts = options.attempts ?? DEFAULT_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
-    const secret = await calls.getSecret(secretId, options.signal);
+    const secret = attempt === 1 && options.read !== undefined ? options.read : await calls.getSecret(secretId, options.signal);
     const before = bookkeepingOf(secret);
     const next = change({ annotations: annotationRecord(Object.entries(before.annotations)), aliases: { ...before.aliases } }, secret);
     if (next === undefined) return { secret, written: false };

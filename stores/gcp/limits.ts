@@ -11,12 +11,9 @@ export const SECRET_MANAGER_MAX_ID = 255;
 export const SECRET_MANAGER_ID_CHARS = /^[A-Za-z0-9_-]+$/;
 /** Annotation keys and values together, in bytes, per secret. */
 export const SECRET_MANAGER_MAX_ANNOTATIONS_BYTES = 16_384;
-/** Annotation keys: 1-63 characters, alphanumeric at both ends, `.`, `_` and `-` between. */
-export const SECRET_MANAGER_ANNOTATION_KEY = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-/** Labels per secret, and the longest label key and value. */
+/** Labels per secret. */
 export const SECRET_MANAGER_MAX_LABELS = 64;
-export const SECRET_MANAGER_MAX_LABEL_LENGTH = 63;
-/** Label keys start with a lower-case letter; keys and values are lower-case letters, digits, `_` and `-`. */
+/** Label keys start with a lower-case letter; keys and values are at most 63 lower-case letters, digits, `_` and `-`. */
 export const SECRET_MANAGER_LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
 export const SECRET_MANAGER_LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 /** Version aliases per secret. */

@@ -2,7 +2,7 @@ import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-ma
 import { RotatorError } from '../../shared/errors.js';
 import { checkProjectId } from './client.js';
 import { mapSecretManagerError, type SecretManagerMapContext } from './errors.js';
-import { SECRET_MANAGER_MAX_VALUE_BYTES } from './limits.js';
+import { SECRET_MANAGER_ID_CHARS, SECRET_MANAGER_MAX_ID, SECRET_MANAGER_MAX_VALUE_BYTES } from './limits.js';
 
 export type Secret = protos.google.cloud.secretmanager.v1.ISecret;
 export type SecretVersion = protos.google.cloud.secretmanager.v1.ISecretVersion;
@@ -88,7 +88,7 @@ export class SecretManagerCalls {
     const prefix = `projects/${this.projectId}/secrets/`;
     if (typeof name !== 'string' || !name.startsWith(prefix)) return undefined;
     const id = name.slice(prefix.length);
-    return /^[A-Za-z0-9_-]{1,255}$/.test(id) ? id : undefined;
+    return id.length <= SECRET_MANAGER_MAX_ID && SECRET_MANAGER_ID_CHARS.test(id) ? id : undefined;
   }
 
   /** The version number in a version's resource name, if it names a version of `secretId`. */

@@ -31,10 +31,10 @@ import {
   rotationBytes,
   type Annotations,
 } from './annotations.js';
-import { bookkeepingOf, compareAndSwap } from './compare-and-swap.js';
+import { bookkeepingOf, compareAndSwap, type BookkeepingChange } from './compare-and-swap.js';
 import { causeStatus } from './errors.js';
 import { ENABLED_FILTER, SM_LABEL, settingsFromLabels, userLabels } from './labels.js';
-import { SECRET_MANAGER_MAX_ALIASES, SECRET_MANAGER_MAX_ID, SECRET_MANAGER_MAX_VALUE_BYTES } from './limits.js';
+import { SECRET_MANAGER_ID_CHARS, SECRET_MANAGER_MAX_ALIASES, SECRET_MANAGER_MAX_ID, SECRET_MANAGER_MAX_VALUE_BYTES } from './limits.js';
 import { SecretManagerCalls, durationMs, timestampDate, type Secret, type VersionFacts } from './secret-manager-calls.js';
 
 /** The companion secret of `<id>` that holds PENDING values: `<id>-rotator-pending`. No consumer reads it. */
@@ -44,7 +44,7 @@ export const PENDING_SECRET_SUFFIX = '-rotator-pending';
 const MAX_MAIN_ID = SECRET_MANAGER_MAX_ID - PENDING_SECRET_SUFFIX.length;
 const SECRET_MANAGER_SECRET_ID: SecretIdGrammar = {
   maxLength: MAX_MAIN_ID,
-  chars: /^[A-Za-z0-9_-]+$/,
+  chars: SECRET_MANAGER_ID_CHARS,
   rule: `a Secret Manager secret id: 1 to ${MAX_MAIN_ID} characters of A-Z a-z 0-9 _ and - (the rest of Secret Manager's ${SECRET_MANAGER_MAX_ID} is the companion's "${PENDING_SECRET_SUFFIX}")`,
 };
 
@@ -68,7 +68,9 @@ export interface SecretManagerStoreOptions {
 /** A rotation-enabled secret's schedule as Secret Manager keeps it (its `rotation` field), for the job reconciler. */
 export interface SecretRotationSchedule {
   secretId: string;
+  /** Only when the service shows it: the proto documents `rotation_period` as input-only. */
   rotationPeriodMs?: number;
+  /** When the service next publishes SECRET_ROTATE; unset for a secret without a schedule. */
   nextRotationTime?: Date;
 }
 
@@ -188,9 +190,9 @@ export class SecretManagerStore implements SecretStore {
     checkToken(token);
     // A secret never rotated has no alias `current`: pin it now on the newest ENABLED version, so that CURRENT stays
     // put however this rotation ends (a promotion that dies after adding its version must not look like CURRENT).
-    const before = await this.#calls.getSecret(secretId);
-    const pin = bookkeepingOf(before).aliases[ALIAS.current] === undefined ? newestEnabled(await this.#calls.listVersions(secretId)) : undefined;
-    await compareAndSwap(this.#calls, secretId, (next) => {
+    const read = await this.#calls.getSecret(secretId);
+    const pin = bookkeepingOf(read).aliases[ALIAS.current] === undefined ? newestEnabled(await this.#calls.listVersions(secretId)) : undefined;
+    const change: BookkeepingChange = (next) => {
       const pending = pendingMarker(next.annotations);
       if (pending?.token === token) return undefined;
       if (knownTokens(next.annotations).has(token)) {
@@ -218,7 +220,8 @@ export class SecretManagerStore implements SecretStore {
       if (next.aliases[ALIAS.current] === undefined && pin !== undefined) next.aliases[ALIAS.current] = pin.n;
       next.annotations[ANNOTATION.pending] = formatPending({ token, startedAt: this.#clock() });
       return next;
-    });
+    };
+    await compareAndSwap(this.#calls, secretId, change, { read });
   }
 
   async putPending(secretId: string, token: string, value: string, options: CallOptions = {}): Promise<void> {
@@ -251,7 +254,7 @@ export class SecretManagerStore implements SecretStore {
           next.annotations[ANNOTATION.pending] = formatPending({ ...now, companionVersion: m });
           return next;
         },
-        { signal },
+        { signal, read: secret },
       );
     } catch (error) {
       await this.#destroyQuietly(companionId(secretId), m, secretId);
@@ -305,7 +308,7 @@ export class SecretManagerStore implements SecretStore {
         Reflect.deleteProperty(next.annotations, ANNOTATION.pending);
         return next;
       },
-      { signal },
+      { signal, read: secret },
     );
     await this.#tidy(secretId, written, signal);
   }
