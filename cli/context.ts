@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import type { Redactor } from '../shared/redact.js';
 import { FileStore, loadKey } from '../stores/file/index.js';
 import { createRotators } from '../rotators/index.js';
+import type { GoogleClients } from './commands/gcp.js';
 
 /** What a command needs from its surroundings; tests pass their own. */
 export interface CliIO {
@@ -13,6 +14,8 @@ export interface CliIO {
   stderr: (text: string) => void;
   /** Reads standard input, refusing (INVALID_INPUT) more than `maxBytes` plus a little whitespace slack. */
   readStdin: (maxBytes: number) => Promise<string>;
+  /** How the `gcp` commands reach Google (a test points them at the local fakes); default: the real APIs. */
+  google?: GoogleClients;
 }
 
 /** Per-invocation state shared by the commands and the error reporter. */

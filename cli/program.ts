@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../shared/errors.js';
 import { Redactor, describeError } from '../shared/redact.js';
+import { registerGcpCommands } from './commands/gcp.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
@@ -29,6 +30,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   registerSecretsCommands(program, io, state);
   registerRotateCommand(program, io, state);
   registerPurgeCommand(program, io, state);
+  registerGcpCommands(program, io, state, io.google);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -6,7 +6,7 @@ import { JSON_HEADERS, MAX_BODY_BYTES, problem, statusOf } from '../self-driven/
 import { invocation, rotateUnlessRenewed, type GuardedOutcome, type Invocation, type SelfDrivenDeps } from '../self-driven/invocation.js';
 import { runPurge } from '../self-driven/purge.js';
 import { sweepDue, type SweepReport } from '../self-driven/sweep.js';
-import { PENDING_COMPANION_SUFFIX, SECRET_MANAGER_ID, checkScopedSecretId, parseSecretEvent, type GcpScope } from './events.js';
+import { SECRET_MANAGER_ID, checkScopedSecretId, parseSecretEvent, type GcpScope } from './events.js';
 import { createCloudLogger, stdoutLines, type LineWriter } from './logger.js';
 
 /**
@@ -31,9 +31,10 @@ import { createCloudLogger, stdoutLines, type LineWriter } from './logger.js';
  */
 export const RECENTLY_RENEWED_MS = 10 * 60_000;
 
+/** What the handler reads of the reconciler's report (stores/gcp/rotation-jobs.ts); the rest is logged and answered. */
 export interface ReconcileOutcome {
-  /** How many jobs could not be brought in line (the report names each). */
-  failed: number;
+  /** `failed`: how many jobs could not be brought in line (the report names each). */
+  counts: { failed: number };
 }
 
 export interface GcpFunctionDeps extends SelfDrivenDeps {
@@ -81,7 +82,14 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
   const clock = deps.clock ?? ((): Date => new Date());
   const retryAfter = String(deps.retryAfterSeconds ?? 60);
   const kitFor = (): Invocation => invocation(deps, (redactor) => createCloudLogger(deps.write ?? stdoutLines, redactor, deps.logLevel));
-  const rotatable = (id: string): boolean => SECRET_MANAGER_ID.test(id) && !id.endsWith(PENDING_COMPANION_SUFFIX) && (deps.scope.secretPrefix === undefined || id.startsWith(deps.scope.secretPrefix));
+  const rotatable = (id: string): boolean => {
+    try {
+      checkScopedSecretId(id, deps.scope, 'a due secret');
+      return true;
+    } catch {
+      return false; // a companion, an id outside the grammar or the prefix: not one this deployment rotates
+    }
+  };
 
   /**
    * Runs `work` for an HTTP function: its answer, or the error's status and a safe body, logged as `failure` with
@@ -182,8 +190,8 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
         const report = await asBatch(async () => {
           const outcome = await reconcile({ dryRun: body.dryRun === true });
           kit.logger.info('reconcile finished', { report: outcome });
-          if (outcome.failed > 0) {
-            throw new RotatorError('STORE_IO', `${String(outcome.failed)} Scheduler job(s) could not be brought in line; the logged report names each one and why`, { retryable: true });
+          if (outcome.counts.failed > 0) {
+            throw new RotatorError('STORE_IO', `${String(outcome.counts.failed)} Scheduler job(s) could not be brought in line; the logged report names each one and why`, { retryable: true });
           }
           return outcome;
         }, false);

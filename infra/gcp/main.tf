@@ -20,6 +20,8 @@ locals {
   # None of these is a secret: the functions reach Secret Manager and Cloud Scheduler with their own service accounts.
   function_env = {
     ROTATOR_PROJECT         = var.project_id
+    # Secret Manager names secrets by project number in its notifications: onSecretEvent accepts either.
+    ROTATOR_PROJECT_NUMBER  = var.project_number
     ROTATOR_SECRET_PREFIX   = var.secret_name_prefix
     ROTATION_STRATEGY       = var.rotation_strategy
     ROTATOR_SAFE_WINDOW     = var.safe_window

@@ -2,7 +2,7 @@
  * Google Cloud: the Secret Manager store (the SecretStore port on Secret Manager) and its admin helpers, the
  * SecretManagerServiceClient factory (project id check, universe pinned, test-only loopback options), the error
  * mapping the store builds on (also usable by other Google clients), the rotation lock as an annotation lease, and the
- * service's limits.
+ * service's limits; the Cloud Scheduler client factory and the per-secret job reconciler.
  */
 export {
   GOOGLE_UNIVERSE_DOMAIN,
@@ -44,3 +44,18 @@ export {
   type SeedSecretManagerSecretOptions,
 } from './admin.js';
 export * from './limits.js';
+export { createCloudSchedulerClient, type CloudSchedulerClientOptions, type CloudSchedulerClientSettings, type CloudSchedulerTestOnlyOptions } from './scheduler-client.js';
+export {
+  ROTATION_JOB_MARKER,
+  ROTATION_JOB_PREFIX,
+  ROTATION_JOB_TIME_ZONE,
+  cronAt,
+  reconcileRotationJobs,
+  rotationJobId,
+  type JobAction,
+  type JobOutcome,
+  type JobTarget,
+  type ReconcileOptions,
+  type ReconcileReport,
+  type RotationSchedule,
+} from './rotation-jobs.js';

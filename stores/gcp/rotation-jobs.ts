@@ -1,7 +1,7 @@
 import type { CloudSchedulerClient, protos } from '@google-cloud/scheduler';
 import { hasControlCharacter } from '../../shared/control-chars.js';
 import { RotatorError, type ErrorCode } from '../../shared/errors.js';
-import { mappedAlready, messageOf, type CallErrorContext } from '../call-errors.js';
+import { grpcStatusOf, mapGoogleError } from './errors.js';
 
 /**
  * The per-secret Cloud Scheduler jobs: one job per rotation-enabled secret that has a next rotation time, firing at that
@@ -34,7 +34,6 @@ const MAX_URI = 2083;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 /** A location holds a few thousand jobs at most; a listing far beyond that is a server gone wrong, not data. */
 const MAX_LISTED_JOBS = 100_000;
-const MAX_DETAILS = 300;
 
 /**
  * The job's delivery settings. Three retries with back-off (1, 2, then 4 minutes) ride out a cold start or a brief
@@ -156,7 +155,7 @@ export async function reconcileRotationJobs(
       await raced(change.call(client), signal);
       outcomes.push({ ...base, action: plan.action, ...changed, ...reason });
     } catch (error) {
-      if (change.operation === 'DeleteJob' && grpcCode(error) === GRPC.NOT_FOUND) {
+      if (change.operation === 'DeleteJob' && grpcStatusOf(error) === 'NOT_FOUND') {
         outcomes.push({ ...base, action: 'deleted', reason: 'already gone (deleted by someone else meanwhile)' });
         continue;
       }
@@ -456,69 +455,26 @@ function countActions(outcomes: readonly JobOutcome[]): Record<JobAction, number
 // ---- errors and cancellation --------------------------------------------------------------------------------------
 
 /** gRPC status codes (google/rpc/code.proto). */
-const GRPC = {
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
-const RETRYABLE = new Set<number>([GRPC.CANCELLED, GRPC.UNKNOWN, GRPC.DEADLINE_EXCEEDED, GRPC.RESOURCE_EXHAUSTED, GRPC.ABORTED, GRPC.INTERNAL, GRPC.UNAVAILABLE]);
-
-function grpcCode(error: unknown): number | undefined {
-  const code = error !== null && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'number' ? code : undefined;
-}
-
-interface SchedulerMapContext extends CallErrorContext {
-  /** The RPC, e.g. CreateJob; named in messages. */
-  operation: string;
-  /** The permissions the call needs, named when it is refused. */
-  permission: string;
-  jobId?: string;
-}
-
 /**
- * A Cloud Scheduler error as a RotatorError, by gRPC status code, never by parsing its text. The service's own text is
- * quoted (shortened; RotatorError escapes control characters) because it says which field it refused; requests carry
- * no secret value, so there is nothing to scrub.
+ * A Cloud Scheduler error as a RotatorError, by gRPC status (the Google mapping the Secret Manager store uses too),
+ * with what the statuses mean for a job: a job that vanished or appeared meanwhile is a race with someone else, fixed
+ * by running the reconciler again; FAILED_PRECONDITION is most often the API not enabled. Requests carry no secret
+ * value, so the service's own text (which names the field it refused) may be quoted.
  */
-export function mapSchedulerError(error: unknown, ctx: SchedulerMapContext): RotatorError {
-  const early = mappedAlready(error, ctx);
-  if (early !== undefined) return early;
-  const code = grpcCode(error);
-  const on = ctx.jobId === undefined ? '' : ` of job ${ctx.jobId}`;
-  const detailsRaw = error !== null && typeof error === 'object' && typeof (error as { details?: unknown }).details === 'string' ? (error as { details: string }).details : messageOf(error);
-  const details = detailsRaw.length > MAX_DETAILS ? `${detailsRaw.slice(0, MAX_DETAILS)}...` : detailsRaw;
-  const what = `Cloud Scheduler ${ctx.operation}${on}`;
-  switch (code) {
-    case GRPC.INVALID_ARGUMENT:
-      return new RotatorError('INVALID_INPUT', `${what} was rejected as invalid: ${details}`, { cause: error });
-    case GRPC.PERMISSION_DENIED:
-    case GRPC.UNAUTHENTICATED:
-      return new RotatorError('STORE_IO', `${what} was refused (${code === GRPC.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED'}): the reconciler's identity needs ${ctx.permission}`, {
-        cause: error,
-      });
-    case GRPC.NOT_FOUND:
-      return new RotatorError('STORE_IO', `${what} found nothing (NOT_FOUND: ${details}); if the job vanished meanwhile, run the reconciler again`, { retryable: true, cause: error });
-    case GRPC.ALREADY_EXISTS:
-      return new RotatorError('STORE_IO', `${what}: the job was created by someone else meanwhile (ALREADY_EXISTS); run the reconciler again`, { retryable: true, cause: error });
-    case GRPC.FAILED_PRECONDITION:
-      return new RotatorError('STORE_IO', `${what} failed a precondition (is the Cloud Scheduler API enabled in the project?): ${details}`, { cause: error });
-    default:
-      if (code !== undefined && RETRYABLE.has(code)) {
-        return new RotatorError('STORE_IO', `${what} failed (gRPC ${code}: ${details}); retry later`, { retryable: true, cause: error });
-      }
-      return new RotatorError('INTERNAL', `${what} failed (${code === undefined ? 'no gRPC status' : `gRPC ${code}`}): ${details}`, { cause: error });
-  }
+function mapSchedulerError(error: unknown, ctx: { operation: string; permission: string; jobId?: string; signal?: AbortSignal | undefined }): RotatorError {
+  const what = `Cloud Scheduler ${ctx.operation}${ctx.jobId === undefined ? '' : ` of job ${ctx.jobId}`}`;
+  return mapGoogleError(error, {
+    service: 'Cloud Scheduler',
+    operation: ctx.operation,
+    permission: ctx.permission,
+    ...(ctx.jobId === undefined ? {} : { subject: `job ${ctx.jobId}` }),
+    signal: ctx.signal,
+    notFound: { code: 'STORE_IO', message: `${what} found nothing (NOT_FOUND); if the job vanished meanwhile, run the reconciler again`, retryable: true },
+    special: {
+      ALREADY_EXISTS: { code: 'STORE_IO', message: `${what}: the job was created by someone else meanwhile (ALREADY_EXISTS); run the reconciler again`, retryable: true },
+      FAILED_PRECONDITION: { code: 'STORE_IO', message: `${what} failed a precondition (is the Cloud Scheduler API enabled in the project?)` },
+    },
+  });
 }
 
 function abortError(signal: AbortSignal): RotatorError {

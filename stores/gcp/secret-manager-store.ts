@@ -144,10 +144,33 @@ export class SecretManagerStore implements SecretStore {
     return (await this.#attached()).map((a) => a.secretId);
   }
 
-  /** The rotation-enabled secrets whose `rotation.nextRotationTime` is at or before `now` (the sweep's list). */
+  /**
+   * The rotation-enabled secrets the sweep should rotate at `now`:
+   * - a rotation left PENDING (a run that died, and whose redeliveries Pub/Sub gave up on): the sweep finishes it;
+   * - `rotation.nextRotationTime` at or before `now` (the notification has not gone out yet);
+   * - or CURRENT renewed a whole `rotationPeriod` or more ago. Secret Manager moves nextRotationTime on as soon as it
+   *   publishes SECRET_ROTATE, so a notification that was lost or failed for good leaves a future nextRotationTime
+   *   behind; the age of CURRENT is what shows it: its promotion time, or the creation of a value Rotator never
+   *   promoted (read from the secret's description, only for secrets with a period that are not due otherwise).
+   */
   async dueSecretIds(now: Date): Promise<string[]> {
-    return (await this.rotationSchedules()).filter((s) => s.nextRotationTime !== undefined && s.nextRotationTime.getTime() <= now.getTime()).map((s) => s.secretId);
+    const due: string[] = [];
+    for (const { secretId, secret } of await this.#attached()) {
+      const annotations = secret.annotations ?? {};
+      const next = timestampDate(secret.rotation?.nextRotationTime);
+      const period = durationMs(secret.rotation?.rotationPeriod);
+      if (pendingMarker(annotations) !== undefined || (next !== undefined && next.getTime() <= now.getTime())) {
+        due.push(secretId);
+        continue;
+      }
+      if (period === undefined || period === 0) continue;
+      const current = (await this.describe(secretId)).versions.find((v) => v.stages.includes('CURRENT'));
+      const renewed = current?.promotedAt ?? current?.createdAt;
+      if (renewed !== undefined && renewed.getTime() + period <= now.getTime()) due.push(secretId);
+    }
+    return due;
   }
+
 
   /** For each rotation-enabled secret, its schedule (the job reconciler's input). */
   async rotationSchedules(): Promise<SecretRotationSchedule[]> {

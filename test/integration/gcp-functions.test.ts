@@ -444,14 +444,14 @@ describe('reconcileJobs (HTTP)', () => {
 
   it('runs the configured reconciler with the dry-run flag, and answers 500 with an ERROR line when it reports failures', async () => {
     const runs: Array<{ dryRun: boolean }> = [];
-    let outcome: ReconcileOutcome & { jobs?: string[] } = { failed: 0, jobs: ['rotator-secret-db-app'] };
+    let outcome: ReconcileOutcome & { jobs?: string[] } = { counts: { failed: 0 }, jobs: ['rotator-secret-db-app'] };
     const h = handlers({
       reconcileJobs: (options) => {
         runs.push(options);
         return Promise.resolve(outcome);
       },
     });
-    expect(await h.reconcileJobs(post())).toMatchObject({ status: 200, body: { report: { failed: 0, jobs: ['rotator-secret-db-app'] } } });
+    expect(await h.reconcileJobs(post())).toMatchObject({ status: 200, body: { report: { counts: { failed: 0 }, jobs: ['rotator-secret-db-app'] } } });
     expect((await h.reconcileJobs(post('{"dryRun":true}'))).status).toBe(200);
     expect((await h.reconcileJobs(post('{"dryRun":false}'))).status).toBe(200);
     for (const body of ['{"dryRun":"yes"}', '{"dryRun":true,"all":true}', '[true]']) expect((await h.reconcileJobs(post(body))).status, body).toBe(400);
@@ -459,7 +459,7 @@ describe('reconcileJobs (HTTP)', () => {
     expect(runs).toEqual([{ dryRun: false }, { dryRun: true }, { dryRun: false }]);
     expect(failures()).toEqual([]);
 
-    outcome = { failed: 2 };
+    outcome = { counts: { failed: 2 } };
     const res = await h.reconcileJobs(post());
     expect(res.status).toBe(500);
     expect((res.body as { error: { message: string } }).error.message).toContain('2 Scheduler job(s) could not be brought in line');

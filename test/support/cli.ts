@@ -1,3 +1,4 @@
+import type { GoogleClients } from '../../cli/commands/gcp.js';
 import { runCli } from '../../cli/program.js';
 import { recordOutput } from './canary.js';
 
@@ -9,9 +10,10 @@ export interface CliRun {
 
 /**
  * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
- * to the leak canary, except the stdout of `--show-value`, which prints a secret because it was asked to.
+ * to the leak canary, except the stdout of `--show-value`, which prints a secret because it was asked to. `google`
+ * points the `gcp` commands at the local fakes.
  */
-export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = ''): Promise<CliRun> {
+export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', google?: GoogleClients): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
@@ -19,6 +21,7 @@ export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[]
     stdout: (s) => (stdout += s),
     stderr: (s) => (stderr += s),
     readStdin: () => Promise.resolve(stdin),
+    ...(google === undefined ? {} : { google }),
   });
   recordOutput(args.includes('--show-value') ? stderr : stdout + stderr);
   return { code, stdout, stderr };

@@ -270,7 +270,7 @@ describe('failures', () => {
     expect(report.counts).toMatchObject({ created: 2, failed: 1 });
     const failed = report.outcomes.find((o) => o.action === 'failed');
     expect(failed).toMatchObject({ jobId: 'rotator-secret-a', secretId: 'a', reason: 'CreateJob failed', error: { code: 'STORE_IO', retryable: true } });
-    expect(failed?.error?.message).toMatch(/Cloud Scheduler CreateJob of job rotator-secret-a failed/);
+    expect(failed?.error?.message).toMatch(/Cloud Scheduler CreateJob on job rotator-secret-a failed/);
     const again = await reconcile(schedules);
     expect(again.counts).toMatchObject({ created: 1, unchanged: 2, failed: 0 });
   });
@@ -306,7 +306,7 @@ describe('failures', () => {
   it('an invalid-argument answer is INVALID_INPUT, with the service text quoted but control characters escaped', async () => {
     h.fake.failNext('CreateJob', Status.INVALID_ARGUMENT);
     const report = await reconcile(schedules.slice(0, 1));
-    expect(report.outcomes[0]?.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/rejected as invalid: injected failure of CreateJob/) as unknown });
+    expect(report.outcomes[0]?.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/rejected CreateJob on job rotator-secret-[a-z]+ \(INVALID_ARGUMENT\): injected failure of CreateJob/) as unknown });
   });
 
   it('stops at an abort: an aborted caller gets its own reason, and the jobs not reached are reported failed', async () => {

@@ -248,6 +248,7 @@ describe('infra/gcp (parsed offline)', () => {
     const env = resolve(ref('local.function_env')) as Record<string, string>;
     expect(env).toEqual({
       ROTATOR_PROJECT: ref('var.project_id'),
+      ROTATOR_PROJECT_NUMBER: ref('var.project_number'),
       ROTATOR_SECRET_PREFIX: ref('var.secret_name_prefix'),
       ROTATION_STRATEGY: ref('var.rotation_strategy'),
       ROTATOR_SAFE_WINDOW: ref('var.safe_window'),
