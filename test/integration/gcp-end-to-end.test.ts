@@ -1,9 +1,16 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as functionsFramework from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGcpHandlers, type GcpFunctionDeps, type GcpHandlers, type HttpAnswer } from '../../functions/gcp/handlers.js';
+import { FUNCTIONS, registerGcpFunctions } from '../../functions/gcp/register.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore, Strategy } from '../../shared/store.js';
-import { SecretManagerStore, createSecretManagerClient, createSeededSecretManagerSecret } from '../../stores/gcp/index.js';
+import { SecretManagerStore, createCloudSchedulerClient, createSecretManagerClient, createSeededSecretManagerSecret, reconcileRotationJobs, rotationJobId } from '../../stores/gcp/index.js';
+import { startCloudSchedulerFake } from '../fakes/gcp/cloud-scheduler.js';
 import { startSecretManagerFake, type PublishedMessage, type SecretManagerFake } from '../fakes/gcp/secret-manager.js';
 import { recordOutput, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { recordingGcpHandlers } from '../support/gcp-events.js';
@@ -287,6 +294,33 @@ describe.each(testTargets())('$engine', (target: TestTarget) => {
       expect(states.at(-1)).toBe('ENABLED');
       expect(states.filter((s) => s === 'ENABLED').length).toBeLessThan(states.length);
       await expectConverged();
+    });
+
+    it('Force run on the secret\'s Cloud Scheduler job rotates it, through the deployed HTTP function', async () => {
+      // The function as Cloud Run serves it: the Functions Framework over HTTP, with the handlers of this test.
+      // (Each test registers its own: the framework keeps the last registration of a name.)
+      const served = handlers();
+      registerGcpFunctions(functionsFramework, () => served, (line) => recordOutput(`${line}\n`));
+      const server: Server = getTestServer(FUNCTIONS.rotate);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const scheduler = await startCloudSchedulerFake({ project: PROJECT, location: 'europe-west1', clock });
+      const jobs = createCloudSchedulerClient({ testOnly: { port: scheduler.port, sslCreds: grpc.credentials.createInsecure() } });
+      try {
+        const rotateUrl = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/`;
+        const target = { projectId: PROJECT, location: 'europe-west1', rotateUrl, serviceAccountEmail: `rotator-scheduler@${PROJECT}.iam.gserviceaccount.com` };
+        const report = await reconcileRotationJobs(jobs, target, await store().rotationSchedules(), { testOnly: { allowLoopbackHttp: true } });
+        expect(report.counts).toMatchObject({ created: 1, failed: 0 });
+        skewMs += 11 * 60_000; // past the dedupe window of a freshly seeded secret
+        await jobs.runJob({ name: `${scheduler.parent}/jobs/${rotationJobId(SECRET)}` });
+        await scheduler.idle();
+        expect(scheduler.deliveries.map((d) => d.status)).toEqual([200]);
+        expect(sets).toBe(1);
+        await expectConverged();
+      } finally {
+        await jobs.close();
+        await scheduler.close();
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it('the sweep catches what the notifications missed: a SECRET_ROTATE lost for good, a rotation left PENDING', async () => {
