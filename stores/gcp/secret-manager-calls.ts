@@ -83,19 +83,28 @@ export class SecretManagerCalls {
     return `${this.secretName(secretId)}/versions/${version}`;
   }
 
+  /**
+   * The project part of a resource name the service answered with: Secret Manager names the project by its number in
+   * answers and notifications, whatever the request said, so this project's id or any project number is accepted
+   * (the answer is to a request for this project; the number is not known to the store).
+   */
+  #ownProject(project: string | undefined): boolean {
+    return project === this.projectId || (project !== undefined && /^[1-9][0-9]{0,19}$/.test(project));
+  }
+
   /** The id of a secret from its resource name, if it is one of this project's. */
   secretIdOf(name: string | null | undefined): string | undefined {
-    const prefix = `projects/${this.projectId}/secrets/`;
-    if (typeof name !== 'string' || !name.startsWith(prefix)) return undefined;
-    const id = name.slice(prefix.length);
+    const match = typeof name === 'string' ? /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(name) : null;
+    const id = match?.[2];
+    if (id === undefined || !this.#ownProject(match?.[1])) return undefined;
     return id.length <= SECRET_MANAGER_MAX_ID && SECRET_MANAGER_ID_CHARS.test(id) ? id : undefined;
   }
 
   /** The version number in a version's resource name, if it names a version of `secretId`. */
   versionOf(secretId: string, name: string | null | undefined): number | undefined {
-    const prefix = `${this.secretName(secretId)}/versions/`;
-    if (typeof name !== 'string' || !name.startsWith(prefix)) return undefined;
-    const tail = name.slice(prefix.length);
+    const match = typeof name === 'string' ? /^projects\/([^/]+)\/secrets\/([^/]+)\/versions\/([^/]+)$/.exec(name) : null;
+    const tail = match?.[3];
+    if (tail === undefined || match?.[2] !== secretId || !this.#ownProject(match[1])) return undefined;
     return /^[1-9]\d{0,15}$/.test(tail) && Number.isSafeInteger(Number(tail)) ? Number(tail) : undefined;
   }
 
@@ -195,7 +204,7 @@ export class SecretManagerCalls {
   }
 
   #checkSecret(secretId: string, secret: Secret | undefined): Secret {
-    if (secret?.name !== this.secretName(secretId) || typeof secret.etag !== 'string' || secret.etag === '') {
+    if (secret === undefined || this.secretIdOf(secret.name) !== secretId || typeof secret.etag !== 'string' || secret.etag === '') {
       throw new RotatorError('STORE_IO', `Google Secret Manager answered for secret ${secretId} with another resource, or without an etag`);
     }
     return secret;

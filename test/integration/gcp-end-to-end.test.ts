@@ -55,7 +55,7 @@ const clock = (): Date => new Date(Date.now() + skewMs);
 
 beforeEach(async () => {
   skewMs = 0;
-  fake = await startSecretManagerFake({ project: PROJECT, clock });
+  fake = await startSecretManagerFake({ project: PROJECT, projectNumber: PROJECT_NUMBER, clock });
   const options = fake.clientOptions();
   client = createSecretManagerClient({
     projectId: PROJECT,
@@ -94,7 +94,8 @@ function crashingClient(crashAt: (rpc: string, request: Record<string, unknown>)
       const member: unknown = Reflect.get(target, name);
       if (typeof member !== 'function' || typeof name !== 'string') return member;
       return (...args: unknown[]) => {
-        if (crashed) return Promise.reject(new Crash(`before ${name}`));
+        // Thrown, not a rejected promise: the paging methods answer iterables, and a dead process answers nothing.
+        if (crashed) throw new Crash(`before ${name}`);
         const result = (member as (...a: unknown[]) => unknown).apply(target, args);
         if (!crashAt(name, (args[0] ?? {}) as Record<string, unknown>)) return result;
         return (result as Promise<unknown>).then((out) => {

@@ -10,6 +10,8 @@ const START = new Date('2030-01-01T00:00:00.000Z');
 const HOUR = 3_600_000;
 const P = 'projects/test-project';
 const S = `${P}/secrets/app-db`;
+/** How the service names it in answers and notifications: by project number. */
+const AS = 'projects/123456789012/secrets/app-db';
 const TOPIC = `${P}/topics/rotations`;
 
 let now: Date;
@@ -97,7 +99,7 @@ describe('Secret Manager fake: connection and plumbing', () => {
     fake.failNext('GetSecret', Status.UNAVAILABLE, 2);
     expect(await code(get())).toBe(Status.UNAVAILABLE);
     expect(await code(get())).toBe(Status.UNAVAILABLE);
-    expect((await get()).name).toBe(S);
+    expect((await get()).name).toBe(AS);
   });
 
   it('lets the client retry AccessSecretVersion on UNAVAILABLE, as its retry settings say', async () => {
@@ -157,6 +159,13 @@ describe('Secret Manager fake: names', () => {
     );
   });
 
+  it('serves the project by id or by number, and names it by number in its answers, as the service does', async () => {
+    await create();
+    expect((await get()).name).toBe(AS);
+    expect((await get('projects/123456789012/secrets/app-db')).name).toBe(AS);
+    expect(await code(get('projects/123456789013/secrets/app-db'))).toBe(Status.PERMISSION_DENIED);
+  });
+
   it('refuses an existing id with ALREADY_EXISTS and a secret without replication with INVALID_ARGUMENT', async () => {
     await create();
     expect(await code(create())).toBe(Status.ALREADY_EXISTS);
@@ -210,7 +219,7 @@ describe('Secret Manager fake: versions', () => {
     await add('value-two');
     await sm.disableSecretVersion({ name: `${S}/versions/2` });
     const [latest] = await sm.getSecretVersion({ name: `${S}/versions/latest` });
-    expect(latest).toMatchObject({ name: `${S}/versions/2`, state: 'DISABLED' });
+    expect(latest).toMatchObject({ name: `${AS}/versions/2`, state: 'DISABLED' });
   });
 
   it('refuses to access a disabled version until it is enabled again', async () => {
@@ -308,7 +317,7 @@ describe('Secret Manager fake: listing versions', () => {
     await add('state-value-2');
     await sm.disableSecretVersion({ name: `${S}/versions/1` });
     const [enabled] = await sm.listSecretVersions({ parent: S, filter: 'state:ENABLED' }, { autoPaginate: false });
-    expect(enabled.map((v) => v.name)).toEqual([`${S}/versions/2`]);
+    expect(enabled.map((v) => v.name)).toEqual([`${AS}/versions/2`]);
     expect(await code(sm.listSecretVersions({ parent: S, filter: 'create_time>2020-01-01' }, { autoPaginate: false }))).toBe(Status.INVALID_ARGUMENT);
   });
 });
@@ -321,7 +330,7 @@ describe('Secret Manager fake: aliases', () => {
     await update({ versionAliases: { current: 1 } }, ['version_aliases']);
     expect(await access('current')).toBe('aliased-value-1');
     const [version] = await sm.getSecretVersion({ name: `${S}/versions/current` });
-    expect(version.name).toBe(`${S}/versions/1`);
+    expect(version.name).toBe(`${AS}/versions/1`);
     expect(await code(access('previous'))).toBe(Status.NOT_FOUND);
   });
 
@@ -547,8 +556,8 @@ describe('Secret Manager fake: rotation', () => {
     now = later(HOUR);
     const [message, ...more] = fake.fireDueRotations();
     expect(more).toEqual([]);
-    expect(message).toMatchObject({ topic: TOPIC, attributes: { eventType: 'SECRET_ROTATE', secretId: S, dataFormat: 'JSON_API_V1', timestamp: now.toISOString() } });
-    expect(decode(message?.data ?? '')).toMatchObject({ name: S, rotation: { nextRotationTime: later(86_400_000).toISOString(), rotationPeriod: '86400s' } });
+    expect(message).toMatchObject({ topic: TOPIC, attributes: { eventType: 'SECRET_ROTATE', secretId: AS, dataFormat: 'JSON_API_V1', timestamp: now.toISOString() } });
+    expect(decode(message?.data ?? '')).toMatchObject({ name: AS, rotation: { nextRotationTime: later(86_400_000).toISOString(), rotationPeriod: '86400s' } });
     expect(fake.secret('app-db')?.rotation?.nextRotationTime).toEqual(later(86_400_000));
     expect(fake.secret('app-db')?.etag).not.toBe(etag);
     expect(fake.fireDueRotations()).toEqual([]);
@@ -620,7 +629,7 @@ describe('Secret Manager fake: notifications', () => {
       ['SECRET_UPDATE', TOPIC],
       ['SECRET_UPDATE', other],
     ]);
-    expect(fake.published[2]?.attributes).toEqual({ eventType: 'SECRET_VERSION_ADD', secretId: S, versionId: `${S}/versions/1`, dataFormat: 'JSON_API_V1', timestamp: START.toISOString() });
+    expect(fake.published[2]?.attributes).toEqual({ eventType: 'SECRET_VERSION_ADD', secretId: AS, versionId: `${AS}/versions/1`, dataFormat: 'JSON_API_V1', timestamp: START.toISOString() });
   });
 
   it('carries the Secret as the REST API shows it, and never a payload', async () => {
@@ -628,9 +637,9 @@ describe('Secret Manager fake: notifications', () => {
     await add('never-in-a-notification-1');
     await update({ versionAliases: { current: 1 } }, ['version_aliases']);
     const update_ = fake.published.find((m) => m.attributes.eventType === 'SECRET_UPDATE');
-    expect(decode(update_?.data ?? '')).toMatchObject({ name: S, labels: { team: 'a' }, versionAliases: { current: '1' }, topics: [{ name: TOPIC }], etag: fake.secret('app-db')?.etag });
+    expect(decode(update_?.data ?? '')).toMatchObject({ name: AS, labels: { team: 'a' }, versionAliases: { current: '1' }, topics: [{ name: TOPIC }], etag: fake.secret('app-db')?.etag });
     const added = fake.published.find((m) => m.attributes.eventType === 'SECRET_VERSION_ADD');
-    expect(decode(added?.data ?? '')).toMatchObject({ name: `${S}/versions/1`, state: 'ENABLED', createTime: START.toISOString() });
+    expect(decode(added?.data ?? '')).toMatchObject({ name: `${AS}/versions/1`, state: 'ENABLED', createTime: START.toISOString() });
     const everything = JSON.stringify(fake.published.map((m) => [m, Buffer.from(m.data, 'base64').toString()]));
     expect(everything).not.toContain('never-in-a-notification-1');
   });

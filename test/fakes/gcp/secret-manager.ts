@@ -15,7 +15,8 @@ import { fail, loadService, startGrpcFake, Status, timestamp, type RecordedCall,
  *   (regional `locations/` names included) is INVALID_ARGUMENT, without echoing the name. A well-formed name in
  *   another project is PERMISSION_DENIED: the service checks IAM on the resource before it looks the resource up,
  *   so a caller that holds no role there learns nothing about existence; the fake's caller holds roles in its own
- *   project only. A missing secret or version is NOT_FOUND.
+ *   project only. A missing secret or version is NOT_FOUND. A request may name the project by id or by number;
+ *   answers and notifications always name it by number (`projectNumber`), as the service does.
  * - `latest` is the most recently created version whatever its state: accessing a DISABLED or DESTROYED latest is
  *   FAILED_PRECONDITION, never a fall-back to an older version. `latest` and aliases resolve only in
  *   GetSecretVersion and AccessSecretVersion; Enable/Disable/Destroy need a version number (INVALID_ARGUMENT).
@@ -77,6 +78,11 @@ export type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManag
 export interface SecretManagerFakeOptions {
   /** The project whose secrets the fake serves (default `test-project`). */
   project?: string;
+  /**
+   * The project's number (default 123456789012). Requests may name the project by id or by number; answers and
+   * notifications name it by number, as the service does, so a client must not expect its own spelling back.
+   */
+  projectNumber?: string;
   /** The clock for create times, scheduled destruction, expiry and rotation (default: the real one). */
   clock?: () => Date;
 }
@@ -271,6 +277,8 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
   const project = options.project ?? 'test-project';
   if (!PROJECT_ID.test(project)) throw new Error('startSecretManagerFake: project must be a project id');
   const clock = options.clock ?? (() => new Date());
+  const projectNumber = options.projectNumber ?? '123456789012';
+  if (!/^[1-9][0-9]{0,19}$/.test(projectNumber)) throw new Error('startSecretManagerFake: projectNumber must be digits');
   const parent = `projects/${project}`;
   const secrets = new Map<string, Secret>();
   const published: PublishedMessage[] = [];
@@ -278,14 +286,14 @@ export async function startSecretManagerFake(options: SecretManagerFakeOptions =
   const service = loadService('@google-cloud/secret-manager', PROTO, SERVICE);
   const rpcs = new Set(Object.keys(service));
 
-  const secretName = (secret: Secret) => `${parent}/secrets/${secret.id}`;
+  const secretName = (secret: Secret) => `projects/${projectNumber}/secrets/${secret.id}`;
   const versionName = (secret: Secret, version: Version) => `${secretName(secret)}/versions/${version.n}`;
 
   // --- names -------------------------------------------------------------------------------------------------
 
   function checkProject(name: string, projectPart: string): void {
     if (!PROJECT_ID.test(projectPart) && !/^[0-9]{1,20}$/.test(projectPart)) throw invalid('malformed resource name');
-    if (projectPart !== project) throw fail(Status.PERMISSION_DENIED, `Permission denied on resource ${name} (or it may not exist).`);
+    if (projectPart !== project && projectPart !== projectNumber) throw fail(Status.PERMISSION_DENIED, `Permission denied on resource ${name} (or it may not exist).`);
   }
 
   function checkParent(name: string): void {
