@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobLeaseClient, BlockBlobClient, ContainerClient, StorageRetryOptions } from '@azure/storage-blob';
 import { RotatorError } from '../../shared/errors.js';
+import { lockLostError } from '../lease.js';
 import { AZURE_NETWORK_ERROR_CODES, mappedAlready } from '../call-errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { checkSecretId } from '../../shared/secret-id.js';
@@ -274,11 +275,7 @@ class HeldBlobLease implements BlobLease {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
     this.#cancelTimer();
-    const reason = new RotatorError(
-      'ROTATION_IN_PROGRESS',
-      `the rotation lock of secret ${this.secretId} was lost: ${why}; another rotation may hold it now, so this one must stop and be retried`,
-      { retryable: true },
-    );
+    const reason = lockLostError(this.secretId, why);
     this.#config.logger?.warn('lost the rotation lock; stopping this rotation', { secretId: this.secretId, error: reason });
     this.#lost.abort(reason);
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RotatorError } from '../../shared/errors.js';
+import { lockLostError } from '../lease.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Lease } from '../../shared/store.js';
 import { ANNOTATION, formatLock, lockRecord } from './annotations.js';
@@ -188,11 +189,7 @@ export class AnnotationLease implements Lease {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
     this.#stopTimers();
-    const reason = new RotatorError(
-      'ROTATION_IN_PROGRESS',
-      `the rotation lock of secret ${this.secretId} was lost: ${why}; another rotation may hold it now, so this one must stop and be retried`,
-      { retryable: true },
-    );
+    const reason = lockLostError(this.secretId, why);
     this.#options.logger?.warn('lost the rotation lock; stopping this rotation', { secretId: this.secretId, error: reason });
     this.#lost.abort(reason);
   }

@@ -11,14 +11,13 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine, STEPS } from '../../shared/engine.js';
-import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { SecretStore } from '../../shared/store.js';
 import { AwsSecretStore, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { refusal } from '../support/lambda.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { describeStoreContract } from '../support/store-contract.js';
+import { codeOf, describeStoreContract } from '../support/store-contract.js';
 
 /**
  * The AWS store through the real SDK client against the Secrets Manager fake (test/fakes/secrets-manager.ts):
@@ -94,14 +93,6 @@ describeStoreContract('AWS store on the Secrets Manager fake', async () => {
   };
 });
 
-async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isRotatorError(error) ? error.code : 'other';
-  }
-}
 
 
 let fake: SecretsManagerFake;

@@ -1,7 +1,7 @@
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
-import { RotatorError, isRotatorError, type ErrorCode } from '../../shared/errors.js';
+import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -20,7 +20,7 @@ import { MAX_VALUE_BYTES, startKeyVaultFake, type KeyVaultFake } from '../fakes/
 import { startAzurite, type Azurite } from '../support/azurite.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { describeStoreContract } from '../support/store-contract.js';
+import { codeOf, describeStoreContract } from '../support/store-contract.js';
 import { rotatorWith, storeWith } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';
 
@@ -81,14 +81,6 @@ function crashingAfterWrite(client: SecretClient, secretId: string): SecretClien
   });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isRotatorError(error) ? error.code : 'other';
-  }
-}
 
 describeStoreContract('Key Vault store on the Key Vault fake and Azurite', async () => {
   const fake = await startKeyVaultFake();

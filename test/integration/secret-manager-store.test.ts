@@ -3,7 +3,7 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
 import { Purger } from '../../shared/purger.js';
-import { RotatorError, isRotatorError, type ErrorCode } from '../../shared/errors.js';
+import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
 import {
@@ -23,7 +23,7 @@ import {
 import { startSecretManagerFake, type SecretManagerFake } from '../fakes/gcp/secret-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { describeStoreContract } from '../support/store-contract.js';
+import { codeOf, describeStoreContract } from '../support/store-contract.js';
 import { rotatorWith, storeWith } from '../support/stores.js';
 import { testTargets } from '../support/targets.js';
 
@@ -99,14 +99,6 @@ function interceptingClient(client: SecretManagerServiceClient, method: string, 
 const isMainAdd = (fake: SecretManagerFake, secretId: string) => (method: string, request: Record<string, unknown>) =>
   method === 'addSecretVersion' && request.parent === `projects/${fake.project}/secrets/${secretId}`;
 
-async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isRotatorError(error) ? error.code : 'other';
-  }
-}
 
 async function errorOf(promise: Promise<unknown>): Promise<RotatorError> {
   const error = await promise.then(

@@ -29,7 +29,8 @@ export interface ContractFixture {
   dispose(): Promise<void>;
 }
 
-async function code(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
+/** The RotatorError code `promise` rejects with, 'resolved', or 'other' for an error that is not typed. */
+export async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved' | 'other'> {
   try {
     await promise;
     return 'resolved';
@@ -93,7 +94,7 @@ export async function expectRotationExclusion(store: SecretStore, secretId: stri
   }
   expect(store.rotationLock).toBe('service-enforced');
   await store.startRotation(secretId, TOKEN_A);
-  expect(await code(store.startRotation(secretId, TOKEN_B)), 'a second rotation started while one was PENDING').not.toBe('resolved');
+  expect(await codeOf(store.startRotation(secretId, TOKEN_B)), 'a second rotation started while one was PENDING').not.toBe('resolved');
   const info = await store.describe(secretId);
   expect(info.versions.find((v) => v.stages.includes('PENDING'))?.versionId).toBe(TOKEN_A);
   expect(info.versions.some((v) => v.versionId === TOKEN_B)).toBe(false);
@@ -112,8 +113,8 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
 
     it('lists the secret, and names a missing one SECRET_NOT_FOUND', async () => {
       expect(await f.store.listSecretIds()).toContain('contract-app');
-      expect(await code(f.store.describe('contract-absent'))).toBe('SECRET_NOT_FOUND');
-      expect(await code(f.store.getValue('contract-absent', { stage: 'CURRENT' }))).toBe('SECRET_NOT_FOUND');
+      expect(await codeOf(f.store.describe('contract-absent'))).toBe('SECRET_NOT_FOUND');
+      expect(await codeOf(f.store.getValue('contract-absent', { stage: 'CURRENT' }))).toBe('SECRET_NOT_FOUND');
     });
 
     it('starts a rotation with a value-less PENDING stub that cannot be read', async () => {
@@ -121,8 +122,8 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       const info = await f.store.describe('contract-app');
       const stub = info.versions.find((v) => v.versionId === TOKEN_A);
       expect(stub).toMatchObject({ stages: ['PENDING'], hasValue: false });
-      expect(await code(f.store.getValue('contract-app', { versionId: TOKEN_A }))).toBe('VERSION_NOT_FOUND');
-      expect(await code(f.store.getValue('contract-app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
+      expect(await codeOf(f.store.getValue('contract-app', { versionId: TOKEN_A }))).toBe('VERSION_NOT_FOUND');
+      expect(await codeOf(f.store.getValue('contract-app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
       await f.store.startRotation('contract-app', TOKEN_A); // repeated: no-op
       expectLabelsUnique(await f.store.describe('contract-app'));
     });
@@ -131,7 +132,7 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       await f.store.startRotation('contract-app', TOKEN_A);
       await f.store.putPending('contract-app', TOKEN_A, 'value-pending-1');
       await f.store.putPending('contract-app', TOKEN_A, 'value-pending-1');
-      expect(await code(f.store.putPending('contract-app', TOKEN_A, 'value-pending-2'))).toBe('VERSION_CONFLICT');
+      expect(await codeOf(f.store.putPending('contract-app', TOKEN_A, 'value-pending-2'))).toBe('VERSION_CONFLICT');
       expect(await f.store.getValue('contract-app', { versionId: TOKEN_A, stage: 'PENDING' })).toBe('value-pending-1');
       expect(await f.store.getValue('contract-app', { stage: 'CURRENT' })).toBe('value-current-1');
     });
@@ -162,10 +163,10 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
 
     it('refuses to promote a stub, and to retire CURRENT or PENDING', async () => {
       await f.store.startRotation('contract-app', TOKEN_A);
-      expect(await code(f.store.promote('contract-app', TOKEN_A))).toBe('VERSION_NOT_FOUND');
+      expect(await codeOf(f.store.promote('contract-app', TOKEN_A))).toBe('VERSION_NOT_FOUND');
       const current = (await f.store.describe('contract-app')).versions.find((v) => v.stages.includes('CURRENT'))?.versionId ?? '';
-      expect(await code(f.store.retire('contract-app', current))).toBe('INVALID_INPUT');
-      expect(await code(f.store.retire('contract-app', TOKEN_A))).toBe('INVALID_INPUT');
+      expect(await codeOf(f.store.retire('contract-app', current))).toBe('INVALID_INPUT');
+      expect(await codeOf(f.store.retire('contract-app', TOKEN_A))).toBe('INVALID_INPUT');
       expect(await f.store.getValue('contract-app', { stage: 'CURRENT' })).toBe('value-current-1');
     });
 
@@ -177,7 +178,7 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       await f.store.retire('contract-app', first);
       const info = await f.store.describe('contract-app');
       expect(info.versions.find((v) => v.versionId === first)?.stages ?? []).toEqual([]);
-      expect(await code(f.store.getValue('contract-app', { stage: 'PREVIOUS' }))).toBe('VERSION_NOT_FOUND');
+      expect(await codeOf(f.store.getValue('contract-app', { stage: 'PREVIOUS' }))).toBe('VERSION_NOT_FOUND');
       expect(await f.store.getValue('contract-app', { stage: 'CURRENT' })).toBe('value-pending-1');
     });
 
@@ -203,7 +204,7 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       await f.store.startRotation('contract-app', TOKEN_B);
       await f.store.putPending('contract-app', TOKEN_B, 'value-pending-1');
       expect(await f.store.cancelRotation('contract-app')).toBe(TOKEN_B);
-      expect(await code(f.store.getValue('contract-app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
+      expect(await codeOf(f.store.getValue('contract-app', { stage: 'PENDING' }))).toBe('VERSION_NOT_FOUND');
       expect(await f.store.getValue('contract-app', { versionId: TOKEN_B })).toBe('value-pending-1');
       expect(await f.store.getValue('contract-app', { stage: 'CURRENT' })).toBe('value-current-1');
       expect(await f.store.cancelRotation('contract-app')).toBeUndefined();
@@ -242,7 +243,7 @@ export function describeStoreContract(name: string, create: () => Promise<Contra
       expect(f.store.maxValueBytes).toBeGreaterThan(0);
       await f.store.startRotation('contract-app', TOKEN_A);
       const over = `${'x'.repeat(f.store.maxValueBytes - 1)}é`; // the limit is in UTF-8 bytes, not characters
-      expect(await code(f.store.putPending('contract-app', TOKEN_A, over))).toBe('INVALID_INPUT');
+      expect(await codeOf(f.store.putPending('contract-app', TOKEN_A, over))).toBe('INVALID_INPUT');
       expect((await f.store.describe('contract-app')).versions.find((v) => v.versionId === TOKEN_A)?.hasValue).toBe(false);
       const exact = 'y'.repeat(f.store.maxValueBytes);
       await f.store.putPending('contract-app', TOKEN_A, exact);
