@@ -50,7 +50,7 @@ it('rotates throwaway users single-user and alternating on PostgreSQL and MariaD
     return [...users, ...schemas];
   });
   expect(mysqlLeft).toEqual([]);
-});
+}, 90_000); // a child process that runs every rotation of the demo; it takes about 25 s on a loaded 2-core machine
 
 it('explains what to do when a server is not reachable', () => {
   const { status, output } = runDemo({ DEMO_ENGINES: 'postgres', PGHOST: '127.0.0.1', PGPORT: '1', PGUSER: 'nobody' });
