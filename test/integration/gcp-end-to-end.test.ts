@@ -25,7 +25,9 @@ import { testTargets, type TestTarget } from '../support/targets.js';
  *
  * What it proves, per engine and strategy:
  * - SECRET_ROTATE rotates; its redelivery and the notifications the rotation itself causes change nothing more;
- * - `rotate` over HTTP (one secret now; every due secret) and `purge` work on the same store;
+ * - `rotate` over HTTP (one secret now; every due secret), `purge`, and `reconcileJobs`, whose job's Force run is
+ *   delivered by the Cloud Scheduler fake to the rotate function served by the Functions Framework;
+ * - the sweep catches a notification lost for good and a rotation left PENDING;
  * - a crash at each point of a rotation (after each step's write, after the database change, between
  *   AddSecretVersion and the alias move, after the alias move) is finished by the redelivery, with one version per
  *   value and a CURRENT that logs in;
@@ -297,20 +299,33 @@ describe.each(testTargets())('$engine', (target: TestTarget) => {
       await expectConverged();
     });
 
-    it('Force run on the secret\'s Cloud Scheduler job rotates it, through the deployed HTTP function', async () => {
-      // The function as Cloud Run serves it: the Functions Framework over HTTP, with the handlers of this test.
-      // (Each test registers its own: the framework keeps the last registration of a name.)
-      const served = handlers();
-      registerGcpFunctions(functionsFramework, () => served, (line) => recordOutput(`${line}\n`));
-      const server: Server = getTestServer(FUNCTIONS.rotate);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    it('reconcileJobs makes the secret\'s Cloud Scheduler job, and its Force run rotates it, over HTTP', async () => {
+      // The functions as Cloud Run serves them: the Functions Framework over HTTP, with the handlers of this test.
       const scheduler = await startCloudSchedulerFake({ project: PROJECT, location: 'europe-west1', clock });
       const jobs = createCloudSchedulerClient({ testOnly: { port: scheduler.port, sslCreds: grpc.credentials.createInsecure() } });
+      const listen = async (name: string): Promise<Server> => {
+        const server: Server = getTestServer(name);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        return server;
+      };
+      const urlOf = (server: Server): string => `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/`;
+      // (Each test registers its own: the framework keeps the last registration of a name.)
+      let rotateUrl = '';
+      const served = handlers({
+        reconcileJobs: async ({ dryRun }) => {
+          const target = { projectId: PROJECT, location: 'europe-west1', rotateUrl, serviceAccountEmail: `rotator-scheduler@${PROJECT}.iam.gserviceaccount.com` };
+          return reconcileRotationJobs(jobs, target, await store().rotationSchedules(), { dryRun, testOnly: { allowLoopbackHttp: true } });
+        },
+      });
+      registerGcpFunctions(functionsFramework, () => served, (line) => recordOutput(`${line}\n`));
+      const rotateServer = await listen(FUNCTIONS.rotate);
+      const reconcileServer = await listen(FUNCTIONS.reconcileJobs);
       try {
-        const rotateUrl = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/`;
-        const target = { projectId: PROJECT, location: 'europe-west1', rotateUrl, serviceAccountEmail: `rotator-scheduler@${PROJECT}.iam.gserviceaccount.com` };
-        const report = await reconcileRotationJobs(jobs, target, await store().rotationSchedules(), { testOnly: { allowLoopbackHttp: true } });
-        expect(report.counts).toMatchObject({ created: 1, failed: 0 });
+        rotateUrl = urlOf(rotateServer);
+        const reconciled = await fetch(urlOf(reconcileServer), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        expect(reconciled.status).toBe(200);
+        expect(await reconciled.json()).toMatchObject({ report: { counts: { created: 1, failed: 0 } } });
+        expect(scheduler.jobs().map((j) => j.name)).toEqual([`${scheduler.parent}/jobs/${rotationJobId(SECRET)}`]);
         skewMs += 11 * 60_000; // past the dedupe window of a freshly seeded secret
         await jobs.runJob({ name: `${scheduler.parent}/jobs/${rotationJobId(SECRET)}` });
         await scheduler.idle();
@@ -320,7 +335,7 @@ describe.each(testTargets())('$engine', (target: TestTarget) => {
       } finally {
         await jobs.close();
         await scheduler.close();
-        await new Promise((resolve) => server.close(resolve));
+        await Promise.all([rotateServer, reconcileServer].map((server) => new Promise((resolve) => server.close(resolve))));
       }
     });
 
