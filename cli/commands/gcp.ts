@@ -54,8 +54,9 @@ export function registerGcpCommands(program: Command, io: CliIO, state: CliState
       const { SecretManagerStore, createCloudSchedulerClient, createSecretManagerClient, reconcileRotationJobs } = await loadGoogle();
       const clients: GoogleClients = testClients ?? { secretManager: (projectId) => createSecretManagerClient({ projectId }), scheduler: () => createCloudSchedulerClient() };
       const secretManager = clients.secretManager(flags.project);
-      const scheduler = clients.scheduler();
+      let scheduler: CloudSchedulerClient | undefined;
       try {
+        scheduler = clients.scheduler();
         const store = new SecretManagerStore({ client: secretManager, projectId: flags.project, ...(flags.prefix === undefined ? {} : { namePrefix: flags.prefix }) });
         const report = await reconcileRotationJobs(
           scheduler,
@@ -68,7 +69,7 @@ export function registerGcpCommands(program: Command, io: CliIO, state: CliState
           throw new RotatorError('STORE_IO', `${String(report.counts.failed)} job(s) could not be brought in line; see the report`, { retryable: true });
         }
       } finally {
-        await Promise.allSettled([secretManager.close(), scheduler.close()]);
+        await Promise.allSettled([secretManager.close(), scheduler?.close()]);
       }
     });
 }
