@@ -54,7 +54,10 @@ export async function takeAnnotationLock(secretId: string, options: AnnotationLo
   await compareAndSwap(options.calls, secretId, (next) => {
     const now = options.clock();
     const held = lockRecord(next.annotations);
-    if (held !== undefined && held.holder !== holder && held.until.getTime() > now.getTime()) {
+    // No holder may claim the lock for longer than the longest ttl (plus as much again for clocks that disagree): a
+    // lock written to last for years (by hand, or by a clock gone wrong) would otherwise stop every rotation for good.
+    const believable = held !== undefined && held.until.getTime() <= now.getTime() + 2 * MAX_LOCK_TTL_MS;
+    if (held !== undefined && believable && held.holder !== holder && held.until.getTime() > now.getTime()) {
       throw new RotatorError(
         'ROTATION_IN_PROGRESS',
         `another rotation of secret ${secretId} holds its lock (until ${held.until.toISOString()}); retry later: a holder that died frees it when that time has passed`,

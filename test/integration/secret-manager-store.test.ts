@@ -327,6 +327,17 @@ describe('SecretManagerStore: what is particular to Secret Manager', () => {
     expect(fake.secret(SECRET)?.annotations[ANNOTATION.pending]).toMatch(/^sm-token-lost\|/);
   });
 
+  it('takes over a lock that claims to last longer than any ttl (written by hand, or by a clock gone wrong)', async () => {
+    await seed();
+    const store = new SecretManagerStore({ client, projectId: fake.project, lockTtlMs: 3_000 });
+    await plantLock(client, fake.project, SECRET, new Date(Date.now() + 2 * 3_600_000 - 60_000)); // within two max ttls: believed
+    expect(await codeOf(store.lockRotation(SECRET))).toBe('ROTATION_IN_PROGRESS');
+    await plantLock(client, fake.project, SECRET, new Date('2999-01-01T00:00:00Z'));
+    const lease = await store.lockRotation(SECRET);
+    expect(fake.secret(SECRET)?.annotations[ANNOTATION.lock]).toMatch(new RegExp(`^${lease.holder}\\|`));
+    await lease.release();
+  });
+
   it('renews a held lock, so it outlives its ttl, and frees it on release', async () => {
     await seed();
     const ttl = 3_000; // renewed every second: a stall of two seconds on a busy machine still keeps it
