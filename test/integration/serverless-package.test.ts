@@ -29,6 +29,7 @@ const SUBNETS = ['subnet-0aaa', 'subnet-0bbb'];
 const SECURITY_GROUPS = ['sg-0ccc'];
 const PURGE_CRON = 'cron(0 3 * * ? *)';
 const SECRET_PREFIX = 'rotator/';
+const ALERT_EMAIL = 'ops@example.com';
 
 interface FunctionSpec {
   key: string;
@@ -124,6 +125,7 @@ beforeAll(async () => {
       `securityGroupIds=${SECURITY_GROUPS.join(',')}`,
       `purgeSchedule=${PURGE_CRON}`,
       `secretNamePrefix=${SECRET_PREFIX}`,
+      `alertEmail=${ALERT_EMAIL}`,
     ]),
   ]);
   console.log(`osls package: ${plain.seconds.toFixed(1)} s and ${configured.seconds.toFixed(1)} s (in parallel)`);
@@ -311,6 +313,37 @@ describe('serverless.yml packaged by osls, offline', () => {
       expect(Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length);
     });
 
+    it('notifies one SNS topic of every failure: StepFailed and PurgeFailed alarms over all dimensions, and Secrets Manager\'s RotationFailed', () => {
+      const resources = template().Resources;
+      const topic = { Ref: 'AlertTopic' };
+      expect(resources.AlertTopic?.Type).toBe('AWS::SNS::Topic');
+      expect(resources.AlertTopic?.Properties.KmsMasterKeyId).toBeUndefined(); // aws/sns would lock CloudWatch and EventBridge out
+      for (const [id, metric] of [['StepFailedAlarm', 'StepFailed'], ['PurgeFailedAlarm', 'PurgeFailed']] as const) {
+        const alarm = resources[id]?.Properties ?? {};
+        expect(resources[id]?.Type, id).toBe('AWS::CloudWatch::Alarm');
+        expect(alarm.AlarmActions, id).toEqual([topic]);
+        expect(alarm.Threshold, id).toBe(1);
+        expect(alarm.TreatMissingData, id).toBe('notBreaching');
+        const query = (alarm.Metrics as Array<{ Expression: string }>)[0]?.Expression ?? '';
+        expect(query, id).toMatch(new RegExp(`^SELECT SUM\\(${metric}\\) FROM SCHEMA\\("Rotator", .*service\\)$`));
+      }
+      // The dimensions the functions emit StepFailed with are the ones the query names.
+      expect((resources.StepFailedAlarm?.Properties.Metrics as Array<{ Expression: string }>)[0]?.Expression).toContain('Engine, Step, service');
+      const rule = resources.RotationFailedRule?.Properties ?? {};
+      expect(rule.EventPattern).toEqual({
+        source: ['aws.secretsmanager'],
+        'detail-type': ['AWS Service Event via CloudTrail'],
+        detail: { eventSource: ['secretsmanager.amazonaws.com'], eventName: ['RotationFailed'] },
+      });
+      expect(rule.Targets).toEqual([{ Id: 'alerts', Arn: topic }]);
+      const policy = resources.AlertTopicPolicy?.Properties.PolicyDocument as { Statement: Array<{ Principal: { Service: string }; Condition: unknown }> };
+      expect(policy.Statement.map((s) => s.Principal.Service).sort()).toEqual(['cloudwatch.amazonaws.com', 'events.amazonaws.com']);
+      expect(policy.Statement.every((s) => s.Condition !== undefined)).toBe(true);
+      const subscription = resources.AlertEmailSubscription?.Properties;
+      if (withOptions) expect(subscription).toEqual({ TopicArn: topic, Protocol: 'email', Endpoint: ALERT_EMAIL });
+      else expect(subscription).toBeUndefined();
+    });
+
     it('grants no wildcard action and "*" resources only where no resource-level permission exists', () => {
       for (const spec of FUNCTIONS) {
         for (const statement of statementsOf(template(), spec.role)) {
@@ -463,7 +496,8 @@ describe('serverless.yml packaged by osls, offline', () => {
 
     it('runs the purger on its EventBridge schedule', () => {
       const resources = template().Resources;
-      const rules = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Events::Rule');
+      // The other rule is RotationFailedRule, the alerts' (tested above).
+      const rules = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::Events::Rule' && id !== 'RotationFailedRule');
       expect(rules).toHaveLength(1);
       const [ruleId, rule] = rules[0] as [string, Resource];
       expect(rule.Properties.ScheduleExpression).toBe(withOptions ? PURGE_CRON : 'rate(1 day)');
