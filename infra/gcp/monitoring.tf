@@ -1,5 +1,5 @@
-# Every failed rotation or purge is logged at ERROR with a message starting "rotation failed: <CODE>" or
-# "purge failed: <CODE>" (secret ids and codes, never values). The metric counts those lines from the four
+# Every failed rotation, purge or job reconciliation is logged at ERROR with a message starting "rotation failed: <CODE>",
+# "purge failed: <CODE>" or "reconcile failed: <CODE>" (ids and codes, never values). The metric counts those lines from the four
 # functions (Cloud Run functions log under their Cloud Run services), and the alert fires on any.
 
 resource "google_logging_metric" "failures" {
@@ -11,7 +11,7 @@ resource "google_logging_metric" "failures" {
     resource.type = "cloud_run_revision"
     resource.labels.service_name = ("${local.function_names.on_secret_event}" OR "${local.function_names.rotate}" OR "${local.function_names.purge}" OR "${local.function_names.reconcile_jobs}")
     severity >= ERROR
-    (jsonPayload.message =~ "^(rotation|purge) failed" OR textPayload =~ "^(rotation|purge) failed")
+    (jsonPayload.message =~ "^(rotation|purge|reconcile) failed" OR textPayload =~ "^(rotation|purge|reconcile) failed")
     FILTER
   description = "Rotator: failed rotations and purges."
 

@@ -439,6 +439,7 @@ describe('infra/gcp (parsed offline)', () => {
     const failed = new RegExp(pattern ?? '$^');
     expect(failed.test('rotation failed: TARGET_AUTH_FAILED {"secretId":"db-app"}')).toBe(true);
     expect(failed.test('purge failed: STORE_IO {"secretId":"db-app"}')).toBe(true);
+    expect(failed.test('reconcile failed: STORE_IO')).toBe(true);
     expect(failed.test('rotation finished {"secretId":"db-app"}')).toBe(false);
     expect(failed.test('a rotation failed earlier')).toBe(false);
     expect(first(metric, 'metric_descriptor')).toMatchObject({ metric_kind: 'DELTA', value_type: 'INT64' });
