@@ -1,5 +1,6 @@
 import azureFunctions from '@azure/functions';
 import { createRotators } from '../../rotators/index.js';
+import { createWebhookAlerter } from '../../shared/alerts.js';
 import { installCrashRedaction } from '../../shared/crash.js';
 import { createLogger } from '../../shared/logger.js';
 import { createAzureHandlers, registerFunctions } from './register.js';
@@ -32,5 +33,6 @@ registerFunctions(app, () => {
     defaultStrategy: settings.config.defaultStrategy,
     retention: settings.config.retention,
     logLevel: settings.config.logLevel,
+    ...(settings.alertWebhook === undefined ? {} : { alerter: createWebhookAlerter({ url: settings.alertWebhook, source: 'azure' }) }),
   });
 });

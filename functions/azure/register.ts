@@ -3,6 +3,7 @@ import type { PurgeReport } from '../../shared/purger.js';
 import { Redactor } from '../../shared/redact.js';
 import { safeError } from '../../shared/safe-error.js';
 import type { RotatorError } from '../../shared/errors.js';
+import { flushingAlerts } from '../self-driven/invocation.js';
 import type { AzureFunctionDeps } from './deps.js';
 import { createContextLogger, type LogSink } from './logger.js';
 import { createNearExpiryHandler, type NearExpiryHandler } from './near-expiry.js';
@@ -29,12 +30,15 @@ export interface AzureHandlers {
 }
 
 export function createAzureHandlers(deps: AzureFunctionDeps): AzureHandlers {
-  return {
-    secretNearExpiry: createNearExpiryHandler(deps),
-    rotateSweep: createSweepHandler(deps),
-    rotate: createRotateHttpHandler(deps),
-    purge: createPurgeHandler(deps),
-  };
+  return flushingAlerts(
+    {
+      secretNearExpiry: createNearExpiryHandler(deps),
+      rotateSweep: createSweepHandler(deps),
+      rotate: createRotateHttpHandler(deps),
+      purge: createPurgeHandler(deps),
+    },
+    deps.alerter,
+  );
 }
 
 /** The part of @azure/functions' `app` used here (a test passes a recorder). */

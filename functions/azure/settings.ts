@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { checkWebhookUrl } from '../../shared/alerts.js';
 import { envError, loadConfig, type Config } from '../../shared/config.js';
 import { RotatorError } from '../../shared/errors.js';
 import { checkVaultUrl } from '../../stores/azure/index.js';
@@ -18,6 +19,8 @@ export interface AzureSettings {
   lockContainerUrl: string;
   /** Only secrets whose names start with this are rotated and purged; undefined: every secret of the vault. */
   secretPrefix: string | undefined;
+  /** ROTATOR_ALERT_WEBHOOK (a secret: give it as a Key Vault reference), checked; undefined: no webhook. */
+  alertWebhook: string | undefined;
   /** ROTATION_STRATEGY, ROTATOR_SAFE_WINDOW, ROTATOR_KEEP_SUPERSEDED, LOG_LEVEL and the database settings. */
   config: Config;
 }
@@ -36,6 +39,7 @@ const schema = z.object({
     .min(1, 'must be set to the lock container URL, https://<account>.blob.core.windows.net/<container>'),
   // Terraform writes "" for "every secret of the vault".
   ROTATOR_SECRET_PREFIX: z.union([z.literal(''), z.string().regex(PREFIX, 'must be letters, digits and dashes (at most 64), or empty for every secret')]).optional(),
+  ROTATOR_ALERT_WEBHOOK: z.string().optional(),
 });
 
 /** The settings from `env`; INVALID_INPUT naming every bad variable (never its value). */
@@ -45,11 +49,13 @@ export function loadAzureSettings(env: NodeJS.ProcessEnv): AzureSettings {
   const vaultUrl = checkVaultUrl(result.data.AZURE_KEY_VAULT_URL);
   const vaultName = new URL(vaultUrl).hostname.split('.')[0]?.toLowerCase() ?? '';
   const prefix = result.data.ROTATOR_SECRET_PREFIX;
+  const webhook = result.data.ROTATOR_ALERT_WEBHOOK;
   return {
     vaultUrl,
     vaultName,
     lockContainerUrl: checkLockContainerUrl(result.data.ROTATOR_LOCK_CONTAINER_URL),
     secretPrefix: prefix === undefined || prefix === '' ? undefined : prefix,
+    alertWebhook: webhook === undefined || webhook === '' ? undefined : checkWebhookUrl(webhook),
     config: loadConfig(env),
   };
 }

@@ -3,7 +3,7 @@ import { RotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { PurgeReport } from '../../shared/purger.js';
 import { safeError } from '../../shared/safe-error.js';
 import { JSON_HEADERS, MAX_BODY_BYTES, problem, statusOf } from '../self-driven/http.js';
-import { invocation, rotateUnlessRenewed, type GuardedOutcome, type Invocation, type SelfDrivenDeps } from '../self-driven/invocation.js';
+import { flushingAlerts, invocation, rotateUnlessRenewed, type GuardedOutcome, type Invocation, type SelfDrivenDeps } from '../self-driven/invocation.js';
 import { runPurge } from '../self-driven/purge.js';
 import { sweepDue, type SweepReport } from '../self-driven/sweep.js';
 import { SECRET_MANAGER_ID, checkScopedSecretId, parseSecretEvent, type GcpScope } from './events.js';
@@ -113,7 +113,7 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
     }
   }
 
-  return {
+  return flushingAlerts({
     async onSecretEvent(event) {
       const kit = kitFor();
       const { logger, redactor } = kit;
@@ -198,7 +198,7 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
         return { report };
       });
     },
-  };
+  }, deps.alerter);
 }
 
 /** INVALID_INPUT that answers 413 rather than 400. */

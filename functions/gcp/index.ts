@@ -1,5 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import { createRotators } from '../../rotators/index.js';
+import { createWebhookAlerter } from '../../shared/alerts.js';
 import { installCrashRedaction } from '../../shared/crash.js';
 import { Redactor } from '../../shared/redact.js';
 import { createCloudSchedulerClient, createSecretManagerClient, reconcileRotationJobs, SecretManagerStore } from '../../stores/gcp/index.js';
@@ -46,5 +47,6 @@ registerGcpFunctions(functions, () => {
     retention: settings.config.retention,
     logLevel: settings.config.logLevel,
     ...(reconcile === undefined ? {} : { reconcileJobs: reconcile }),
+    ...(settings.alertWebhook === undefined ? {} : { alerter: createWebhookAlerter({ url: settings.alertWebhook, source: 'gcp' }) }),
   });
 });

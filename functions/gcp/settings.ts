@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { checkWebhookUrl } from '../../shared/alerts.js';
 import { envError, loadConfig, type Config } from '../../shared/config.js';
 
 /**
@@ -14,6 +15,8 @@ export interface GcpSettings {
   secretPrefix: string | undefined;
   /** What the reconciler needs; undefined on a function that does not reconcile. */
   scheduler: { location: string; rotateUrl: string; serviceAccountEmail: string } | undefined;
+  /** ROTATOR_ALERT_WEBHOOK (a secret: give it from Secret Manager), checked; undefined: no webhook. */
+  alertWebhook: string | undefined;
   config: Config;
 }
 
@@ -34,6 +37,7 @@ const schema = z.object({
   ROTATOR_SCHEDULER_LOCATION: optional(z.string().regex(LOCATION, 'must be a Cloud Scheduler location such as europe-west1')),
   ROTATOR_ROTATE_URL: optional(z.string().max(2_000, 'must be at most 2000 characters')),
   ROTATOR_SCHEDULER_SERVICE_ACCOUNT: optional(z.string().max(254, 'must be a service account email')),
+  ROTATOR_ALERT_WEBHOOK: z.string().optional(),
 });
 
 const present = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
@@ -52,6 +56,7 @@ export function loadGcpSettings(env: NodeJS.ProcessEnv): GcpSettings {
     secretPrefix: present(e.ROTATOR_SECRET_PREFIX),
     // The reconciler checks the URL and the account itself (stores/gcp/rotation-jobs.ts) before it writes a job.
     scheduler: location === undefined || rotateUrl === undefined || serviceAccountEmail === undefined ? undefined : { location, rotateUrl, serviceAccountEmail },
+    alertWebhook: present(e.ROTATOR_ALERT_WEBHOOK) === undefined ? undefined : checkWebhookUrl(e.ROTATOR_ALERT_WEBHOOK ?? ''),
     config: loadConfig(env),
   };
 }

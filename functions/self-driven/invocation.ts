@@ -1,3 +1,4 @@
+import { alertingLogger, type Alerter } from '../../shared/alerts.js';
 import { RotationEngine, type RotationReport } from '../../shared/engine.js';
 import type { LogLevel, Logger } from '../../shared/logger.js';
 import { Purger, type RetentionPolicy } from '../../shared/purger.js';
@@ -29,6 +30,8 @@ export interface SelfDrivenDeps {
   retryAfterSeconds?: number;
   /** The sweep starts no new rotation after this long, and reports the rest for the next run (default 20 min). */
   sweepBudgetMs?: number;
+  /** ROTATOR_ALERT_WEBHOOK's alerter: it hears every failure line; the handlers flush it before they answer. */
+  alerter?: Alerter;
 }
 
 /** The invocation's logger over the redactor it was given: each cloud writes its lines its own way. */
@@ -49,7 +52,7 @@ export interface Invocation {
 
 export function invocation(deps: SelfDrivenDeps, makeLogger: LoggerFactory): Invocation {
   const redactor = new Redactor();
-  const logger = makeLogger(redactor);
+  const logger = alertingLogger(makeLogger(redactor), deps.alerter);
   const shared = {
     rotators: deps.rotators,
     logger,
@@ -116,4 +119,26 @@ function withHeldLease(store: SecretStore, secretId: string, lease: Lease): Secr
 function bound(target: object, name: string | symbol): unknown {
   const member: unknown = Reflect.get(target, name);
   return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
+}
+
+/**
+ * `handlers`, each waiting for the alerts it raised before it returns (or throws): a serverless runtime freezes the
+ * instance once the handler has answered, and a send still under way would never leave.
+ */
+export function flushingAlerts<H extends object>(handlers: H, alerter: Alerter | undefined): H {
+  if (alerter === undefined) return handlers;
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    wrapped[name] =
+      typeof handler === 'function'
+        ? async (...args: unknown[]) => {
+            try {
+              return (await (handler as (...a: unknown[]) => Promise<unknown>)(...args));
+            } finally {
+              await alerter.flush();
+            }
+          }
+        : handler;
+  }
+  return wrapped as H;
 }
