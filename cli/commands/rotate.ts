@@ -18,7 +18,7 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
     .action(async (secretId: string, opts: { json?: boolean }) => {
       state.json = opts.json === true;
       checkSecretId(secretId); // before anything prints it
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
+      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, { secretId });
       if (!state.json) io.stdout(`rotating ${secretId}\n`);
       const onStep = (r: StepResult): void => {
         if (!state.json) io.stdout(formatStep(r.step, r.ms, r.outcome));

@@ -6,18 +6,19 @@ import { checkSecretId } from '../../shared/secret-id.js';
 import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
-import { createContext, type CliContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { describeJson, escapeControl, formatDescribe } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
 
-type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
+type Run = (action: (ctx: CliContext) => Promise<void>, options?: ContextOptions) => Promise<void>;
 
 export function registerSecretsCommands(program: Command, io: CliIO, state: CliState): void {
-  const run: Run = async (action) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor));
-  // Every command checks its id first, so no message, log line or output can carry a malformed one.
-  const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>): Promise<void> => {
+  const run: Run = async (action, options) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor, options));
+  // Every command checks its id first, so no message, log line or output can carry a malformed one. Only `put`
+  // may create the store; the others refuse a missing one and create nothing.
+  const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>, options: { create?: boolean } = {}): Promise<void> => {
     checkSecretId(secretId);
-    return run(action);
+    return run(action, { ...options, secretId });
   };
   const secrets = program.command('secrets').description('manage secrets in the embedded file store');
 
@@ -72,7 +73,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           await ctx.store.createSecret(secretId, value, { rotation: rotationSettings(opts, { enabled: false }) });
           io.stdout(`created ${secretId}${opts.enableRotation === true ? ' with rotation enabled' : ''}\n`);
         }
-      }),
+      }, { create: true }),
     );
 
   secrets
@@ -85,23 +86,29 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
     .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
     .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string }) =>
-      withId(secretId, async (ctx) => {
-        if (opts.enable === true && opts.disable === true) {
-          throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
-        }
+    {
+      checkSecretId(secretId);
+      if (opts.enable === true && opts.disable === true) {
+        throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
+      }
+      // Bad flags are refused before the store is looked at.
+      const strategy = opts.strategy === undefined ? undefined : parseStrategy(opts.strategy, '--strategy');
+      const safeWindowMs = opts.safeWindow === undefined ? undefined : parseDuration(opts.safeWindow, '--safe-window');
+      const keepSuperseded = opts.keep === undefined ? undefined : parseCount(opts.keep, '--keep');
+      return withId(secretId, async (ctx) => {
         const current = (await ctx.store.describe(secretId)).rotation;
         const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
-        const settings = rotationSettings({ enableRotation, strategy: opts.strategy }, current);
-        if (opts.safeWindow !== undefined) settings.safeWindowMs = parseDuration(opts.safeWindow, '--safe-window');
-        if (opts.keep !== undefined) settings.keepSuperseded = parseCount(opts.keep, '--keep');
+        const settings = rotationSettings({ enableRotation, strategy }, current);
+        if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
+        if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
         await ctx.store.updateRotation(secretId, settings);
         const retention = [
           settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
           settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
         ].join('');
         io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}${retention}\n`);
-      }),
-    );
+      });
+    });
 
   secrets
     .command('cancel-rotation')
@@ -132,9 +139,10 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--stage <stage>', 'CURRENT | PENDING | PREVIOUS', 'CURRENT')
     .option('--version-id <id>', 'a version id instead of a stage')
     .option('--show-value', 'print the secret value on standard output')
-    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) =>
-      withId(secretId, async (ctx) => {
-        const selector = versionSelector(opts);
+    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) => {
+      checkSecretId(secretId);
+      const selector = versionSelector(opts); // bad flags are refused before the store is looked at
+      return withId(secretId, async (ctx) => {
         const value = await ctx.store.getValue(secretId, selector);
         if (opts.showValue === true) {
           io.stdout(value + '\n');
@@ -146,8 +154,8 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           `${secretId} version ${version?.versionId ?? '?'} [${version?.stages.join(',') ?? ''}] holds ${Buffer.byteLength(value)} bytes; ` +
             'pass --show-value to print it\n',
         );
-      }),
-    );
+      });
+    });
 
   secrets
     .command('describe')

@@ -1,0 +1,75 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../cli/exit-codes.js';
+import { runRotator, type CliRun } from '../support/cli.js';
+
+/**
+ * The CLI conventions of issue 12 that need no database: read-only commands on a missing store, --version, the
+ * environment in --help, `secrets get --field`, "did you mean", --json everywhere, `secrets delete`, completion.
+ */
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rotator-conventions-'));
+  env = { ROTATOR_STORE: join(dir, 'store.json') };
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function rotator(args: string[], stdin = ''): Promise<CliRun> {
+  return runRotator(env, args, stdin);
+}
+
+/** Every file and directory under `root`, relative, sorted. */
+function tree(root: string): string[] {
+  return readdirSync(root, { recursive: true, encoding: 'utf8' }).sort();
+}
+
+describe('read-only commands on a store that does not exist', () => {
+  const readOnly: ReadonlyArray<readonly [string, string[], string]> = [
+    ['secrets list', ['secrets', 'list'], 'INVALID_INPUT'],
+    ['secrets list --json', ['secrets', 'list', '--json'], 'INVALID_INPUT'],
+    ['secrets describe', ['secrets', 'describe', 'db/app'], 'SECRET_NOT_FOUND'],
+    ['secrets get', ['secrets', 'get', 'db/app'], 'SECRET_NOT_FOUND'],
+    ['secrets get --show-value', ['secrets', 'get', 'db/app', '--show-value'], 'SECRET_NOT_FOUND'],
+    ['purge --dry-run', ['purge', '--dry-run'], 'INVALID_INPUT'],
+    ['purge --dry-run <id>', ['purge', '--dry-run', 'db/app'], 'SECRET_NOT_FOUND'],
+    // Commands that write, but only to a secret that must already exist: nothing to create either.
+    ['purge', ['purge'], 'INVALID_INPUT'],
+    ['rotate', ['rotate', 'db/app'], 'SECRET_NOT_FOUND'],
+    ['secrets rotation', ['secrets', 'rotation', 'db/app', '--enable'], 'SECRET_NOT_FOUND'],
+    ['secrets cancel-rotation', ['secrets', 'cancel-rotation', 'db/app'], 'SECRET_NOT_FOUND'],
+  ];
+
+  for (const [name, args, code] of readOnly) {
+    it(`${name}: a typed error naming the path and how to create a store; nothing is created`, async () => {
+      for (const store of [join(dir, 'store.json'), join(dir, 'typo', 'deeper', 'store.json')]) {
+        env.ROTATOR_STORE = store;
+        const run = await rotator(args);
+        expect(run.code).toBe(EXIT.USAGE);
+        expect(run.stderr).toContain(`rotator: ${code}: `);
+        expect(run.stderr).toContain(`there is no store at ${store}`);
+        expect(run.stderr).toContain('rotator secrets put');
+        expect(tree(dir)).toEqual([]);
+      }
+    });
+  }
+
+  it('with --json the refusal is one JSON object, and nothing is created', async () => {
+    const run = await rotator(['purge', '--dry-run', '--json']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+    expect(tree(dir)).toEqual([]);
+  });
+
+  it('`secrets put` still creates the store and its key', async () => {
+    const run = await rotator(['secrets', 'put', 'cfg/app'], '{"token":"conventions-not-secret"}');
+    expect(run).toMatchObject({ code: 0, stdout: 'created cfg/app\n' });
+    expect(tree(dir)).toEqual(['store.json', 'store.json.key']);
+    expect((await rotator(['secrets', 'list'])).code).toBe(0);
+  });
+});
