@@ -8,6 +8,29 @@ import { registerSecretsCommands } from './commands/secrets.js';
 import type { CliIO, CliState } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { escapeControl } from './format.js';
+import { readVersion } from './version.js';
+
+/** The environment the CLI reads (shared/config.ts, stores/file/key.ts), one line each, for --help. */
+export const ENVIRONMENT_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['ROTATOR_STORE', 'the file store (default ~/.rotator/store.json; --store overrides it)'],
+  ['ROTATOR_STORE_KEY', 'the store key, base64 of 32 bytes (default: the key file)'],
+  ['ROTATOR_STORE_KEY_FILE', 'the key file (default <store>.key, created with mode 0600 by the first `secrets put`)'],
+  ['ROTATION_STRATEGY', 'single-user | alternating-users | dual-password for secrets that name none (default single-user)'],
+  ['ROTATOR_SAFE_WINDOW', 'how long superseded versions stay before purge retires them (default 30d)'],
+  ['ROTATOR_KEEP_SUPERSEDED', 'superseded versions purge keeps whatever their age (default 0)'],
+  ['ROTATOR_TLS_CA_FILE', 'a PEM bundle to trust for database TLS (default: Node\'s trust store)'],
+  ['ROTATOR_ALLOW_PLAINTEXT_FALLBACK', 'true: a secret without "ssl" may use plaintext if the server has no TLS (default false)'],
+  ['ROTATOR_ALLOW_PUBLIC_KEY_RETRIEVAL', 'true: MySQL 8 may fetch the server\'s RSA key over plaintext (default false)'],
+  ['ROTATOR_CONNECT_TIMEOUT_MS', 'bound on connect + TLS + login, 100..120000 (default 5000)'],
+  ['ROTATOR_STATEMENT_TIMEOUT_MS', 'bound on each statement or API-key provider call, 100..600000 (default 15000)'],
+  ['USERNAME_CHARACTER_LIMIT', 'MySQL/MariaDB: longest alternate user name (default: per server)'],
+  ['LOG_LEVEL', 'debug | info | warn | error (default warn; --log-level overrides it)'],
+];
+
+function environmentHelp(): string {
+  const width = Math.max(...ENVIRONMENT_HELP.map(([name]) => name.length));
+  return '\nEnvironment:\n' + ENVIRONMENT_HELP.map(([name, what]) => `  ${name.padEnd(width)}  ${what}\n`).join('');
+}
 
 /** Runs one `rotator` command line and returns its exit code; never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
@@ -16,6 +39,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
     .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
     .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
+    .option('-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(add --help for usage)')
@@ -25,8 +49,15 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
         '  rotator rotate db/app\n' +
         '  rotator secrets describe db/app\n' +
-        '  rotator purge --dry-run\n',
+        '  rotator purge --dry-run\n' +
+        environmentHelp(),
     );
+  // As commander's own .version() does, but the version is read from package.json only when it is asked for.
+  program.on('option:version', () => {
+    const version = readVersion();
+    io.stdout(`${version}\n`);
+    throw new CommanderError(0, 'commander.version', version);
+  });
   registerSecretsCommands(program, io, state);
   registerRotateCommand(program, io, state);
   registerPurgeCommand(program, io, state);

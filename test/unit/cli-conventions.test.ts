@@ -1,8 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.js';
+import { readVersion } from '../../cli/version.js';
 import { runRotator, type CliRun } from '../support/cli.js';
 
 /**
@@ -71,5 +73,34 @@ describe('read-only commands on a store that does not exist', () => {
     expect(run).toMatchObject({ code: 0, stdout: 'created cfg/app\n' });
     expect(tree(dir)).toEqual(['store.json', 'store.json.key']);
     expect((await rotator(['secrets', 'list'])).code).toBe(0);
+  });
+});
+
+describe('--version and the environment in --help', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+
+  it('--version and -V print package.json\'s version alone, exit 0, and touch no store', async () => {
+    for (const flag of ['--version', '-V']) {
+      expect(await rotator([flag])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+    }
+    expect(tree(dir)).toEqual([]);
+  });
+
+  it('finds package.json from the sources (cli/) and from the build (dist/cli/)', () => {
+    expect(readVersion(join(root, 'cli'))).toBe(pkg.version);
+    expect(readVersion(join(root, 'dist', 'cli'))).toBe(pkg.version);
+  });
+
+  it('--help lists every variable the CLI reads, one line each', async () => {
+    const help = await rotator(['--help']);
+    expect(help.code).toBe(0);
+    const config = readFileSync(join(root, 'shared', 'config.ts'), 'utf8');
+    const schema = config.slice(config.indexOf('const configSchema'), config.indexOf('});', config.indexOf('const configSchema')));
+    const fromConfig = [...schema.matchAll(/^ {2}([A-Z_]+):/gm)].map((m) => m[1] ?? '');
+    expect(fromConfig.length).toBeGreaterThan(10);
+    for (const name of new Set([...fromConfig, 'ROTATOR_STORE_KEY'])) {
+      expect(help.stdout).toMatch(new RegExp(`^ {2}${name} +\\S.*$`, 'm'));
+    }
   });
 });
