@@ -139,13 +139,28 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--stage <stage>', 'CURRENT | PENDING | PREVIOUS', 'CURRENT')
     .option('--version-id <id>', 'a version id instead of a stage')
     .option('--show-value', 'print the secret value on standard output')
-    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) => {
+    .option('--field <key>', 'print only this top-level field of the JSON value, e.g. password (for scripts)')
+    .addHelpText(
+      'after',
+      '\n--field prints the field alone on standard output: a string as it is, anything else as JSON, e.g.\n' +
+        '  PGPASSWORD="$(rotator secrets get db/app --field password)" psql ...\n' +
+        'A value that is not a JSON object, or has no such field, is an error that never prints the value.\n',
+    )
+    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean; field?: string }) => {
       checkSecretId(secretId);
-      const selector = versionSelector(opts); // bad flags are refused before the store is looked at
+      // Bad flags are refused before the store is looked at.
+      const selector = versionSelector(opts);
+      const field = opts.field === undefined ? undefined : checkFieldName(opts.field);
+      if (field !== undefined && opts.showValue === true) throw new RotatorError('INVALID_INPUT', 'use either --show-value or --field, not both');
       return withId(secretId, async (ctx) => {
         const value = await ctx.store.getValue(secretId, selector);
+        ctx.logger.redactor.addSecretValue(value);
         if (opts.showValue === true) {
           io.stdout(value + '\n');
+          return;
+        }
+        if (field !== undefined) {
+          io.stdout(fieldOf(value, field, secretId, ctx.store.maxValueBytes) + '\n');
           return;
         }
         const info = await ctx.store.describe(secretId);
@@ -201,6 +216,25 @@ function rotationSettings(opts: { enableRotation?: boolean | undefined; strategy
   const settings: RotationSettings = { ...base, enabled: opts.enableRotation ?? base.enabled };
   if (opts.strategy !== undefined) settings.strategy = parseStrategy(opts.strategy, '--strategy');
   return settings;
+}
+
+/** A field name for --field: bounded, and printed escaped in messages. */
+function checkFieldName(field: string): string {
+  if (field.length === 0 || field.length > 256) throw new RotatorError('INVALID_INPUT', '--field needs a field name of 1 to 256 characters, e.g. --field password');
+  return field;
+}
+
+/**
+ * One top-level field of a JSON-object value: a string as it is, anything else as JSON. Errors name the secret and
+ * the field asked for, never the value or its other fields (a mistyped key could be one).
+ */
+function fieldOf(value: string, field: string, secretId: string, maxBytes: number): string {
+  const parsed = parseSecretJson(value, `the value of ${secretId}`, maxBytes);
+  if (!Object.hasOwn(parsed, field)) {
+    throw new RotatorError('INVALID_INPUT', `the value of ${secretId} has no field "${escapeControl(field)}"; \`rotator secrets get ${secretId} --show-value\` prints the whole value`);
+  }
+  const selected = parsed[field];
+  return typeof selected === 'string' ? selected : JSON.stringify(selected);
 }
 
 function parseCount(value: string, source: string): number {

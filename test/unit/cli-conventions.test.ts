@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { EXIT } from '../../cli/exit-codes.js';
+import { FileStore } from '../../stores/file/index.js';
+import { recordSecrets } from '../support/canary.js';
 import { readVersion } from '../../cli/version.js';
 import { runRotator, type CliRun } from '../support/cli.js';
 
@@ -22,6 +25,15 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A store with `values` (id → raw value) made through the FileStore itself, so any value can be seeded. */
+async function seed(values: Record<string, string>): Promise<FileStore> {
+  const key = randomBytes(32);
+  env.ROTATOR_STORE_KEY = key.toString('base64');
+  const store = new FileStore({ path: join(dir, 'store.json'), key });
+  for (const [id, value] of Object.entries(values)) await store.createSecret(id, value);
+  return store;
+}
 
 function rotator(args: string[], stdin = ''): Promise<CliRun> {
   return runRotator(env, args, stdin);
@@ -101,6 +113,46 @@ describe('--version and the environment in --help', () => {
     expect(fromConfig.length).toBeGreaterThan(10);
     for (const name of new Set([...fromConfig, 'ROTATOR_STORE_KEY'])) {
       expect(help.stdout).toMatch(new RegExp(`^ {2}${name} +\\S.*$`, 'm'));
+    }
+  });
+});
+
+describe('secrets get --field', () => {
+  const password = `Field-${randomBytes(9).toString('base64url')}-pw`;
+  const opaque = `opaque-${randomBytes(9).toString('base64url')}`;
+  recordSecrets(password, opaque);
+  const value = { engine: 'postgres', host: 'db.internal', port: 5432, username: 'app', password, ssl: true, extra: { a: 1 } };
+
+  beforeEach(async () => {
+    await seed({ 'db/app': JSON.stringify(value), 'raw/text': opaque, 'raw/array': JSON.stringify([opaque]) });
+  });
+
+  it('prints one field alone: a string as it is, anything else as JSON', async () => {
+    expect(await rotator(['secrets', 'get', 'db/app', '--field', 'password'])).toEqual({ code: 0, stdout: `${password}\n`, stderr: '' });
+    expect((await rotator(['secrets', 'get', 'db/app', '--field=username'])).stdout).toBe('app\n');
+    expect((await rotator(['secrets', 'get', 'db/app', '--field', 'port'])).stdout).toBe('5432\n');
+    expect((await rotator(['secrets', 'get', 'db/app', '--field', 'ssl'])).stdout).toBe('true\n');
+    expect((await rotator(['secrets', 'get', 'db/app', '--field', 'extra'])).stdout).toBe('{"a":1}\n');
+  });
+
+  it('a missing field, a non-JSON value or a JSON array is a typed error that prints nothing of the value', async () => {
+    const cases: ReadonlyArray<readonly [string[], string, RegExp]> = [
+      [['secrets', 'get', 'db/app', '--field', 'pasword'], 'INVALID_INPUT', /the value of db\/app has no field "pasword"/],
+      [['secrets', 'get', 'db/app', '--field', 'toString'], 'INVALID_INPUT', /has no field "toString"/],
+      [['secrets', 'get', 'db/app', '--field', 'bad\nname'], 'INVALID_INPUT', /has no field "bad\\nname"/],
+      [['secrets', 'get', 'raw/text', '--field', 'password'], 'INVALID_SECRET', /the value of raw\/text is not valid JSON/],
+      [['secrets', 'get', 'raw/array', '--field', 'password'], 'INVALID_SECRET', /the value of raw\/array must be a JSON object/],
+      [['secrets', 'get', 'db/app', '--field', ''], 'INVALID_INPUT', /--field needs a field name/],
+      [['secrets', 'get', 'db/app', '--field', 'password', '--show-value'], 'INVALID_INPUT', /either --show-value or --field/],
+    ];
+    for (const [args, code, message] of cases) {
+      const run = await rotator(args);
+      expect(run.code).toBe(EXIT.USAGE);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(new RegExp(`^rotator: ${code}: `));
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toContain(password);
+      expect(run.stderr).not.toContain(opaque);
     }
   });
 });
