@@ -43,6 +43,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(add --help for usage)')
+    // "did you mean" for mistyped commands and options (commander's default, set here so it stays on).
+    .showSuggestionAfterError(true)
     .addHelpText(
       'after',
       '\nExamples:\n' +

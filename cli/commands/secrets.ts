@@ -9,6 +9,7 @@ import { createRotators } from '../../rotators/index.js';
 import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { describeJson, escapeControl, formatDescribe } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
+import { suggestingIds } from '../suggest.js';
 
 type Run = (action: (ctx: CliContext) => Promise<void>, options?: ContextOptions) => Promise<void>;
 
@@ -16,9 +17,10 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
   const run: Run = async (action, options) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor, options));
   // Every command checks its id first, so no message, log line or output can carry a malformed one. Only `put`
   // may create the store; the others refuse a missing one and create nothing.
+  // A secret that does not exist gets "did you mean" with the closest existing id, if one is close.
   const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>, options: { create?: boolean } = {}): Promise<void> => {
     checkSecretId(secretId);
-    return run(action, { ...options, secretId });
+    return run((ctx) => suggestingIds(secretId, () => ctx.store.listSecretIds(), () => action(ctx)), { ...options, secretId });
   };
   const secrets = program.command('secrets').description('manage secrets in the embedded file store');
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { EXIT } from '../../cli/exit-codes.js';
 import { FileStore } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
+import { closestId, editDistance } from '../../cli/suggest.js';
 import { readVersion } from '../../cli/version.js';
 import { runRotator, type CliRun } from '../support/cli.js';
 
@@ -154,5 +155,39 @@ describe('secrets get --field', () => {
       expect(run.stderr).not.toContain(password);
       expect(run.stderr).not.toContain(opaque);
     }
+  });
+});
+
+describe('did you mean', () => {
+  it('suggests commands and options (commander), with exit 2', async () => {
+    const command = await rotator(['secrets', 'lst']);
+    expect(command.code).toBe(EXIT.USAGE);
+    expect(command.stderr).toContain("unknown command 'lst'\n(Did you mean list?)");
+    expect((await rotator(['rotat', 'db/app'])).stderr).toContain('(Did you mean rotate?)');
+    const option = await rotator(['secrets', 'get', 'db/app', '--show-valu']);
+    expect(option.code).toBe(EXIT.USAGE);
+    expect(option.stderr).toContain("unknown option '--show-valu'\n(Did you mean --show-value?)");
+  });
+
+  it('on SECRET_NOT_FOUND names the closest existing id, only when it is close', async () => {
+    await seed({ 'db/app': '{"engine":"none"}', 'db/billing': '{"engine":"none"}', 'keys/mail': '{"engine":"none"}' });
+    for (const args of [['secrets', 'describe', 'db/ap'], ['secrets', 'get', 'db/apps'], ['rotate', 'db/qpp'], ['secrets', 'cancel-rotation', 'db/aps'], ['secrets', 'rotation', 'db/app2', '--enable']]) {
+      const run = await rotator(args);
+      expect(run.code).toBe(EXIT.USAGE);
+      expect(run.stderr).toMatch(/^rotator: SECRET_NOT_FOUND: secret \S+ does not exist in .* \(did you mean db\/app\?\)$/m);
+    }
+    expect((await rotator(['secrets', 'describe', 'db/biling'])).stderr).toContain('(did you mean db/billing?)');
+    const far = await rotator(['secrets', 'describe', 'web/other']);
+    expect(far.stderr).toMatch(/SECRET_NOT_FOUND/);
+    expect(far.stderr).not.toContain('did you mean');
+  });
+
+  it('edit distance and closeness', () => {
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(closestId('db/ap', ['db/app', 'db/apx'])).toBe('db/app');
+    expect(closestId('a/b', ['a/c'])).toBeUndefined(); // one edit in three characters is not close
+    expect(closestId('db/app', ['db/app'])).toBeUndefined();
+    expect(closestId('prod/db/main', ['prod/db/mian', 'prod/db/maim'])).toBe('prod/db/maim');
   });
 });
