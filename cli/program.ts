@@ -35,6 +35,18 @@ function environmentHelp(): string {
 /** Runs one `rotator` command line and returns its exit code; never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const state: CliState = { json: false, redactor: new Redactor() };
+  const program = buildProgram(io, state);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    return reportError(error, io, state);
+  }
+}
+
+/** The whole `rotator` command tree (what runCli parses with, and what `completion` describes). */
+export function buildProgram(io: CliIO, state: CliState): Command {
   const program = new Command('rotator')
     .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
     .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
@@ -60,18 +72,15 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     io.stdout(`${version}\n`);
     throw new CommanderError(0, 'commander.version', version);
   });
+  // Every command has --json; set before its action runs, so an error it throws is printed as JSON too.
+  program.hook('preAction', (_program, command) => {
+    state.json = command.opts<{ json?: boolean }>().json === true;
+  });
   registerSecretsCommands(program, io, state);
   registerRotateCommand(program, io, state);
   registerPurgeCommand(program, io, state);
   registerGcpCommands(program, io, state, io.google);
-
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    return EXIT.OK;
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    return reportError(error, io, state);
-  }
+  return program;
 }
 
 function reportError(error: unknown, io: CliIO, { json, redactor }: CliState): number {

@@ -7,7 +7,7 @@ import { STAGES, type RotationSettings, type Stage, type VersionSelector } from 
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
 import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
-import { describeJson, escapeControl, formatDescribe } from '../format.js';
+import { describeJson, escapeControl, formatDescribe, formatList } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
 import { suggestingIds } from '../suggest.js';
 
@@ -33,6 +33,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--from-file <path>', 'read the value from a regular file instead of standard input ("-" is standard input)', '-')
     .option('--enable-rotation', 'allow rotation of this secret')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password (default: ROTATION_STRATEGY)')
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
     .addHelpText(
       'after',
       '\nThe value is read from standard input or a file, never from the command line, so it stays out of shell\n' +
@@ -40,7 +41,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         'larger input is refused, not read. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
         '  {"engine":"postgres","host":"127.0.0.1","port":5432,"username":"app","password":"...","dbname":"app","ssl":true}\n',
     )
-    .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string }) =>
+    .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string; json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const max = ctx.store.maxValueBytes;
         const value = (opts.fromFile === '-' ? await io.readStdin(max) : await readFileBounded(opts.fromFile, max)).trim();
@@ -54,8 +55,9 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           // PENDING by an earlier run is cancelled with the put, since its value derives from the CURRENT replaced.
           const lease = await ctx.store.lockRotation(secretId);
           let cancelled: string | undefined;
+          let versionId: string;
           try {
-            ({ cancelled } = await ctx.store.putValue(secretId, value));
+            ({ versionId, cancelled } = await ctx.store.putValue(secretId, value));
             if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
               await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
             }
@@ -63,6 +65,10 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
             await lease.release().catch((error: unknown) => {
               ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
             });
+          }
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, action: 'updated', versionId, cancelledVersionId: cancelled ?? null }) + '\n');
+            return;
           }
           io.stdout(`stored a new CURRENT version of ${secretId}\n`);
           if (cancelled !== undefined) {
@@ -72,7 +78,12 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
             );
           }
         } else {
-          await ctx.store.createSecret(secretId, value, { rotation: rotationSettings(opts, { enabled: false }) });
+          const rotation = rotationSettings(opts, { enabled: false });
+          await ctx.store.createSecret(secretId, value, { rotation });
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, action: 'created', rotation }) + '\n');
+            return;
+          }
           io.stdout(`created ${secretId}${opts.enableRotation === true ? ' with rotation enabled' : ''}\n`);
         }
       }, { create: true }),
@@ -87,7 +98,8 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password')
     .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
     .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
-    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string }) =>
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string; json?: boolean }) =>
     {
       checkSecretId(secretId);
       if (opts.enable === true && opts.disable === true) {
@@ -104,6 +116,10 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
         if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
         await ctx.store.updateRotation(secretId, settings);
+        if (opts.json === true) {
+          io.stdout(JSON.stringify({ ok: true, secretId, rotation: settings }) + '\n');
+          return;
+        }
         const retention = [
           settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
           settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
@@ -122,11 +138,16 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation from CURRENT.\n' +
         '`secrets put` of a new value cancels a rotation left pending the same way (its value derives from the old one).\n',
     )
-    .action(async (secretId: string) =>
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .action(async (secretId: string, opts: { json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const lease = await ctx.store.lockRotation(secretId);
         try {
           const cancelled = await ctx.store.cancelRotation(secretId);
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, cancelledVersionId: cancelled ?? null }) + '\n');
+            return;
+          }
           io.stdout(cancelled === undefined ? `${secretId} has no rotation under way\n` : `cancelled the rotation of ${secretId}; version ${cancelled} is kept, unlabelled\n`);
         } finally {
           await lease.release();
@@ -142,13 +163,14 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--version-id <id>', 'a version id instead of a stage')
     .option('--show-value', 'print the secret value on standard output')
     .option('--field <key>', 'print only this top-level field of the JSON value, e.g. password (for scripts)')
+    .option('--json', 'print one JSON object (the value in it only with --show-value or --field; errors too)')
     .addHelpText(
       'after',
       '\n--field prints the field alone on standard output: a string as it is, anything else as JSON, e.g.\n' +
         '  PGPASSWORD="$(rotator secrets get db/app --field password)" psql ...\n' +
         'A value that is not a JSON object, or has no such field, is an error that never prints the value.\n',
     )
-    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean; field?: string }) => {
+    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean; field?: string; json?: boolean }) => {
       checkSecretId(secretId);
       // Bad flags are refused before the store is looked at.
       const selector = versionSelector(opts);
@@ -157,16 +179,25 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
       return withId(secretId, async (ctx) => {
         const value = await ctx.store.getValue(secretId, selector);
         ctx.logger.redactor.addSecretValue(value);
-        if (opts.showValue === true) {
-          io.stdout(value + '\n');
-          return;
-        }
-        if (field !== undefined) {
-          io.stdout(fieldOf(value, field, secretId, ctx.store.maxValueBytes) + '\n');
-          return;
+        if (opts.json !== true) {
+          if (opts.showValue === true) {
+            io.stdout(value + '\n');
+            return;
+          }
+          if (field !== undefined) {
+            const selected = fieldOf(value, field, secretId, ctx.store.maxValueBytes);
+            io.stdout((typeof selected === 'string' ? selected : JSON.stringify(selected)) + '\n');
+            return;
+          }
         }
         const info = await ctx.store.describe(secretId);
         const version = info.versions.find((v) => ('versionId' in selector ? v.versionId === selector.versionId : v.stages.includes(selector.stage)));
+        if (opts.json === true) {
+          const shown =
+            opts.showValue === true ? { value } : field !== undefined ? { field, value: fieldOf(value, field, secretId, ctx.store.maxValueBytes) } : {};
+          io.stdout(JSON.stringify({ ok: true, secretId, versionId: version?.versionId ?? null, stages: version?.stages ?? [], bytes: Buffer.byteLength(value), ...shown }) + '\n');
+          return;
+        }
         io.stdout(
           `${secretId} version ${version?.versionId ?? '?'} [${version?.stages.join(',') ?? ''}] holds ${Buffer.byteLength(value)} bytes; ` +
             'pass --show-value to print it\n',
@@ -178,7 +209,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .command('describe')
     .description('list the versions of a secret with their stage labels, and its rotation settings')
     .argument('<secret-id>')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'print JSON instead of text (errors too)')
     .action(async (secretId: string, opts: { json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const info = await ctx.store.describe(secretId);
@@ -189,7 +220,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
   secrets
     .command('list')
     .description('list the secrets in the store')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'print JSON instead of text (errors too)')
     .action(async (opts: { json?: boolean }) =>
       run(async (ctx) => {
         const entries = await ctx.store.list();
@@ -198,9 +229,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           return;
         }
         if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
-        for (const e of entries) {
-          io.stdout(`${escapeControl(e.secretId)}  rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}  ${e.versionCount} version(s)\n`);
-        }
+        io.stdout(formatList(entries));
       }),
     );
 }
@@ -227,16 +256,15 @@ function checkFieldName(field: string): string {
 }
 
 /**
- * One top-level field of a JSON-object value: a string as it is, anything else as JSON. Errors name the secret and
+ * One top-level field of a JSON-object value (printed: a string as it is, anything else as JSON). Errors name the secret and
  * the field asked for, never the value or its other fields (a mistyped key could be one).
  */
-function fieldOf(value: string, field: string, secretId: string, maxBytes: number): string {
+function fieldOf(value: string, field: string, secretId: string, maxBytes: number): unknown {
   const parsed = parseSecretJson(value, `the value of ${secretId}`, maxBytes);
   if (!Object.hasOwn(parsed, field)) {
     throw new RotatorError('INVALID_INPUT', `the value of ${secretId} has no field "${escapeControl(field)}"; \`rotator secrets get ${secretId} --show-value\` prints the whole value`);
   }
-  const selected = parsed[field];
-  return typeof selected === 'string' ? selected : JSON.stringify(selected);
+  return parsed[field];
 }
 
 function parseCount(value: string, source: string): number {

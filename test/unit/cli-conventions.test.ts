@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
 import { EXIT } from '../../cli/exit-codes.js';
+import { buildProgram } from '../../cli/program.js';
+import { Redactor } from '../../shared/redact.js';
 import { FileStore } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
 import { closestId, editDistance } from '../../cli/suggest.js';
@@ -48,7 +51,6 @@ function tree(root: string): string[] {
 describe('read-only commands on a store that does not exist', () => {
   const readOnly: ReadonlyArray<readonly [string, string[], string]> = [
     ['secrets list', ['secrets', 'list'], 'INVALID_INPUT'],
-    ['secrets list --json', ['secrets', 'list', '--json'], 'INVALID_INPUT'],
     ['secrets describe', ['secrets', 'describe', 'db/app'], 'SECRET_NOT_FOUND'],
     ['secrets get', ['secrets', 'get', 'db/app'], 'SECRET_NOT_FOUND'],
     ['secrets get --show-value', ['secrets', 'get', 'db/app', '--show-value'], 'SECRET_NOT_FOUND'],
@@ -189,5 +191,78 @@ describe('did you mean', () => {
     expect(closestId('a/b', ['a/c'])).toBeUndefined(); // one edit in three characters is not close
     expect(closestId('db/app', ['db/app'])).toBeUndefined();
     expect(closestId('prod/db/main', ['prod/db/mian', 'prod/db/maim'])).toBe('prod/db/maim');
+  });
+});
+
+/** Every command that runs something (no subcommands of its own), by its full name. */
+function leafCommands(command: Command, prefix: string[] = []): Array<{ name: string; command: Command }> {
+  return command.commands.flatMap((c) => {
+    const path = [...prefix, c.name()];
+    return c.commands.length === 0 ? [{ name: path.join(' '), command: c }] : leafCommands(c, path);
+  });
+}
+
+describe('--json on every command; aligned tables', () => {
+  const io = { env: {}, stdout: () => undefined, stderr: () => undefined, readStdin: () => Promise.resolve('') };
+
+  it('every command that prints a result has --json', () => {
+    const leaves = leafCommands(buildProgram(io, { json: false, redactor: new Redactor() }));
+    expect(leaves.length).toBeGreaterThan(8);
+    const without = leaves.filter((l) => !l.command.options.some((o) => o.long === '--json')).map((l) => l.name);
+    expect(without).toEqual(leaves.filter((l) => l.name === 'completion').map((l) => l.name)); // a shell script is not JSON
+  });
+
+  it('success is one JSON object (or the list array) on stdout, and an error is {ok:false} with its exit code', async () => {
+    const password = `Json-${randomBytes(9).toString('base64url')}-pw`;
+    recordSecrets(password);
+    const value = JSON.stringify({ engine: 'api-key-none', token: password });
+    const put = await rotator(['secrets', 'put', 'cfg/app', '--json'], value);
+    expect(put.code).toBe(0);
+    expect(JSON.parse(put.stdout)).toEqual({ ok: true, secretId: 'cfg/app', action: 'created', rotation: { enabled: false } });
+    const again = JSON.parse((await rotator(['secrets', 'put', 'cfg/app', '--json'], value)).stdout) as Record<string, unknown>;
+    expect(again).toMatchObject({ ok: true, secretId: 'cfg/app', action: 'updated', cancelledVersionId: null });
+    expect(typeof again.versionId).toBe('string');
+    expect(JSON.parse((await rotator(['secrets', 'rotation', 'cfg/app', '--keep', '2', '--json'])).stdout)).toEqual({
+      ok: true,
+      secretId: 'cfg/app',
+      rotation: { enabled: false, keepSuperseded: 2 },
+    });
+    expect(JSON.parse((await rotator(['secrets', 'cancel-rotation', 'cfg/app', '--json'])).stdout)).toEqual({ ok: true, secretId: 'cfg/app', cancelledVersionId: null });
+    const get = await rotator(['secrets', 'get', 'cfg/app', '--json']);
+    expect(JSON.parse(get.stdout)).toMatchObject({ ok: true, secretId: 'cfg/app', versionId: again.versionId, stages: ['CURRENT'], bytes: value.length });
+    expect(get.stdout).not.toContain(password);
+    expect(JSON.parse((await rotator(['secrets', 'get', 'cfg/app', '--json', '--field', 'token'])).stdout)).toMatchObject({ field: 'token', value: password });
+    expect(JSON.parse((await rotator(['secrets', 'get', 'cfg/app', '--json', '--show-value'])).stdout)).toMatchObject({ value });
+    expect(JSON.parse((await rotator(['secrets', 'describe', 'cfg/app', '--json'])).stdout)).toMatchObject({ secretId: 'cfg/app' });
+    expect(JSON.parse((await rotator(['secrets', 'list', '--json'])).stdout)).toEqual([{ secretId: 'cfg/app', rotation: { enabled: false, keepSuperseded: 2 }, versionCount: 2 }]);
+    expect(JSON.parse((await rotator(['purge', '--dry-run', '--json'])).stdout)).toMatchObject({ dryRun: true, failed: 0 });
+
+    const errors: ReadonlyArray<readonly [string[], string, number]> = [
+      [['secrets', 'describe', 'cfg/nope', '--json'], 'SECRET_NOT_FOUND', EXIT.USAGE],
+      [['secrets', 'get', 'cfg/app', '--field', 'nope', '--json'], 'INVALID_INPUT', EXIT.USAGE],
+      [['secrets', 'get', 'cfg/app', '--stage', 'LATEST', '--json'], 'INVALID_INPUT', EXIT.USAGE],
+      [['secrets', 'rotation', 'cfg/app', '--enable', '--disable', '--json'], 'INVALID_INPUT', EXIT.USAGE],
+      [['secrets', 'cancel-rotation', 'cfg/nope', '--json'], 'SECRET_NOT_FOUND', EXIT.USAGE],
+      [['secrets', 'put', 'cfg/bad', '--json'], 'INVALID_INPUT', EXIT.USAGE],
+      [['rotate', 'cfg/app', '--json'], 'ROTATION_DISABLED', EXIT.USAGE],
+    ];
+    for (const [args, code, exit] of errors) {
+      const run = await rotator(args);
+      expect(run.code, args.join(' ')).toBe(exit);
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code, retryable: false } });
+    }
+    env.ROTATOR_STORE = join(dir, 'absent.json');
+    expect(JSON.parse((await rotator(['secrets', 'list', '--json'])).stdout)).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+  });
+
+  it('secrets list aligns its columns', async () => {
+    await seed({ a: '{}', 'db/longer-name': '{}', 'db/mid': '{}' });
+    await new FileStore({ path: join(dir, 'store.json'), key: Buffer.from(env.ROTATOR_STORE_KEY ?? '', 'base64') }).updateRotation('db/mid', { enabled: true });
+    expect((await rotator(['secrets', 'list'])).stdout).toBe(
+      'a               rotation disabled  1 version(s)\n' +
+        'db/longer-name  rotation disabled  1 version(s)\n' +
+        'db/mid          rotation enabled   1 version(s)\n',
+    );
   });
 });
