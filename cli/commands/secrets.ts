@@ -3,7 +3,7 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
+import { STAGES, type RotationSettings, type SecretInfo, type Stage, type VersionSelector } from '../../shared/store.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
 import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
@@ -152,6 +152,41 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         } finally {
           await lease.release();
         }
+      }),
+    );
+
+  secrets
+    .command('delete')
+    .description('delete a secret and all its versions (asks for --yes; there is no recovery window in the file store)')
+    .argument('<secret-id>')
+    .option('--yes', 'really delete; without it the command only says what would be deleted, and exits 2')
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .addHelpText(
+      'after',
+      '\nThe secret is deleted under its rotation lock: a rotation running now is refused (ROTATION_IN_PROGRESS, exit 75;\n' +
+        'try again when it has finished). Credentials the versions hold are not revoked at the target: run\n' +
+        '`rotator purge <secret-id>` first if the old ones should stop working.\n',
+    )
+    .action(async (secretId: string, opts: { yes?: boolean; json?: boolean }) =>
+      withId(secretId, async (ctx) => {
+        const what = (info: SecretInfo): string => {
+          const stages = info.versions.flatMap((v) => v.stages);
+          return `secret ${secretId} and its ${info.versions.length} version(s)${stages.length === 0 ? '' : ` (${stages.join(', ')})`}`;
+        };
+        if (opts.yes !== true) {
+          throw new RotatorError('INVALID_INPUT', `not deleted: this would delete ${what(await ctx.store.describe(secretId))}; add --yes to delete it`);
+        }
+        const lease = await ctx.store.lockRotation(secretId);
+        let info: SecretInfo;
+        try {
+          info = await ctx.store.describe(secretId);
+          await ctx.store.deleteSecret(secretId);
+        } finally {
+          await lease.release().catch((error: unknown) => {
+            ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
+          });
+        }
+        io.stdout(opts.json === true ? JSON.stringify({ ok: true, secretId, deletedVersions: info.versions.length }) + '\n' : `deleted ${what(info)}\n`);
       }),
     );
 

@@ -266,3 +266,47 @@ describe('--json on every command; aligned tables', () => {
     );
   });
 });
+
+describe('secrets delete', () => {
+  it('without --yes refuses (exit 2), saying what would be deleted, and deletes nothing', async () => {
+    const store = await seed({ 'db/app': '{"a":1}', 'db/other': '{"b":2}' });
+    await store.putValue('db/app', '{"a":2}');
+    const run = await rotator(['secrets', 'delete', 'db/app']);
+    expect(run.code).toBe(EXIT.USAGE);
+    expect(run.stderr).toBe('rotator: INVALID_INPUT: not deleted: this would delete secret db/app and its 2 version(s) (PREVIOUS, CURRENT); add --yes to delete it\n');
+    expect(await store.listSecretIds()).toEqual(['db/app', 'db/other']);
+    const json = await rotator(['secrets', 'delete', 'db/app', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('add --yes') as string } });
+  });
+
+  it('with --yes removes the secret and all its versions, and leaves the others', async () => {
+    const store = await seed({ 'db/app': '{"a":1}', 'db/other': '{"b":2}' });
+    await store.putValue('db/app', '{"a":2}');
+    expect(await rotator(['secrets', 'delete', 'db/app', '--yes'])).toMatchObject({ code: 0, stdout: 'deleted secret db/app and its 2 version(s) (PREVIOUS, CURRENT)\n' });
+    expect(await store.listSecretIds()).toEqual(['db/other']);
+    expect(readFileSync(join(dir, 'store.json'), 'utf8')).not.toContain('db/app');
+    expect(tree(dir)).toEqual(['store.json', 'store.json.locks']); // the rotation lock was released
+    expect((await rotator(['secrets', 'get', 'db/app'])).stderr).toMatch(/^rotator: SECRET_NOT_FOUND: /);
+    expect(JSON.parse((await rotator(['secrets', 'delete', 'db/other', '--yes', '--json'])).stdout)).toEqual({ ok: true, secretId: 'db/other', deletedVersions: 1 });
+    expect(await store.listSecretIds()).toEqual([]);
+  });
+
+  it('refuses while a rotation holds the lock (ROTATION_IN_PROGRESS, exit 75), and a missing secret with did you mean', async () => {
+    const store = await seed({ 'db/app': '{"a":1}' });
+    const lease = await store.lockRotation('db/app');
+    try {
+      const run = await rotator(['secrets', 'delete', 'db/app', '--yes']);
+      expect(run.code).toBe(EXIT.RETRY);
+      expect(run.stderr).toMatch(/^rotator: ROTATION_IN_PROGRESS: /);
+      expect(await store.listSecretIds()).toEqual(['db/app']);
+    } finally {
+      await lease.release();
+    }
+    const missing = await rotator(['secrets', 'delete', 'db/ap', '--yes']);
+    expect(missing.code).toBe(EXIT.USAGE);
+    expect(missing.stderr).toMatch(/SECRET_NOT_FOUND: .*\(did you mean db\/app\?\)/);
+    env.ROTATOR_STORE = join(dir, 'absent', 'store.json');
+    expect((await rotator(['secrets', 'delete', 'db/app', '--yes'])).stderr).toMatch(/SECRET_NOT_FOUND: secret db\/app does not exist: there is no store at /);
+    expect(tree(dir)).toEqual(['store.json', 'store.json.locks']);
+  });
+});
