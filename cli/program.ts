@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../shared/errors.js';
 import { Redactor, describeError } from '../shared/redact.js';
 import { registerGcpCommands } from './commands/gcp.js';
+import { registerCompletionCommand } from './completion.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
@@ -80,6 +81,7 @@ export function buildProgram(io: CliIO, state: CliState): Command {
   registerRotateCommand(program, io, state);
   registerPurgeCommand(program, io, state);
   registerGcpCommands(program, io, state, io.google);
+  registerCompletionCommand(program, io); // last: its script covers every command registered before it
   return program;
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { buildProgram } from '../../cli/program.js';
 import { Redactor } from '../../shared/redact.js';
 import { FileStore } from '../../stores/file/index.js';
 import { recordSecrets } from '../support/canary.js';
+import { completionTree } from '../../cli/completion.js';
 import { closestId, editDistance } from '../../cli/suggest.js';
 import { readVersion } from '../../cli/version.js';
 import { runRotator, type CliRun } from '../support/cli.js';
@@ -308,5 +310,44 @@ describe('secrets delete', () => {
     env.ROTATOR_STORE = join(dir, 'absent', 'store.json');
     expect((await rotator(['secrets', 'delete', 'db/app', '--yes'])).stderr).toMatch(/SECRET_NOT_FOUND: secret db\/app does not exist: there is no store at /);
     expect(tree(dir)).toEqual(['store.json', 'store.json.locks']);
+  });
+});
+
+describe('completion bash|zsh|fish', () => {
+  const io = { env: {}, stdout: () => undefined, stderr: () => undefined, readStdin: () => Promise.resolve('') };
+  const tree = completionTree(buildProgram(io, { json: false, redactor: new Redactor() }));
+
+  it('each script names every command and option of the program (it is generated from it)', async () => {
+    expect(tree.map((n) => n.path)).toEqual(expect.arrayContaining(['', ' secrets', ' secrets delete', ' secrets get', ' rotate', ' purge', ' gcp reconcile-jobs', ' completion']));
+    for (const shell of ['bash', 'zsh', 'fish']) {
+      const run = await rotator(['completion', shell]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe('');
+      for (const node of tree) {
+        for (const w of [...node.subcommands, ...node.options]) {
+          const word = shell === 'fish' ? w.word.replace(/^--?/, '') : w.word;
+          expect(run.stdout, `${shell}: ${node.path} ${w.word}`).toContain(word);
+        }
+      }
+    }
+    expect((await rotator(['completion', 'powershell'])).code).toBe(EXIT.USAGE);
+  });
+
+  it('the bash script completes commands, subcommands, options and choices', async () => {
+    const script = (await rotator(['completion', 'bash'])).stdout;
+    const complete = (line: string): string[] => {
+      const words = line.split(' ');
+      const program = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _rotator; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const result = spawnSync('bash', ['--norc', '--noprofile', '-c', program], { encoding: 'utf8' });
+      expect(result.stderr).toBe('');
+      return result.stdout.split('\n').filter((l) => l !== '');
+    };
+    expect(complete('rotator se')).toEqual(['secrets']);
+    expect(complete('rotator secrets d')).toEqual(['delete', 'describe']);
+    expect(complete('rotator --store /tmp/s.json secrets get db/app --f')).toEqual(['--field']);
+    expect(complete('rotator secrets get db/app --stage C')).toEqual([]); // a value: left to the shell's default
+    expect(complete('rotator gcp reconcile-jobs --project p --')).toContain('--rotate-url');
+    expect(complete('rotator completion ')).toEqual(['bash', 'zsh', 'fish', '--help']);
+    expect(complete('rotator rotate --j')).toEqual(['--json']);
   });
 });
