@@ -1,6 +1,7 @@
 import { escapeControl } from '../shared/control-chars.js';
 import type { RotationReport } from '../shared/engine.js';
 import type { SecretInfo } from '../shared/store.js';
+import type { SecretSummary } from '../stores/file/index.js';
 
 export { escapeControl };
 
@@ -36,4 +37,17 @@ export function formatStep(step: string, ms: number, outcome: string): string {
 export function formatReport(report: RotationReport): string {
   const how = report.resumed ? 'resumed and finished' : 'rotated';
   return `${how} ${escapeControl(report.secretId)}: CURRENT is now version ${escapeControl(report.versionId)} (${escapeControl(report.engine)}, ${report.strategy}, ${report.totalMs} ms)\n`;
+}
+
+/** Rows of cells in columns padded to their widest cell (after escaping), two spaces apart, no trailing blanks. */
+export function formatTable(rows: ReadonlyArray<readonly string[]>): string {
+  const escaped = rows.map((row) => row.map((cell) => escapeControl(cell)));
+  const widths: number[] = [];
+  for (const row of escaped) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return escaped.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ') + '\n').join('');
+}
+
+/** `secrets list`: one aligned row a secret. */
+export function formatList(entries: readonly SecretSummary[]): string {
+  return formatTable(entries.map((e) => [e.secretId, `rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}`, `${e.versionCount} version(s)`]));
 }

@@ -2,36 +2,41 @@ import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../shared/errors.js';
 import { Redactor, describeError } from '../shared/redact.js';
 import { registerGcpCommands } from './commands/gcp.js';
+import { registerCompletionCommand } from './completion.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import type { CliIO, CliState } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { escapeControl } from './format.js';
+import { readVersion } from './version.js';
+
+/** The environment the CLI reads (shared/config.ts, stores/file/key.ts), one line each, for --help. */
+export const ENVIRONMENT_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['ROTATOR_STORE', 'the file store (default ~/.rotator/store.json; --store overrides it)'],
+  ['ROTATOR_STORE_KEY', 'the store key, base64 of 32 bytes (default: the key file)'],
+  ['ROTATOR_STORE_KEY_FILE', 'the key file (default <store>.key, created with mode 0600 by the first `secrets put`)'],
+  ['ROTATION_STRATEGY', 'single-user | alternating-users | dual-password for secrets that name none (default single-user)'],
+  ['ROTATOR_SAFE_WINDOW', 'how long superseded versions stay before purge retires them (default 30d)'],
+  ['ROTATOR_KEEP_SUPERSEDED', 'superseded versions purge keeps whatever their age (default 0)'],
+  ['ROTATOR_TLS_CA_FILE', 'a PEM bundle to trust for database TLS (default: Node\'s trust store)'],
+  ['ROTATOR_ALLOW_PLAINTEXT_FALLBACK', 'true: a secret without "ssl" may use plaintext if the server has no TLS (default false)'],
+  ['ROTATOR_ALLOW_PUBLIC_KEY_RETRIEVAL', 'true: MySQL 8 may fetch the server\'s RSA key over plaintext (default false)'],
+  ['ROTATOR_CONNECT_TIMEOUT_MS', 'bound on connect + TLS + login, 100..120000 (default 5000)'],
+  ['ROTATOR_STATEMENT_TIMEOUT_MS', 'bound on each statement or API-key provider call, 100..600000 (default 15000)'],
+  ['USERNAME_CHARACTER_LIMIT', 'MySQL/MariaDB: longest alternate user name (default: per server)'],
+  ['LOG_LEVEL', 'debug | info | warn | error (default warn; --log-level overrides it)'],
+];
+
+function environmentHelp(): string {
+  const width = Math.max(...ENVIRONMENT_HELP.map(([name]) => name.length));
+  return '\nEnvironment:\n' + ENVIRONMENT_HELP.map(([name, what]) => `  ${name.padEnd(width)}  ${what}\n`).join('');
+}
 
 /** Runs one `rotator` command line and returns its exit code; never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const state: CliState = { json: false, redactor: new Redactor() };
-  const program = new Command('rotator')
-    .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
-    .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
-    .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError('(add --help for usage)')
-    .addHelpText(
-      'after',
-      '\nExamples:\n' +
-        '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
-        '  rotator rotate db/app\n' +
-        '  rotator secrets describe db/app\n' +
-        '  rotator purge --dry-run\n',
-    );
-  registerSecretsCommands(program, io, state);
-  registerRotateCommand(program, io, state);
-  registerPurgeCommand(program, io, state);
-  registerGcpCommands(program, io, state, io.google);
-
+  const program = buildProgram(io, state);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;
@@ -39,6 +44,45 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     return reportError(error, io, state);
   }
+}
+
+/** The whole `rotator` command tree (what runCli parses with, and what `completion` describes). */
+export function buildProgram(io: CliIO, state: CliState): Command {
+  const program = new Command('rotator')
+    .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
+    .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
+    .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
+    .option('-V, --version', 'print the version and exit')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(add --help for usage)')
+    // "did you mean" for mistyped commands and options (commander's default, set here so it stays on).
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
+        '  rotator rotate db/app\n' +
+        '  rotator secrets describe db/app\n' +
+        '  rotator purge --dry-run\n' +
+        environmentHelp(),
+    );
+  // As commander's own .version() does, but the version is read from package.json only when it is asked for.
+  program.on('option:version', () => {
+    const version = readVersion();
+    io.stdout(`${version}\n`);
+    throw new CommanderError(0, 'commander.version', version);
+  });
+  // Every command has --json; set before its action runs, so an error it throws is printed as JSON too.
+  program.hook('preAction', (_program, command) => {
+    state.json = command.opts<{ json?: boolean }>().json === true;
+  });
+  registerSecretsCommands(program, io, state);
+  registerRotateCommand(program, io, state);
+  registerPurgeCommand(program, io, state);
+  registerGcpCommands(program, io, state, io.google);
+  registerCompletionCommand(program, io); // last: its script covers every command registered before it
+  return program;
 }
 
 function reportError(error: unknown, io: CliIO, { json, redactor }: CliState): number {

@@ -22,7 +22,7 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
     .action(async (secretIds: string[], opts: { dryRun?: boolean; json?: boolean }) => {
       state.json = opts.json === true;
       for (const id of secretIds) checkSecretId(id);
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
+      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, secretIds.length === 1 ? { secretId: secretIds[0] } : {});
       const report = await ctx.purger().purge(secretIds.length === 0 ? undefined : secretIds, { dryRun: opts.dryRun === true });
       io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
       if (report.failed > 0) {

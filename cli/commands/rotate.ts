@@ -3,6 +3,7 @@ import type { StepResult } from '../../shared/engine.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { formatReport, formatStep } from '../format.js';
+import { suggestingIds } from '../suggest.js';
 
 export function registerRotateCommand(program: Command, io: CliIO, state: CliState): void {
   program
@@ -18,12 +19,12 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
     .action(async (secretId: string, opts: { json?: boolean }) => {
       state.json = opts.json === true;
       checkSecretId(secretId); // before anything prints it
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
+      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, { secretId });
       if (!state.json) io.stdout(`rotating ${secretId}\n`);
       const onStep = (r: StepResult): void => {
         if (!state.json) io.stdout(formatStep(r.step, r.ms, r.outcome));
       };
-      const report = await ctx.engine().rotate(secretId, { onStep });
+      const report = await suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.engine().rotate(secretId, { onStep }));
       io.stdout(state.json ? JSON.stringify({ ok: true, ...report }) + '\n' : formatReport(report));
     });
 }

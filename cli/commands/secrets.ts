@@ -3,21 +3,24 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import { STAGES, type RotationSettings, type Stage, type VersionSelector } from '../../shared/store.js';
+import { STAGES, type RotationSettings, type SecretInfo, type Stage, type VersionSelector } from '../../shared/store.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
-import { createContext, type CliContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
-import { describeJson, escapeControl, formatDescribe } from '../format.js';
+import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { describeJson, escapeControl, formatDescribe, formatList } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
+import { suggestingIds } from '../suggest.js';
 
-type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
+type Run = (action: (ctx: CliContext) => Promise<void>, options?: ContextOptions) => Promise<void>;
 
 export function registerSecretsCommands(program: Command, io: CliIO, state: CliState): void {
-  const run: Run = async (action) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor));
-  // Every command checks its id first, so no message, log line or output can carry a malformed one.
-  const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>): Promise<void> => {
+  const run: Run = async (action, options) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor, options));
+  // Every command checks its id first, so no message, log line or output can carry a malformed one. Only `put`
+  // may create the store; the others refuse a missing one and create nothing.
+  // A secret that does not exist gets "did you mean" with the closest existing id, if one is close.
+  const withId = (secretId: string, action: (ctx: CliContext) => Promise<void>, options: { create?: boolean } = {}): Promise<void> => {
     checkSecretId(secretId);
-    return run(action);
+    return run((ctx) => suggestingIds(secretId, () => ctx.store.listSecretIds(), () => action(ctx)), { ...options, secretId });
   };
   const secrets = program.command('secrets').description('manage secrets in the embedded file store');
 
@@ -30,6 +33,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--from-file <path>', 'read the value from a regular file instead of standard input ("-" is standard input)', '-')
     .option('--enable-rotation', 'allow rotation of this secret')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password (default: ROTATION_STRATEGY)')
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
     .addHelpText(
       'after',
       '\nThe value is read from standard input or a file, never from the command line, so it stays out of shell\n' +
@@ -37,7 +41,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         'larger input is refused, not read. Database secrets use the AWS RDS secret JSON format, e.g.\n' +
         '  {"engine":"postgres","host":"127.0.0.1","port":5432,"username":"app","password":"...","dbname":"app","ssl":true}\n',
     )
-    .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string }) =>
+    .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string; json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const max = ctx.store.maxValueBytes;
         const value = (opts.fromFile === '-' ? await io.readStdin(max) : await readFileBounded(opts.fromFile, max)).trim();
@@ -51,8 +55,9 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           // PENDING by an earlier run is cancelled with the put, since its value derives from the CURRENT replaced.
           const lease = await ctx.store.lockRotation(secretId);
           let cancelled: string | undefined;
+          let versionId: string;
           try {
-            ({ cancelled } = await ctx.store.putValue(secretId, value));
+            ({ versionId, cancelled } = await ctx.store.putValue(secretId, value));
             if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
               await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
             }
@@ -60,6 +65,10 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
             await lease.release().catch((error: unknown) => {
               ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
             });
+          }
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, action: 'updated', versionId, cancelledVersionId: cancelled ?? null }) + '\n');
+            return;
           }
           io.stdout(`stored a new CURRENT version of ${secretId}\n`);
           if (cancelled !== undefined) {
@@ -69,10 +78,15 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
             );
           }
         } else {
-          await ctx.store.createSecret(secretId, value, { rotation: rotationSettings(opts, { enabled: false }) });
+          const rotation = rotationSettings(opts, { enabled: false });
+          await ctx.store.createSecret(secretId, value, { rotation });
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, action: 'created', rotation }) + '\n');
+            return;
+          }
           io.stdout(`created ${secretId}${opts.enableRotation === true ? ' with rotation enabled' : ''}\n`);
         }
-      }),
+      }, { create: true }),
     );
 
   secrets
@@ -84,24 +98,35 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password')
     .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
     .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
-    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string }) =>
-      withId(secretId, async (ctx) => {
-        if (opts.enable === true && opts.disable === true) {
-          throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
-        }
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string; json?: boolean }) =>
+    {
+      checkSecretId(secretId);
+      if (opts.enable === true && opts.disable === true) {
+        throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
+      }
+      // Bad flags are refused before the store is looked at.
+      const strategy = opts.strategy === undefined ? undefined : parseStrategy(opts.strategy, '--strategy');
+      const safeWindowMs = opts.safeWindow === undefined ? undefined : parseDuration(opts.safeWindow, '--safe-window');
+      const keepSuperseded = opts.keep === undefined ? undefined : parseCount(opts.keep, '--keep');
+      return withId(secretId, async (ctx) => {
         const current = (await ctx.store.describe(secretId)).rotation;
         const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
-        const settings = rotationSettings({ enableRotation, strategy: opts.strategy }, current);
-        if (opts.safeWindow !== undefined) settings.safeWindowMs = parseDuration(opts.safeWindow, '--safe-window');
-        if (opts.keep !== undefined) settings.keepSuperseded = parseCount(opts.keep, '--keep');
+        const settings = rotationSettings({ enableRotation, strategy }, current);
+        if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
+        if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
         await ctx.store.updateRotation(secretId, settings);
+        if (opts.json === true) {
+          io.stdout(JSON.stringify({ ok: true, secretId, rotation: settings }) + '\n');
+          return;
+        }
         const retention = [
           settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
           settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
         ].join('');
         io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}${retention}\n`);
-      }),
-    );
+      });
+    });
 
   secrets
     .command('cancel-rotation')
@@ -113,15 +138,55 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         '`secrets get --version-id <id> --show-value` reads it. The next `rotate` starts a new rotation from CURRENT.\n' +
         '`secrets put` of a new value cancels a rotation left pending the same way (its value derives from the old one).\n',
     )
-    .action(async (secretId: string) =>
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .action(async (secretId: string, opts: { json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const lease = await ctx.store.lockRotation(secretId);
         try {
           const cancelled = await ctx.store.cancelRotation(secretId);
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, cancelledVersionId: cancelled ?? null }) + '\n');
+            return;
+          }
           io.stdout(cancelled === undefined ? `${secretId} has no rotation under way\n` : `cancelled the rotation of ${secretId}; version ${cancelled} is kept, unlabelled\n`);
         } finally {
           await lease.release();
         }
+      }),
+    );
+
+  secrets
+    .command('delete')
+    .description('delete a secret and all its versions (asks for --yes; there is no recovery window in the file store)')
+    .argument('<secret-id>')
+    .option('--yes', 'really delete; without it the command only says what would be deleted, and exits 2')
+    .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .addHelpText(
+      'after',
+      '\nThe secret is deleted under its rotation lock: a rotation running now is refused (ROTATION_IN_PROGRESS, exit 75;\n' +
+        'try again when it has finished). Credentials the versions hold are not revoked at the target: run\n' +
+        '`rotator purge <secret-id>` first if the old ones should stop working.\n',
+    )
+    .action(async (secretId: string, opts: { yes?: boolean; json?: boolean }) =>
+      withId(secretId, async (ctx) => {
+        const what = (info: SecretInfo): string => {
+          const stages = info.versions.flatMap((v) => v.stages);
+          return `secret ${secretId} and its ${info.versions.length} version(s)${stages.length === 0 ? '' : ` (${stages.join(', ')})`}`;
+        };
+        if (opts.yes !== true) {
+          throw new RotatorError('INVALID_INPUT', `not deleted: this would delete ${what(await ctx.store.describe(secretId))}; add --yes to delete it`);
+        }
+        const lease = await ctx.store.lockRotation(secretId);
+        let info: SecretInfo;
+        try {
+          info = await ctx.store.describe(secretId);
+          await ctx.store.deleteSecret(secretId);
+        } finally {
+          await lease.release().catch((error: unknown) => {
+            ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
+          });
+        }
+        io.stdout(opts.json === true ? JSON.stringify({ ok: true, secretId, deletedVersions: info.versions.length }) + '\n' : `deleted ${what(info)}\n`);
       }),
     );
 
@@ -132,28 +197,54 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--stage <stage>', 'CURRENT | PENDING | PREVIOUS', 'CURRENT')
     .option('--version-id <id>', 'a version id instead of a stage')
     .option('--show-value', 'print the secret value on standard output')
-    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean }) =>
-      withId(secretId, async (ctx) => {
-        const selector = versionSelector(opts);
+    .option('--field <key>', 'print only this top-level field of the JSON value, e.g. password (for scripts)')
+    .option('--json', 'print one JSON object (the value in it only with --show-value or --field; errors too)')
+    .addHelpText(
+      'after',
+      '\n--field prints the field alone on standard output: a string as it is, anything else as JSON, e.g.\n' +
+        '  PGPASSWORD="$(rotator secrets get db/app --field password)" psql ...\n' +
+        'A value that is not a JSON object, or has no such field, is an error that never prints the value.\n',
+    )
+    .action(async (secretId: string, opts: { stage: string; versionId?: string; showValue?: boolean; field?: string; json?: boolean }) => {
+      checkSecretId(secretId);
+      // Bad flags are refused before the store is looked at.
+      const selector = versionSelector(opts);
+      const field = opts.field === undefined ? undefined : checkFieldName(opts.field);
+      if (field !== undefined && opts.showValue === true) throw new RotatorError('INVALID_INPUT', 'use either --show-value or --field, not both');
+      return withId(secretId, async (ctx) => {
         const value = await ctx.store.getValue(secretId, selector);
-        if (opts.showValue === true) {
-          io.stdout(value + '\n');
-          return;
+        ctx.logger.redactor.addSecretValue(value);
+        if (opts.json !== true) {
+          if (opts.showValue === true) {
+            io.stdout(value + '\n');
+            return;
+          }
+          if (field !== undefined) {
+            const selected = fieldOf(value, field, secretId, ctx.store.maxValueBytes);
+            io.stdout((typeof selected === 'string' ? selected : JSON.stringify(selected)) + '\n');
+            return;
+          }
         }
         const info = await ctx.store.describe(secretId);
         const version = info.versions.find((v) => ('versionId' in selector ? v.versionId === selector.versionId : v.stages.includes(selector.stage)));
+        if (opts.json === true) {
+          const shown =
+            opts.showValue === true ? { value } : field !== undefined ? { field, value: fieldOf(value, field, secretId, ctx.store.maxValueBytes) } : {};
+          io.stdout(JSON.stringify({ ok: true, secretId, versionId: version?.versionId ?? null, stages: version?.stages ?? [], bytes: Buffer.byteLength(value), ...shown }) + '\n');
+          return;
+        }
         io.stdout(
           `${secretId} version ${version?.versionId ?? '?'} [${version?.stages.join(',') ?? ''}] holds ${Buffer.byteLength(value)} bytes; ` +
             'pass --show-value to print it\n',
         );
-      }),
-    );
+      });
+    });
 
   secrets
     .command('describe')
     .description('list the versions of a secret with their stage labels, and its rotation settings')
     .argument('<secret-id>')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'print JSON instead of text (errors too)')
     .action(async (secretId: string, opts: { json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const info = await ctx.store.describe(secretId);
@@ -164,7 +255,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
   secrets
     .command('list')
     .description('list the secrets in the store')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'print JSON instead of text (errors too)')
     .action(async (opts: { json?: boolean }) =>
       run(async (ctx) => {
         const entries = await ctx.store.list();
@@ -173,9 +264,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           return;
         }
         if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
-        for (const e of entries) {
-          io.stdout(`${escapeControl(e.secretId)}  rotation ${e.rotation.enabled ? 'enabled' : 'disabled'}  ${e.versionCount} version(s)\n`);
-        }
+        io.stdout(formatList(entries));
       }),
     );
 }
@@ -193,6 +282,24 @@ function rotationSettings(opts: { enableRotation?: boolean | undefined; strategy
   const settings: RotationSettings = { ...base, enabled: opts.enableRotation ?? base.enabled };
   if (opts.strategy !== undefined) settings.strategy = parseStrategy(opts.strategy, '--strategy');
   return settings;
+}
+
+/** A field name for --field: bounded, and printed escaped in messages. */
+function checkFieldName(field: string): string {
+  if (field.length === 0 || field.length > 256) throw new RotatorError('INVALID_INPUT', '--field needs a field name of 1 to 256 characters, e.g. --field password');
+  return field;
+}
+
+/**
+ * One top-level field of a JSON-object value (printed: a string as it is, anything else as JSON). Errors name the secret and
+ * the field asked for, never the value or its other fields (a mistyped key could be one).
+ */
+function fieldOf(value: string, field: string, secretId: string, maxBytes: number): unknown {
+  const parsed = parseSecretJson(value, `the value of ${secretId}`, maxBytes);
+  if (!Object.hasOwn(parsed, field)) {
+    throw new RotatorError('INVALID_INPUT', `the value of ${secretId} has no field "${escapeControl(field)}"; \`rotator secrets get ${secretId} --show-value\` prints the whole value`);
+  }
+  return parsed[field];
 }
 
 function parseCount(value: string, source: string): number {

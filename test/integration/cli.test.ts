@@ -71,7 +71,8 @@ describe('rotator secrets', () => {
     expect((await rotator(['secrets', 'put', 'bad id with spaces'], '{}')).code).toBe(EXIT.USAGE);
     expect((await rotator(['secrets', 'get', 'db/absent'])).stderr).toMatch(/SECRET_NOT_FOUND/);
     expect((await rotator(['secrets', 'get', 'db/absent', '--stage', 'LATEST'])).stderr).toMatch(/--stage is "LATEST"; use one of CURRENT, PENDING, PREVIOUS/);
-    expect((await rotator(['secrets', 'list'])).stdout).toMatch(/^no secrets in /);
+    // Nothing was stored, so there is still no store: a read-only command refuses it instead of creating one.
+    expect((await rotator(['secrets', 'list'])).stderr).toMatch(/^rotator: INVALID_INPUT: there is no store at /);
     expect((await rotator(['no-such-command'])).code).toBe(EXIT.USAGE);
     expect((await rotator(['secrets', 'rotation', 'db/x', '--strategy', 'triple'])).code).toBe(EXIT.USAGE);
   });

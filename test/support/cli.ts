@@ -10,7 +10,7 @@ export interface CliRun {
 
 /**
  * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
- * to the leak canary, except the stdout of `--show-value`, which prints a secret because it was asked to. `google`
+ * to the leak canary, except the stdout of `--show-value` and `--field`, which print a secret because they were asked to. `google`
  * points the `gcp` commands at the local fakes.
  */
 export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', google?: GoogleClients): Promise<CliRun> {
@@ -23,6 +23,8 @@ export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[]
     readStdin: () => Promise.resolve(stdin),
     ...(google === undefined ? {} : { google }),
   });
-  recordOutput(args.includes('--show-value') ? stderr : stdout + stderr);
+  // --show-value and --field print (part of) a secret on stdout because they were asked to; stderr never may.
+  const asked = args.some((a) => a === '--show-value' || a === '--field' || a.startsWith('--field='));
+  recordOutput(asked ? stderr : stdout + stderr);
   return { code, stdout, stderr };
 }
