@@ -19,6 +19,8 @@ export interface CliIO {
   readStdin: (maxBytes: number) => Promise<string>;
   /** How the `gcp` commands reach Google (a test points them at the local fakes); default: the real APIs. */
   google?: GoogleClients;
+  /** How an alert reaches ROTATOR_ALERT_WEBHOOK (a test points it at a local server); default: fetch. */
+  post?: (url: string, body: string, signal: AbortSignal) => Promise<number>;
 }
 
 /** Per-invocation state shared by the commands and the error reporter. */

@@ -26,6 +26,7 @@ export const ENVIRONMENT_HELP: ReadonlyArray<readonly [string, string]> = [
   ['ROTATOR_STATEMENT_TIMEOUT_MS', 'bound on each statement or API-key provider call, 100..600000 (default 15000)'],
   ['USERNAME_CHARACTER_LIMIT', 'MySQL/MariaDB: longest alternate user name (default: per server)'],
   ['LOG_LEVEL', 'debug | info | warn | error (default warn; --log-level overrides it)'],
+  ['ROTATOR_ALERT_WEBHOOK', 'a Slack or Teams incoming webhook (https): `rotate` and `purge` post each failure there (no value)'],
 ];
 
 function environmentHelp(): string {

@@ -3,6 +3,7 @@ import { formatDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { PurgeReport } from '../../shared/purger.js';
 import { checkSecretId } from '../../shared/secret-id.js';
+import { alertingFailures } from '../alerts.js';
 import { escapeControl } from '../format.js';
 import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 
@@ -23,15 +24,17 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
       state.json = opts.json === true;
       for (const id of secretIds) checkSecretId(id);
       const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, secretIds.length === 1 ? { secretId: secretIds[0] } : {});
-      const report = await ctx.purger().purge(secretIds.length === 0 ? undefined : secretIds, { dryRun: opts.dryRun === true });
-      io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
-      if (report.failed > 0) {
-        const failures = report.secrets.filter((s) => !s.ok);
-        const allRetryable = failures.every((s) => s.error?.retryable === true);
-        throw new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
-          retryable: allRetryable,
-        });
-      }
+      await alertingFailures(io, ctx.logger, 'purge', {}, async () => {
+        const report = await ctx.purger().purge(secretIds.length === 0 ? undefined : secretIds, { dryRun: opts.dryRun === true });
+        io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
+        if (report.failed > 0) {
+          const failures = report.secrets.filter((s) => !s.ok);
+          const allRetryable = failures.every((s) => s.error?.retryable === true);
+          throw new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
+            retryable: allRetryable,
+          });
+        }
+      });
     });
 }
 

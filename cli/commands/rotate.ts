@@ -3,6 +3,7 @@ import type { StepResult } from '../../shared/engine.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { formatReport, formatStep } from '../format.js';
+import { alertingFailures } from '../alerts.js';
 import { suggestingIds } from '../suggest.js';
 
 export function registerRotateCommand(program: Command, io: CliIO, state: CliState): void {
@@ -24,7 +25,9 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
       const onStep = (r: StepResult): void => {
         if (!state.json) io.stdout(formatStep(r.step, r.ms, r.outcome));
       };
-      const report = await suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.engine().rotate(secretId, { onStep }));
+      const report = await alertingFailures(io, ctx.logger, 'rotation', { secretId }, () =>
+        suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.engine().rotate(secretId, { onStep })),
+      );
       io.stdout(state.json ? JSON.stringify({ ok: true, ...report }) + '\n' : formatReport(report));
     });
 }

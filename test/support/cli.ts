@@ -1,4 +1,4 @@
-import type { GoogleClients } from '../../cli/commands/gcp.js';
+import type { CliIO } from '../../cli/context.js';
 import { runCli } from '../../cli/program.js';
 import { recordOutput } from './canary.js';
 
@@ -10,10 +10,10 @@ export interface CliRun {
 
 /**
  * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
- * to the leak canary, except the stdout of `--show-value` and `--field`, which print a secret because they were asked to. `google`
- * points the `gcp` commands at the local fakes.
+ * to the leak canary, except the stdout of `--show-value` and `--field`, which print a secret because they were asked to.
+ * `surroundings` points the `gcp` commands (`google`) and the alert webhook (`post`) at local fakes.
  */
-export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', google?: GoogleClients): Promise<CliRun> {
+export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', surroundings: Pick<CliIO, 'google' | 'post'> = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
@@ -21,7 +21,7 @@ export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[]
     stdout: (s) => (stdout += s),
     stderr: (s) => (stderr += s),
     readStdin: () => Promise.resolve(stdin),
-    ...(google === undefined ? {} : { google }),
+    ...surroundings,
   });
   // --show-value and --field print (part of) a secret on stdout because they were asked to; stderr never may.
   const asked = args.some((a) => a === '--show-value' || a === '--field' || a.startsWith('--field='));

@@ -49,20 +49,20 @@ const args = (...extra: string[]): string[] => ['gcp', 'reconcile-jobs', '--proj
 
 describe('rotator gcp reconcile-jobs', () => {
   it('creates one job per scheduled secret, and a second run changes nothing', async () => {
-    const first = await runRotator({}, args(), '', google);
+    const first = await runRotator({}, args(), '', { google });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/rotator-secret-app-db\s+created/);
     expect(first.stdout).toMatch(/1 created/);
     expect(scheduler.jobs().map((j) => j.name.split('/').pop())).toEqual(['rotator-secret-app-db']);
-    const second = await runRotator({}, args('--json'), '', google);
+    const second = await runRotator({}, args('--json'), '', { google });
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as { counts: Record<string, number> };
     expect(report.counts).toMatchObject({ created: 0, unchanged: 1, failed: 0 });
   });
 
   it('--dry-run reports and changes nothing', async () => {
-    const run = await runRotator({}, args('--dry-run'), '', google);
+    const run = await runRotator({}, args('--dry-run'), '', { google });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^dry run: nothing is changed/);
     expect(scheduler.jobs()).toEqual([]);
@@ -70,7 +70,7 @@ describe('rotator gcp reconcile-jobs', () => {
 
   it('a job the service refuses makes exit code 75 and names it; the rest is done', async () => {
     scheduler.failNext('CreateJob', grpc.status.UNAVAILABLE, 10);
-    const run = await runRotator({}, args(), '', google);
+    const run = await runRotator({}, args(), '', { google });
     expect(run.code).toBe(75);
     expect(run.stdout).toMatch(/rotator-secret-app-db\s+failed/);
     expect(run.stderr).toMatch(/STORE_IO: 1 job\(s\) could not be brought in line/);
@@ -84,14 +84,14 @@ describe('rotator gcp reconcile-jobs', () => {
     const base = args();
     const flag = override[0] as string;
     base[base.indexOf(flag) + 1] = override[1] as string;
-    const run = await runRotator({}, base, '', google);
+    const run = await runRotator({}, base, '', { google });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/INVALID_INPUT/);
     expect(scheduler.calls.filter((c) => c.rpc !== 'ListJobs')).toEqual([]);
   });
 
   it('names the missing options', async () => {
-    const run = await runRotator({}, ['gcp', 'reconcile-jobs', '--project', PROJECT], '', google);
+    const run = await runRotator({}, ['gcp', 'reconcile-jobs', '--project', PROJECT], '', { google });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--location/);
   });
