@@ -100,8 +100,24 @@ function bash(name: string, fn: string, nodes: Node[], paths: string[], skip: st
 # or for every shell:      ${name} completion bash > ~/.local/share/bash-completion/completions/${name}
 ${fn}() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" cmdpath="" word words="" skip=0 i
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    word="\${COMP_WORDS[i]}"
+${commandPathLoop('i = 1; i < COMP_CWORD', '${COMP_WORDS[i]}', paths, skip)}  if ((skip)); then return 0; fi
+  case "$cmdpath" in
+${cases}
+  esac
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -o default -F ${fn} ${name}
+`;
+}
+
+/**
+ * The loop bash and zsh share: walks the words typed before the cursor, skipping the value after an option that takes
+ * one (`skip`), and keeps `cmdpath`, the longest command path (`paths`) they spell, so the case below it offers that
+ * command's words. `range` and `word` are the shell's own spelling of the word list.
+ */
+function commandPathLoop(range: string, word: string, paths: string[], skip: string[]): string {
+  return `  for ((${range}; i++)); do
+    word="${word}"
     if ((skip)); then skip=0; continue; fi
     case "$word" in
       ${skip.map(quote).join('|')}) skip=1 ;;
@@ -113,13 +129,6 @@ ${fn}() {
         ;;
     esac
   done
-  if ((skip)); then return 0; fi
-  case "$cmdpath" in
-${cases}
-  esac
-  COMPREPLY=($(compgen -W "$words" -- "$cur"))
-}
-complete -o default -F ${fn} ${name}
 `;
 }
 
@@ -138,20 +147,7 @@ function zsh(name: string, fn: string, nodes: Node[], paths: string[], skip: str
 ${fn}() {
   local cmdpath="" word skip=0 i
   local -a candidates
-  for ((i = 2; i < CURRENT; i++)); do
-    word="\${words[i]}"
-    if ((skip)); then skip=0; continue; fi
-    case "$word" in
-      ${skip.map(quote).join('|')}) skip=1 ;;
-      -*) ;;
-      *)
-        case "$cmdpath $word" in
-          ${paths.map(quote).join('|')}) cmdpath="$cmdpath $word" ;;
-        esac
-        ;;
-    esac
-  done
-  if ((skip)); then _files; return; fi
+${commandPathLoop('i = 2; i < CURRENT', '${words[i]}', paths, skip)}  if ((skip)); then _files; return; fi
   case "$cmdpath" in
 ${cases}
   esac
