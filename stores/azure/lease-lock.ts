@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobLeaseClient, BlockBlobClient, ContainerClient, StorageRetryOptions } from '@azure/storage-blob';
 import { RotatorError } from '../../shared/errors.js';
-import { lockLostError } from '../lease.js';
+import { abortLostLease } from '../lease.js';
 import { AZURE_NETWORK_ERROR_CODES, mappedAlready } from '../call-errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { checkSecretId } from '../../shared/secret-id.js';
@@ -275,9 +275,7 @@ class HeldBlobLease implements BlobLease {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
     this.#cancelTimer();
-    const reason = lockLostError(this.secretId, why);
-    this.#config.logger?.warn('lost the rotation lock; stopping this rotation', { secretId: this.secretId, error: reason });
-    this.#lost.abort(reason);
+    abortLostLease(this.#lost, this.secretId, why, this.#config.logger);
   }
 
   #cancelTimer(): void {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RotatorError } from '../../shared/errors.js';
-import { lockLostError } from '../lease.js';
+import { abortLostLease } from '../lease.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Lease } from '../../shared/store.js';
 import { ANNOTATION, formatLock, lockRecord } from './annotations.js';
@@ -192,9 +192,7 @@ export class AnnotationLease implements Lease {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
     this.#stopTimers();
-    const reason = lockLostError(this.secretId, why);
-    this.#options.logger?.warn('lost the rotation lock; stopping this rotation', { secretId: this.secretId, error: reason });
-    this.#lost.abort(reason);
+    abortLostLease(this.#lost, this.secretId, why, this.#options.logger);
   }
 
   #notHeld(): RotatorError {
