@@ -1,4 +1,4 @@
-import { hasControlCharacter } from './control-chars.js';
+import { escapeControl, hasControlCharacter } from './control-chars.js';
 import { RotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Redactor } from './redact.js';
@@ -11,7 +11,7 @@ import type { Redactor } from './redact.js';
  *
  * - **The body** is `{"text": "..."}`, which Slack and Microsoft Teams incoming webhooks both accept: what failed,
  *   the secret id, the error code and where it ran. Never a value: the text is built from the line's message and its
- *   `secretId` and `code` fields only, and passed through the invocation's redactor like every line.
+ *   `secretId` field only, passed through the invocation's redactor like every line, and made chat-safe (chatSafe).
  * - **The URL is a secret** (a Slack or Teams webhook URL carries its token in the path): the redactor learns it, and
  *   no message names it. It must be https on the default port, without credentials in it.
  * - **Delivery** is retried with back-off on a network error, a 429 or a 5xx (3 attempts, 0.5 s then 1 s by default),
@@ -66,6 +66,15 @@ export const fetchPost = async (url: string, body: string, signal: AbortSignal):
   return response.status;
 };
 
+/**
+ * The text as a chat shows it and no more: control characters escaped (no forged lines, no terminal sequences), and
+ * `&`, `<` and `>` written as entities, which Slack requires and which keeps a field from becoming a mention
+ * (`<!channel>`) or a link. Ids are checked against their grammar before they reach a line; this holds whatever does.
+ */
+function chatSafe(text: string): string {
+  return escapeControl(text).replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 export function createWebhookAlerter(options: AlertOptions): Alerter {
   const url = checkWebhookUrl(options.url);
   const post = options.post ?? fetchPost;
@@ -95,7 +104,7 @@ export function createWebhookAlerter(options: AlertOptions): Alerter {
       if (!ALERTED_LINE.test(message)) return;
       redactor.addSecretValue(url);
       const secretId = typeof fields.secretId === 'string' ? ` (secret ${fields.secretId})` : '';
-      const text = redactor.redact(`Rotator on ${options.source}: ${message}${secretId}`);
+      const text = chatSafe(redactor.redact(`Rotator on ${options.source}: ${message}${secretId}`));
       const send = deliver(JSON.stringify({ text }), logger).catch(() => undefined);
       pending.add(send);
       void send.finally(() => pending.delete(send));
