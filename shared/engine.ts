@@ -13,6 +13,7 @@ import {
   versionWithStage,
   type CallOptions,
   type Lease,
+  type RotationFailure,
   type SecretInfo,
   type SecretStore,
   type Stage,
@@ -78,6 +79,15 @@ interface StepOptions extends RunOptions {
   testBeforePromote?: boolean;
 }
 
+/** How far a self-driven rotation got, for the failure it records: the step, and the secret as first described. */
+interface Progress {
+  step: string;
+  info?: SecretInfo;
+}
+
+/** Errors that are not the secret's rotation failing (see #recordOutcome). */
+const UNRECORDED: ReadonlySet<string> = new Set(['ROTATION_IN_PROGRESS', 'ROTATION_DISABLED', 'SECRET_NOT_FOUND', 'NOT_PENDING', 'VERSION_NOT_FOUND', 'INVALID_INPUT']);
+
 interface Loaded {
   info: SecretInfo;
   current: SecretObject;
@@ -125,11 +135,19 @@ export class RotationEngine {
     // Steps arrive one by one, and anyone may invoke finishSecret: it tests the value again before promoting it.
     // Each step also checks that a stored PENDING value still fits CURRENT: on AWS a PutSecretValue may have replaced
     // AWSCURRENT under it, and the service would otherwise set and promote the old value's credential.
-    return this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, async () => {
-      const loaded = await this.#load(info, options);
-      await this.#assertFits(loaded, token, options);
-      return loaded;
-    });
+    let result: StepResult;
+    try {
+      result = await this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, async () => {
+        const loaded = await this.#load(info, options);
+        await this.#assertFits(loaded, token, options);
+        return loaded;
+      });
+    } catch (error) {
+      await this.#recordOutcome(info, error, step, options);
+      throw error;
+    }
+    if (step === 'finishSecret') await this.#recordOutcome(info, undefined, step, options);
+    return result;
   }
 
   /**
@@ -146,14 +164,42 @@ export class RotationEngine {
     const lost = lease.signal;
     const signal = lost === undefined ? options.signal : options.signal === undefined ? lost : AbortSignal.any([options.signal, lost]);
     let report: RotationReport;
+    const progress: Progress = { step: 'load' };
     try {
-      report = await this.#rotateLocked(secretId, { ...options, signal }, started, lost);
+      report = await this.#rotateLocked(secretId, { ...options, signal }, started, lost, progress);
+      if (progress.info !== undefined) await this.#recordOutcome(progress.info, undefined, progress.step, { signal });
     } catch (error) {
+      // With the lock lost, the secret may be someone else's now: its record is theirs to write.
+      if (progress.info !== undefined && lost?.aborted !== true) await this.#recordOutcome(progress.info, error, progress.step, { signal });
       await this.#release(lease, secretId);
       throw error;
     }
     await this.#release(lease, secretId);
     return report;
+  }
+
+  /**
+   * Records a failed rotation on the secret, or clears the record after one that succeeded (only if there was one,
+   * so a healthy rotation costs no extra write), for `status` on every runner. Errors that say nothing about the
+   * secret's rotation (a stray step, a disabled secret, someone else's lock) are not recorded. Best effort: a store
+   * that cannot record it only gets a warning, and the rotation's own outcome stands.
+   */
+  async #recordOutcome(info: SecretInfo, error: unknown, step: string, options: CallOptions): Promise<void> {
+    const record = this.#store.recordRotationError?.bind(this.#store);
+    if (record === undefined) return;
+    let failure: RotationFailure | undefined;
+    if (error !== undefined) {
+      const code = toRotatorError(error).code;
+      if (UNRECORDED.has(code)) return;
+      failure = { code, at: new Date(), step };
+    } else if (info.lastError === undefined) {
+      return;
+    }
+    try {
+      await record(info.secretId, failure, options);
+    } catch (recordError) {
+      this.#logger.warn('could not record the outcome of the rotation on the secret; `rotator status` shows the previous one', { secretId: info.secretId, error: recordError });
+    }
   }
 
   /** A rotation that finished (or failed) has its outcome: a lock that will not go away is worth a warning, not a
@@ -166,9 +212,10 @@ export class RotationEngine {
     }
   }
 
-  async #rotateLocked(secretId: string, options: RunOptions, started: number, lost: AbortSignal | undefined): Promise<RotationReport> {
+  async #rotateLocked(secretId: string, options: RunOptions, started: number, lost: AbortSignal | undefined, progress: Progress): Promise<RotationReport> {
     const describe = (dates = false): Promise<SecretInfo> => this.#store.describe(secretId, { dates, signal: options.signal });
     let info = await describe();
+    progress.info = info;
     assertEnabled(info, this.#hints);
     const pending = pendingRotation(info);
     let token: string;
@@ -199,6 +246,7 @@ export class RotationEngine {
     const load = (): Promise<Loaded> => Promise.resolve(loaded);
     const steps: StepResult[] = [];
     for (const step of STEPS) {
+      progress.step = step;
       try {
         assertLeaseHeld(lost, secretId);
         const result = await this.#timedStep(info, token, step, options, load);

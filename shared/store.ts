@@ -1,7 +1,7 @@
 import { RotatorError } from './errors.js';
 
 /**
- * The SecretStore port: what every store adapter (file, AWS Secrets Manager, and the planned Azure Key Vault and
+ * The SecretStore port: what every store adapter (file, AWS Secrets Manager, Azure Key Vault and
  * Google Secret Manager ones) must guarantee to the engine, the purger and the CLI. It speaks in versions with stage
  * labels; each adapter maps its cloud onto that model and keeps the promises below, whatever its cloud does natively.
  * docs/architecture.md has the per-cloud mapping.
@@ -61,8 +61,34 @@ export interface VersionInfo {
   promotedAt?: Date;
 }
 
+/**
+ * When a secret is rotated, as AWS's RotationRules say it: a rate (every N hours or days) or a cron expression in
+ * AWS's six-field form (`cron(0 16 1,15 * ? *)`, UTC), each with an optional window. Each store keeps it natively:
+ * the file store stores it; AWS: RotationRules (ScheduleExpression, AutomaticallyAfterDays, Duration); Key Vault: the
+ * `rotator-interval` tag (each version then expires, `exp`, an interval plus 30 days after it is written); Secret
+ * Manager: `rotation.rotationPeriod`. A store that has no native form for one (a cron on Key Vault or Secret Manager)
+ * refuses it with INVALID_INPUT. When a secret is next due is computed one way for all (shared/schedule.ts).
+ */
+export type RotationSchedule =
+  | { kind: 'rate'; everyMs: number; windowMs?: number }
+  | { kind: 'cron'; expression: string; windowMs?: number };
+
+/**
+ * The last rotation that failed, as the store records it (never a value, a message or an id beyond the secret's own):
+ * the RotatorError code, when, and the step it failed in (or `lock`, `load` before any step). Recorded by every runner
+ * (CLI, Lambda, Azure, Google) through the store, so `rotator status` shows the same everywhere; cleared by the next
+ * rotation that succeeds.
+ */
+export interface RotationFailure {
+  code: string;
+  at: Date;
+  step?: string;
+}
+
 export interface RotationSettings {
   enabled: boolean;
+  /** Unset: no schedule (rotated only when asked, or by a scheduler outside the store). */
+  schedule?: RotationSchedule;
   /** Unset means the deployment's default (ROTATION_STRATEGY, else single-user). */
   strategy?: Strategy;
   /** How long a superseded version stays before the purger retires it, in ms; unset: the deployment's default. */
@@ -82,6 +108,13 @@ export interface SecretInfo {
   tags: Readonly<Record<string, string>>;
   /** The versions with a stage, and superseded ones the store has not retired yet, oldest first. */
   versions: VersionInfo[];
+  /** The last failed rotation, until one succeeds (see RotationFailure); unset when none is recorded. */
+  lastError?: RotationFailure;
+  /**
+   * The service's own next rotation date where it keeps one (AWS: NextRotationDate; Secret Manager:
+   * nextRotationTime). Shown as the service's plan; when a secret is due is still computed by shared/schedule.ts.
+   */
+  nextRotationAt?: Date;
 }
 
 export type VersionSelector = { stage: Stage } | { versionId: string; stage?: Stage };
@@ -202,6 +235,20 @@ export interface SecretStore {
   cancelRotation(secretId: string, versionId?: string): Promise<string | undefined>;
   /** The commands messages name for this store; without them they name the file store's and AWS's. */
   readonly hints?: StoreHints;
+  /**
+   * Records the last failed rotation (`failure`), or clears it (`undefined`), where `describe` shows it as
+   * `lastError`: the file store in the secret's record; AWS: the tag `rotator:last-error`; Key Vault: a tag on the
+   * latest version (patched, no new version); Secret Manager: the annotation `rotator-last-error`. Metadata only: it
+   * changes nothing consumers read and never a stage. Best effort for callers: a failure to record is logged, never
+   * raised over the rotation's own outcome.
+   */
+  recordRotationError?(secretId: string, failure: RotationFailure | undefined, options?: CallOptions): Promise<void>;
+  /**
+   * The descriptions of `listSecretIds`' secrets in as few calls as the service allows (AWS: ListSecrets pages, which
+   * carry stages, rotation rules and tags), for `status` over a fleet. Versions may lack `createdAt` as with
+   * `dates: false`, except the PENDING one. Absent: callers describe each id.
+   */
+  describeAll?(options?: CallOptions): Promise<SecretInfo[]>;
 }
 
 /** The PENDING version of a rotation under way: PENDING on a version that is not also CURRENT. */

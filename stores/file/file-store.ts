@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { dirname, join } from 'node:path';
 import type * as z from 'zod';
 import { RotatorError } from '../../shared/errors.js';
+import { formatFailure, parseFailure } from '../../shared/schedule.js';
 import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../shared/secret-id.js';
-import { checkStage, checkValue, STAGES, type Lease, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector, type StoreHints } from '../../shared/store.js';
+import { checkStage, checkValue, STAGES, type Lease, type RotationFailure, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector, type StoreHints } from '../../shared/store.js';
 import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
 import {
   DESCRIPTION_MAX,
@@ -18,7 +20,6 @@ import {
   versionIdSchema,
   type StoreDocument,
   type StoredSecret,
-  rotationSettingsSchema,
   type StoredVersion,
 } from './format.js';
 import { ensureDir, errnoCode, ioError, readIfExists, removeAbandonedTemps, writeFileAtomic } from './io.js';
@@ -118,8 +119,9 @@ export class FileStore implements SecretStore {
     const secret = requireSecret(await this.#read(), secretId, this.path);
     return {
       secretId: secret.secretId,
-      rotation: { ...secret.rotation },
+      rotation: { ...secret.rotation, ...(secret.rotation.schedule === undefined ? {} : { schedule: { ...secret.rotation.schedule } }) },
       tags: { ...secret.tags },
+      ...lastErrorOf(secret),
       versions: byCreation(secret.versions).map((v) => ({
         versionId: v.versionId,
         stages: [...v.stages],
@@ -331,13 +333,24 @@ export class FileStore implements SecretStore {
     return cancelled;
   }
 
+  async recordRotationError(secretId: string, failure: RotationFailure | undefined): Promise<void> {
+    checkSecretId(secretId);
+    const text = failure === undefined ? undefined : formatFailure(failure);
+    await this.#mutate(secretId, (doc) => {
+      const secret = requireSecret(doc, secretId, this.path);
+      if (secret.lastError === text) return false;
+      if (text === undefined) delete secret.lastError;
+      else secret.lastError = text;
+      return true;
+    });
+  }
+
   async updateRotation(secretId: string, settings: RotationSettings): Promise<void> {
     checkSecretId(secretId);
     const rotation = checkRotation(settings);
     await this.#mutate(secretId, (doc) => {
       const secret = requireSecret(doc, secretId, this.path);
-      const keys = Object.keys(rotationSettingsSchema.shape) as Array<keyof RotationSettings>;
-      if (keys.every((k) => secret.rotation[k] === rotation[k])) return false;
+      if (isDeepStrictEqual(secret.rotation, rotation)) return false;
       secret.rotation = rotation;
       return true;
     });
@@ -561,6 +574,11 @@ function checkVersionId(versionId: unknown): string {
   return parseInput(versionIdSchema, versionId, 'the version id');
 }
 
+
+function lastErrorOf(secret: StoredSecret): { lastError?: RotationFailure } {
+  const lastError = parseFailure(secret.lastError);
+  return lastError === undefined ? {} : { lastError };
+}
 
 function checkRotation(settings: unknown): RotationSettings {
   return parseInput(rotationInputSchema, settings, 'the rotation settings');

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { hasControlCharacter } from '../../shared/control-chars.js';
 import { STAGES, STRATEGIES } from '../../shared/store.js';
+import { checkSchedule, parseFailure } from '../../shared/schedule.js';
 import type { Sealed } from './crypto.js';
 
 /**
@@ -9,7 +10,8 @@ import type { Sealed } from './crypto.js';
  * ciphertext bound to its secret and version id; `keyCheck` is a known constant under the same key.
  *
  *   { "format": "rotator-file-store", "version": 1, "keyCheck": {iv,tag,data},
- *     "secrets": [ { "secretId", "description"?, "rotation": {enabled, strategy?}, "tags"?: {key: value}, "createdAt",
+ *     "secrets": [ { "secretId", "description"?, "rotation": {enabled, schedule?, strategy?, safeWindowMs?, keepSuperseded?},
+ *                    "tags"?: {key: value}, "createdAt", "lastError"?: "CODE step time",
  *                    "versions": [ { "versionId", "createdAt", "stages": [...], "value"?: {iv,tag,data} } ] } ] }
  *
  * Secrets are kept sorted by id and versions in creation order, so successive files diff cleanly. A version
@@ -50,8 +52,24 @@ export const tagsSchema = z
   )
   .refine((tags) => Object.keys(tags).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
 
+const scheduleSchema = z
+  .discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('rate'), everyMs: z.number().int(), windowMs: z.number().int().optional() }),
+    z.strictObject({ kind: z.literal('cron'), expression: z.string().max(256), windowMs: z.number().int().optional() }),
+  ])
+  // The same bounds as an operator's input: a hand-edited file cannot schedule what `--every` would refuse.
+  .refine((schedule) => {
+    try {
+      checkSchedule(schedule, 'the schedule');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a rate from 1 hour to 1000 days or a valid cron expression, with a window of 1 to 24 hours');
+
 export const rotationSettingsSchema = z.strictObject({
   enabled: z.boolean(),
+  schedule: scheduleSchema.optional(),
   strategy: z.enum(STRATEGIES).optional(),
   safeWindowMs: z.number().int().min(0).optional(),
   keepSuperseded: z.number().int().min(0).max(1000).optional(),
@@ -81,6 +99,8 @@ const secretSchema = z.strictObject({
   tags: tagsSchema.optional(),
   createdAt: timestamp,
   versions: z.array(versionSchema),
+  /** The last failed rotation (shared/schedule.ts formatFailure), until one succeeds. */
+  lastError: z.string().max(128).refine((text) => parseFailure(text) !== undefined, 'must be a recorded failure: CODE step time').optional(),
 });
 
 // Strict objects: a key this version does not know is refused rather than silently dropped on the next write.
