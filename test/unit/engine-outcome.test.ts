@@ -59,7 +59,12 @@ describe('the outcome a self-driven rotation records', () => {
     let recorded = 0;
     const store = new Proxy(t.store, {
       get(target_, key, receiver) {
-        if (key === 'recordRotationError') return async (...args: Parameters<NonNullable<SecretStore['recordRotationError']>>) => { recorded++; await target_.recordRotationError(...args); };
+        if (key === 'recordRotationError') {
+          return async (secretId: string, failure: RotationFailure | undefined) => {
+            recorded++;
+            await target_.recordRotationError(secretId, failure);
+          };
+        }
         const value: unknown = Reflect.get(target_, key, receiver);
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target_) : value;
       },
