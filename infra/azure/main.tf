@@ -111,6 +111,9 @@ resource "azurerm_function_app_flex_consumption" "rotator" {
     ROTATOR_KEEP_SUPERSEDED          = tostring(var.keep_superseded)
     ROTATOR_SWEEP_SCHEDULE           = var.sweep_schedule
     ROTATOR_PURGE_SCHEDULE           = var.purge_schedule
+    # The webhook URL carries its token, so it stays in the vault: a Key Vault reference the platform resolves with
+    # the app's identity (which may read the vault's secrets already). Empty: no webhook.
+    ROTATOR_ALERT_WEBHOOK = var.alert_webhook_secret_name == null ? "" : "@Microsoft.KeyVault(VaultName=${var.key_vault_name};SecretName=${var.alert_webhook_secret_name})"
   }
 
   tags = var.tags

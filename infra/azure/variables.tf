@@ -94,6 +94,16 @@ variable "alert_email" {
   default     = null
 }
 
+variable "alert_webhook_secret_name" {
+  description = "A secret in the rotated vault whose value is the alert webhook URL (a Slack or Teams incoming webhook, https): failures are posted there as ROTATOR_ALERT_WEBHOOK. Outside secret_name_prefix, so it is never rotated. Null: no webhook."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.alert_webhook_secret_name == null || (can(regex("^[0-9A-Za-z-]{1,127}$", var.alert_webhook_secret_name)) && !endswith(coalesce(var.alert_webhook_secret_name, "x"), "-rotator-pending"))
+    error_message = "alert_webhook_secret_name must be a Key Vault secret name (letters, digits and -), never a -rotator-pending companion."
+  }
+}
+
 variable "consumers" {
   description = "Principals that read rotated secrets: each gets Key Vault Secrets User on one main secret only, never on the vault (which would expose the companion secrets that hold PENDING values)."
   type = list(object({

@@ -34,6 +34,16 @@ resource "google_cloudfunctions2_function" "on_secret_event" {
     max_instance_count               = 10
     max_instance_request_concurrency = 1
     environment_variables            = local.function_env
+    dynamic "secret_environment_variables" {
+      # The webhook URL carries its token: it stays in Secret Manager, resolved when an instance starts.
+      for_each = var.alert_webhook_secret_id == null ? [] : [var.alert_webhook_secret_id]
+      content {
+        key        = "ROTATOR_ALERT_WEBHOOK"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : var.vpc_connector_egress_settings
   }
@@ -71,6 +81,16 @@ resource "google_cloudfunctions2_function" "rotate" {
     max_instance_count               = 5
     max_instance_request_concurrency = 1
     environment_variables            = local.function_env
+    dynamic "secret_environment_variables" {
+      # The webhook URL carries its token: it stays in Secret Manager, resolved when an instance starts.
+      for_each = var.alert_webhook_secret_id == null ? [] : [var.alert_webhook_secret_id]
+      content {
+        key        = "ROTATOR_ALERT_WEBHOOK"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : var.vpc_connector_egress_settings
   }
@@ -108,6 +128,16 @@ resource "google_cloudfunctions2_function" "purge" {
     max_instance_count               = 1
     max_instance_request_concurrency = 1
     environment_variables            = local.function_env
+    dynamic "secret_environment_variables" {
+      # The webhook URL carries its token: it stays in Secret Manager, resolved when an instance starts.
+      for_each = var.alert_webhook_secret_id == null ? [] : [var.alert_webhook_secret_id]
+      content {
+        key        = "ROTATOR_ALERT_WEBHOOK"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : var.vpc_connector_egress_settings
   }
@@ -146,6 +176,16 @@ resource "google_cloudfunctions2_function" "reconcile_jobs" {
     max_instance_count               = 1
     max_instance_request_concurrency = 1
     environment_variables            = merge(local.function_env, local.reconciler_env)
+    dynamic "secret_environment_variables" {
+      # The webhook URL carries its token: it stays in Secret Manager, resolved when an instance starts.
+      for_each = var.alert_webhook_secret_id == null ? [] : [var.alert_webhook_secret_id]
+      content {
+        key        = "ROTATOR_ALERT_WEBHOOK"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]

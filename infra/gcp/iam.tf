@@ -97,12 +97,12 @@ resource "google_project_iam_custom_role" "topic_publisher" {
   permissions = ["pubsub.topics.publish"]
 }
 
-# Master secrets outside the prefix are read, never written.
+# Secrets outside the prefix that Rotator reads, never writes: master secrets and the alert webhook's URL.
 resource "google_project_iam_custom_role" "master_reader" {
   project     = var.project_id
   role_id     = "${var.name_prefix}MasterReader"
   title       = "Rotator: read master secrets"
-  description = "Read the current value of a master secret that Rotator uses but does not rotate."
+  description = "Read the current value of a secret Rotator uses but does not rotate: a master secret, the alert webhook."
   permissions = [
     "secretmanager.secrets.get",
     "secretmanager.versions.access",
@@ -179,6 +179,7 @@ locals {
     rotate          = "serviceAccount:${google_service_account.rotate.email}"
     purge           = "serviceAccount:${google_service_account.purge.email}"
   }
+  function_accounts = merge(local.master_readers, { reconcile_jobs = "serviceAccount:${google_service_account.reconcile_jobs.email}" })
 }
 
 resource "google_secret_manager_secret_iam_member" "master_reader" {
@@ -190,6 +191,15 @@ resource "google_secret_manager_secret_iam_member" "master_reader" {
   secret_id = each.value.secret_id
   role      = google_project_iam_custom_role.master_reader.id
   member    = each.value.member
+}
+
+# The alert webhook's secret (its URL carries a token): read by every function, with the same read-only role.
+resource "google_secret_manager_secret_iam_member" "alert_webhook_reader" {
+  for_each  = var.alert_webhook_secret_id == null ? {} : local.function_accounts
+  project   = var.project_id
+  secret_id = var.alert_webhook_secret_id
+  role      = google_project_iam_custom_role.master_reader.id
+  member    = each.value
 }
 
 # ---- Cloud Scheduler: the reconciler's jobs, and acting as the scheduler account in them ----

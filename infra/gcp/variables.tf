@@ -177,6 +177,16 @@ variable "master_secret_ids" {
   }
 }
 
+variable "alert_webhook_secret_id" {
+  description = "A Secret Manager secret of this project, outside secret_name_prefix, whose latest version is the alert webhook URL (a Slack or Teams incoming webhook, https): every function gets it as ROTATOR_ALERT_WEBHOOK and posts its failures there. Null: no webhook (the log-based alert policy still fires)."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.alert_webhook_secret_id == null || (can(regex("^[A-Za-z0-9_-]{1,255}$", var.alert_webhook_secret_id)) && !endswith(coalesce(var.alert_webhook_secret_id, "x"), "-rotator-pending"))
+    error_message = "alert_webhook_secret_id must be a Secret Manager secret id, never a -rotator-pending companion."
+  }
+}
+
 variable "vpc_connector" {
   description = "A Serverless VPC Access connector (projects/<p>/locations/<region>/connectors/<name>) through which the rotating and purging functions reach private databases (null: no VPC). Direct VPC egress for these functions needs the google provider 7.21 or later, which this configuration does not use."
   type        = string

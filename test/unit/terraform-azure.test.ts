@@ -127,6 +127,15 @@ describe('infra/azure (parsed offline)', () => {
     expect(storageRole.principal_id).toBe('${azurerm_function_app_flex_consumption.rotator.identity[0].principal_id}');
   });
 
+  it('gives the alert webhook (its URL holds a token) only as a Key Vault reference, or nothing', () => {
+    const settings = resource('azurerm_function_app_flex_consumption', 'rotator').app_settings as Record<string, string>;
+    expect(settings.ROTATOR_ALERT_WEBHOOK).toBe(
+      '${var.alert_webhook_secret_name == null ? "" : "@Microsoft.KeyVault(VaultName=${var.key_vault_name};SecretName=${var.alert_webhook_secret_name})"}',
+    );
+    const condition = String(first(tf.variable.alert_webhook_secret_name?.[0] ?? {}, 'validation').condition);
+    expect(condition).toContain('-rotator-pending');
+  });
+
   it('writes no secret into the configuration: no access keys, connection strings or passwords in app settings', () => {
     const settings = resource('azurerm_function_app_flex_consumption', 'rotator').app_settings as Record<string, string>;
     for (const [name, value] of Object.entries(settings)) {

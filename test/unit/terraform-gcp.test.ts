@@ -267,10 +267,19 @@ describe('infra/gcp (parsed offline)', () => {
       ROTATOR_SCHEDULER_SERVICE_ACCOUNT: ref('google_service_account.scheduler.email'),
     });
     for (const name of [...Object.keys(env), ...Object.keys(extra)]) expect(name).not.toMatch(/KEY$|PASSWORD|SECRET$|TOKEN|CREDENTIAL/i);
+    // One secret reaches the functions, and only by reference: the alert webhook's URL, when one is configured.
     for (const [name, fn] of resources('google_cloudfunctions2_function')) {
       const service = first(fn, 'service_config');
       expect(service.secret_environment_variables, name).toBeUndefined();
       expect(service.secret_volumes, name).toBeUndefined();
+      const webhook = ((service.dynamic as Block | undefined)?.secret_environment_variables as Block[] | undefined)?.[0];
+      expect(webhook?.for_each, name).toBe(ref('var.alert_webhook_secret_id == null ? [] : [var.alert_webhook_secret_id]'));
+      expect(first(webhook ?? {}, 'content'), name).toEqual({
+        key: 'ROTATOR_ALERT_WEBHOOK',
+        project_id: ref('var.project_id'),
+        secret: ref('secret_environment_variables.value'),
+        version: 'latest',
+      });
     }
     // The functions that reach databases can go through the VPC connector; the reconciler reaches none.
     for (const name of ['on_secret_event', 'rotate', 'purge']) {
@@ -342,7 +351,15 @@ describe('infra/gcp (parsed offline)', () => {
     });
 
     const masters = resources('google_secret_manager_secret_iam_member');
-    expect(masters.map(([name]) => name)).toEqual(['master_reader']);
+    expect(masters.map(([name]) => name).sort()).toEqual(['alert_webhook_reader', 'master_reader']);
+    const webhook = resource('google_secret_manager_secret_iam_member', 'alert_webhook_reader');
+    expect(customRoleOf(webhook)).toBe('master_reader');
+    expect(webhook.secret_id).toBe(ref('var.alert_webhook_secret_id'));
+    expect(String(webhook.for_each)).toBe(ref('var.alert_webhook_secret_id == null ? {} : local.function_accounts'));
+    // Every function's account: the master readers and the reconciler.
+    const accounts = String(resolve(ref('local.function_accounts')));
+    expect(accounts).toContain('local.master_readers');
+    expect(accounts).toContain('google_service_account.reconcile_jobs.email');
     const master = resource('google_secret_manager_secret_iam_member', 'master_reader');
     expect(customRoleOf(master)).toBe('master_reader');
     expect(master.secret_id).toBe(ref('each.value.secret_id'));
@@ -500,6 +517,7 @@ describe('infra/gcp (parsed offline)', () => {
         bad: ['allUsers', 'allAuthenticatedUsers', 'domain:example.com', 'user:alice', 'user:alice@example.com extra'],
       },
       master_secret_ids: { good: ['db-master'], bad: ['db/master', ''] },
+      alert_webhook_secret_id: { good: ['rotator-alert-webhook'], bad: ['projects/p/secrets/x', '', 'a b'] },
       vpc_connector: { good: ['projects/p/locations/europe-west1/connectors/db'], bad: ['db', 'projects/p/connectors/db'] },
     };
     for (const [name, { good, bad }] of Object.entries(samples)) {
@@ -509,6 +527,7 @@ describe('infra/gcp (parsed offline)', () => {
     }
     expect(String(first(variable('rotation_topic_name'), 'validation').condition)).toContain('!startswith(lower(var.rotation_topic_name), "goog")');
     expect(String(first(variable('master_secret_ids'), 'validation').condition)).toContain('-rotator-pending');
+    expect(String(first(variable('alert_webhook_secret_id'), 'validation').condition)).toContain('-rotator-pending');
     expect(String(first(variable('keep_superseded'), 'validation').condition)).toContain('floor(var.keep_superseded) == var.keep_superseded');
     const choices = (name: string): string => String(first(variable(name), 'validation').condition);
     expect(choices('rotation_strategy')).toContain('["single-user", "alternating-users", "dual-password"]');
