@@ -1,7 +1,7 @@
 import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { scheduleState } from '../../shared/schedule.js';
+import { formatFailure, scheduleState } from '../../shared/schedule.js';
 import { checkSecretId, type SecretIdGrammar } from '../../shared/secret-id.js';
 import {
   checkStage,
@@ -32,8 +32,8 @@ import {
   settingsFromTags,
   tagTime,
   userTags,
-  withFailure,
   withoutMarker,
+  withoutTag,
   type KeyVaultRotationSettings,
   type Tags,
 } from './key-vault-tags.js';
@@ -354,12 +354,13 @@ export class KeyVaultSecretStore implements SecretStore {
    */
   async recordRotationError(secretId: string, failure: RotationFailure | undefined, options: CallOptions = {}): Promise<void> {
     checkId(secretId);
+    const value = failure === undefined ? undefined : formatFailure(failure);
     const { signal } = options;
     let latest = await this.#latest(secretId, signal);
     for (let attempt = 0; attempt < 3; attempt++) {
       const tags = latest.properties.tags ?? {};
-      const next = withFailure(tags, failure);
-      if (failure === undefined && !Object.hasOwn(tags, KV_TAG.lastError)) return;
+      if (value === undefined && !Object.hasOwn(tags, KV_TAG.lastError)) return;
+      const next = { ...withoutTag(tags, KV_TAG.lastError), ...(value === undefined ? {} : { [KV_TAG.lastError]: value }) };
       if (Object.keys(next).length > KEY_VAULT_MAX_TAGS) {
         throw new RotatorError('INVALID_INPUT', `the latest version of secret ${secretId} has no room for ${KV_TAG.lastError} among Key Vault's ${KEY_VAULT_MAX_TAGS} tags`);
       }
@@ -389,7 +390,7 @@ export class KeyVaultSecretStore implements SecretStore {
     const settings = { ...this.#settings(this.#effectiveTags(snapshot, secretId), secretId) };
     if (rate === undefined) delete settings.schedule;
     else settings.schedule = rate;
-    const next = { ...tagRecordWithout(tags, KV_TAG.interval), ...settingTags(settings) };
+    const next = { ...withoutTag(tags, KV_TAG.interval), ...settingTags(settings) };
     checkTagRoom(secretId, carriedTags(next));
     let expiresOn: Date | undefined;
     if (rate !== undefined) {
@@ -708,11 +709,6 @@ function latestOnly(secretId: string, properties: SecretProperties, settings: Ke
     ...(promotedAt === undefined ? {} : { promotedAt }),
   };
   return { secretId, rotation: settings, tags: userTags(tags), versions: [current] };
-}
-
-/** `tags` without `name`. */
-function tagRecordWithout(tags: Tags, name: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(tags).filter(([k]) => k !== name));
 }
 
 /**

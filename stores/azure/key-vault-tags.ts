@@ -1,6 +1,6 @@
 import { RotatorError } from '../../shared/errors.js';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
-import { checkSchedule, formatFailure, parseFailure, parseSchedule } from '../../shared/schedule.js';
+import { checkSchedule, parseFailure, parseSchedule } from '../../shared/schedule.js';
 import { STRATEGIES, type RotationFailure, type RotationSchedule, type RotationSettings, type Strategy } from '../../shared/store.js';
 
 /**
@@ -85,11 +85,9 @@ export function withoutMarker(tags: Tags): Record<string, string> {
   return tagRecord(Object.entries(tags).filter(([k]) => k !== KV_TAG.pending && k !== KV_TAG.pendingAt));
 }
 
-/** `tags` with the last failure recorded (or its record removed, for `undefined`). */
-export function withFailure(tags: Tags, failure: RotationFailure | undefined): Record<string, string> {
-  const out = tagRecord(Object.entries(tags).filter(([k]) => k !== KV_TAG.lastError));
-  if (failure !== undefined) out[KV_TAG.lastError] = formatFailure(failure);
-  return out;
+/** `tags` without the tag `name`. */
+export function withoutTag(tags: Tags, name: string): Record<string, string> {
+  return tagRecord(Object.entries(tags).filter(([k]) => k !== name));
 }
 
 /** The last failure the tags record, or undefined when none is, or what is there does not parse. */

@@ -190,17 +190,22 @@ export class SecretManagerStore implements SecretStore {
   async describeAll(options: CallOptions = {}): Promise<SecretInfo[]> {
     const { signal } = options;
     const attached = await this.#attached(signal);
-    const out: SecretInfo[] = new Array<SecretInfo>(attached.length);
+    const out: (SecretInfo | undefined)[] = new Array<SecretInfo | undefined>(attached.length);
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let i = next++; i < attached.length; i = next++) {
         const entry = attached[i];
         if (entry === undefined) continue;
-        out[i] = this.#info(mapSecret(entry.secretId, entry.secret, await this.#calls.listVersions(entry.secretId, signal)));
+        try {
+          out[i] = this.#info(mapSecret(entry.secretId, entry.secret, await this.#calls.listVersions(entry.secretId, signal)));
+        } catch (error) {
+          // Deleted since it was listed: no longer one of the secrets, as a later listing would say.
+          if (!(error instanceof RotatorError && error.code === 'SECRET_NOT_FOUND')) throw error;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(DESCRIBE_ALL_CONCURRENCY, attached.length) }, worker));
-    return out;
+    return out.filter((info): info is SecretInfo => info !== undefined);
   }
 
 

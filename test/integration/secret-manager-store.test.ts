@@ -746,6 +746,11 @@ describe('SecretManagerStore: what is particular to Secret Manager', () => {
     for (const info of all) expect(info).toEqual(await store.describe(info.secretId));
     expect(all.find((i) => i.secretId === 'sm-fleet-05')?.lastError).toMatchObject({ code: 'STORE_IO' });
     expect(await new SecretManagerStore({ client, projectId: fake.project, clock }).describeAll({ signal: AbortSignal.abort(new Error('stop')) }).catch((e: unknown) => String(e))).toContain('stop');
+    // A secret deleted between the listing and its versions is left out, as the next listing would; other failures fail it.
+    fake.failNext('ListSecretVersions', GRPC_STATUS.NOT_FOUND);
+    expect(await store.describeAll()).toHaveLength(11);
+    fake.failNext('ListSecretVersions', GRPC_STATUS.PERMISSION_DENIED);
+    expect(await codeOf(store.describeAll())).toBe('STORE_IO');
   });
 
   it('refuses hostile ids, tokens and version ids before any call', async () => {
