@@ -7,7 +7,8 @@ import { NEAR_EXPIRY_MS, PENDING_SECRET_SUFFIX } from './key-vault-store.js';
 /**
  * Creating and attaching secrets: not part of the store port (Rotator rotates secrets, it does not create them), but
  * what a test seeds with and what "attach a secret" does without a CLI: put the `rotator-*` setting tags on the
- * latest version (see key-vault-tags.ts), and with an interval an expiry that makes SecretNearExpiry fire when it is up.
+ * latest version (see key-vault-tags.ts), and with a schedule (a rate: the `rotator-interval` tag) an expiry that
+ * makes SecretNearExpiry fire when it is up.
  */
 export interface SeedKeyVaultSecretOptions {
   /** The secret's own tags (none named `rotator-...`). */
@@ -40,7 +41,7 @@ export async function createSeededKeyVaultSecret(client: SecretClient, name: str
 
 /**
  * Attaches an existing secret: writes the rotation settings onto its latest version's tags (a PATCH: no new version,
- * nothing consumers read changes), keeping its other tags, and with an interval sets the version's expiry.
+ * nothing consumers read changes), keeping its other tags, and with a schedule sets the version's expiry.
  */
 export async function attachKeyVaultSecret(client: SecretClient, name: string, rotation: KeyVaultRotationSettings, clock: () => Date = () => new Date()): Promise<void> {
   checkName(name);
@@ -54,7 +55,7 @@ export async function attachKeyVaultSecret(client: SecretClient, name: string, r
 }
 
 function expiry(rotation: KeyVaultRotationSettings, now: Date): { expiresOn?: Date } {
-  return rotation.intervalMs === undefined ? {} : { expiresOn: new Date(now.getTime() + rotation.intervalMs + NEAR_EXPIRY_MS) };
+  return rotation.schedule === undefined ? {} : { expiresOn: new Date(now.getTime() + rotation.schedule.everyMs + NEAR_EXPIRY_MS) };
 }
 
 function checkName(name: string): void {

@@ -1,6 +1,7 @@
 import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { formatFailure, scheduleState } from '../../shared/schedule.js';
 import { checkSecretId, type SecretIdGrammar } from '../../shared/secret-id.js';
 import {
   checkStage,
@@ -8,6 +9,8 @@ import {
   type CallOptions,
   type DescribeOptions,
   type Lease,
+  type RotationFailure,
+  type RotationSchedule,
   type SecretInfo,
   type SecretStore,
   type Stage,
@@ -17,17 +20,20 @@ import {
 } from '../../shared/store.js';
 import { isSecretDisabled, mapKeyVaultError, type KeyVaultMapContext } from './errors.js';
 import {
+  BOOKKEEPING_TAGS,
   KV_TAG,
   MARKER_TAG_COUNT,
   PROMOTION_TAG_COUNT,
   carriedTags,
+  failureFromTags,
   hasSettings,
-  portSettings,
+  keyVaultSchedule,
   settingTags,
   settingsFromTags,
   tagTime,
   userTags,
   withoutMarker,
+  withoutTag,
   type KeyVaultRotationSettings,
   type Tags,
 } from './key-vault-tags.js';
@@ -105,8 +111,8 @@ interface Mapped {
  *   collide.
  * - **promote** is one write: the tested value as the main secret's new version, its tags carrying the token,
  *   `rotator-previous` (the old CURRENT's port id), `rotator-promoted-at`, and the settings and the user's tags
- *   (tags are per version and not inherited). With a `rotator-interval` it expires at promotion + interval + 30
- *   days, so SecretNearExpiry fires when the interval is up. A crash after that write leaves the latest version
+ *   (tags are per version and not inherited). With a `rotator-interval` (the schedule, a rate) it expires at
+ *   promotion + interval + 30 days, so SecretNearExpiry fires when the interval is up. A crash after that write leaves the latest version
  *   carrying the token: promote again is a no-op. The cleanup after it (disable the companion's copy, drop the stale
  *   marker from the old version) is best effort and idempotent; `describe` never shows a leftover twice.
  * - **CURRENT** is the latest version; **PREVIOUS** the version its `rotator-previous` tag names.
@@ -119,6 +125,10 @@ interface Mapped {
  * - **Settings** are `rotator-*` tags of the latest version (see key-vault-tags.ts). A value set by hand, whose
  *   version has none of them, keeps the settings of the newest version that has, and the next promotion writes them
  *   back.
+ * - **Schedule**: the `rotator-interval` tag as a rate (updateSchedule writes it, and the expiry that goes with it);
+ *   `nextRotationAt` is when SecretNearExpiry fires for the latest version (its `exp` less 30 days).
+ * - **Last failure**: the `rotator-last-error` tag on the latest version, patched like the marker (no new version);
+ *   a promotion writes a version without it, which is how a success clears it.
  * - **Lock**: an exclusive blob lease (lease-lock.ts), whose `signal` aborts when it is lost.
  * - Every SDK call carries the caller's signal; every failure is a RotatorError (mapKeyVaultError); no message
  *   carries a value.
@@ -151,21 +161,22 @@ export class KeyVaultSecretStore implements SecretStore {
   }
 
   /**
-   * The secrets due for rotation at `now` (the timer sweep's list): rotation enabled, and either the latest version
-   * expires within 30 days (SecretNearExpiry would have fired), or it has no expiry but an interval that has passed
-   * since it was promoted.
+   * The secrets the timer sweep rotates at `now`, from one listing of the vault (the latest version's tags and dates),
+   * rotation enabled and:
+   * - due by the schedule, as shared/schedule.ts scheduleState computes it for every store (the `rotator-interval`
+   *   rate counted from CURRENT's promotion, or its creation for a value written by hand): what `status` shows;
+   * - or Key Vault's own trigger has come: the latest version expires within 30 days, so SecretNearExpiry has fired
+   *   (the store sets `exp` so that this is the same time; an `exp` set by hand, or left by a schedule removed since,
+   *   also counts, because Event Grid acts on it whatever the tags say);
+   * - or a rotation was left PENDING (its marker is on the latest version): the sweep resumes it.
    */
   async dueSecretIds(now: Date): Promise<string[]> {
     const due: string[] = [];
     for (const { name, properties, settings } of await this.#attached()) {
+      const tags = properties.tags ?? {};
       const expires = properties.expiresOn;
-      if (expires !== undefined) {
-        if (expires.getTime() - NEAR_EXPIRY_MS <= now.getTime()) due.push(name);
-        continue;
-      }
-      if (settings.intervalMs === undefined) continue;
-      const promoted = tagTime(properties.tags ?? {}, KV_TAG.promotedAt) ?? properties.createdOn;
-      if (promoted !== undefined && promoted.getTime() + settings.intervalMs <= now.getTime()) due.push(name);
+      const nearExpiry = expires !== undefined && expires.getTime() - NEAR_EXPIRY_MS <= now.getTime();
+      if (nearExpiry || Object.hasOwn(tags, KV_TAG.pending) || scheduleState(latestOnly(name, properties, settings), now).due) due.push(name);
     }
     return due;
   }
@@ -213,22 +224,9 @@ export class KeyVaultSecretStore implements SecretStore {
       );
     }
     const base = withoutMarker(tags);
-    const carried = carriedTags(this.#effectiveTags(snapshot, secretId));
-    const count = (t: Tags): number => Object.keys(t).length;
-    if (count(base) + MARKER_TAG_COUNT > KEY_VAULT_MAX_TAGS || count(carried) + PROMOTION_TAG_COUNT > KEY_VAULT_MAX_TAGS) {
-      // Checked before anything changes: a promotion that could not be written would strand a tested credential.
-      throw new RotatorError(
-        'INVALID_INPUT',
-        `secret ${secretId} has ${count(carried)} tags to carry forward; Key Vault allows ${KEY_VAULT_MAX_TAGS} per version and a rotation adds ` +
-          `${PROMOTION_TAG_COUNT}, so remove some tags of its latest version first`,
-      );
-    }
-    const version = snapshot.latest.properties.version ?? '';
-    await this.#call({ operation: 'updateSecretProperties', dataAction: ACTIONS.update, secretName: secretId }, () =>
-      this.#client.updateSecretProperties(secretId, version, {
-        tags: { ...base, [KV_TAG.pending]: token, [KV_TAG.pendingAt]: this.#clock().toISOString() },
-      }),
-    );
+    // Checked before anything changes: a promotion that could not be written would strand a tested credential.
+    checkTagRoom(secretId, carriedTags(this.#effectiveTags(snapshot, secretId)));
+    await this.#patch(secretId, snapshot.latest, { tags: { ...base, [KV_TAG.pending]: token, [KV_TAG.pendingAt]: this.#clock().toISOString() } }, undefined);
   }
 
   async putPending(secretId: string, token: string, value: string, options: CallOptions = {}): Promise<void> {
@@ -276,7 +274,7 @@ export class KeyVaultSecretStore implements SecretStore {
     }
     const mapped = mapSnapshot(secretId, snapshot);
     const effective = this.#effectiveTags(snapshot, secretId);
-    const settings = settingsFromTags(effective, secretId);
+    const settings = this.#settings(effective, secretId);
     const version = mapped.info.versions.find((v) => v.versionId === token);
     if (version !== undefined && !version.stages.includes('PENDING')) {
       throw new RotatorError('NOT_PENDING', `version ${token} of secret ${secretId} is not PENDING; only the rotation under way can be promoted`);
@@ -288,7 +286,7 @@ export class KeyVaultSecretStore implements SecretStore {
     const value = await this.#read(secretId, location, token, signal);
     const now = this.#clock();
     const current = versionWithStageOf(mapped.info, 'CURRENT')?.versionId ?? latest.properties.version ?? '';
-    const expiresOn = settings.intervalMs === undefined ? undefined : new Date(now.getTime() + settings.intervalMs + NEAR_EXPIRY_MS);
+    const expiresOn = settings.schedule === undefined ? undefined : new Date(now.getTime() + settings.schedule.everyMs + NEAR_EXPIRY_MS);
     const newTags = {
       ...carriedTags(effective),
       [KV_TAG.token]: token,
@@ -343,11 +341,65 @@ export class KeyVaultSecretStore implements SecretStore {
     if (marker === undefined || (versionId !== undefined && marker !== versionId)) return undefined;
     // The marker goes; a stored value stays in the companion, unlabelled, until the purger retires it (the target may
     // already accept its credential).
-    const version = latest.properties.version ?? '';
-    await this.#call({ operation: 'updateSecretProperties', dataAction: ACTIONS.update, secretName: secretId }, () =>
-      this.#client.updateSecretProperties(secretId, version, { tags: withoutMarker(tags) }),
-    );
+    await this.#patch(secretId, latest, { tags: withoutMarker(tags) }, undefined);
     return marker;
+  }
+
+  /**
+   * Records the last failed rotation as the `rotator-last-error` tag of the latest version, or removes it, by PATCH
+   * as the marker is written (tags only: no new version, nothing consumers read changes). Room for it is kept by
+   * startRotation. A promotion that lands between the read and the PATCH would leave the record on the version it
+   * superseded, so the latest version is read again after the write, and the record follows it if it moved (at most
+   * three times; the engine's lock makes even one move rare).
+   */
+  async recordRotationError(secretId: string, failure: RotationFailure | undefined, options: CallOptions = {}): Promise<void> {
+    checkId(secretId);
+    const value = failure === undefined ? undefined : formatFailure(failure);
+    const { signal } = options;
+    let latest = await this.#latest(secretId, signal);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tags = latest.properties.tags ?? {};
+      if (value === undefined && !Object.hasOwn(tags, KV_TAG.lastError)) return;
+      const next = { ...withoutTag(tags, KV_TAG.lastError), ...(value === undefined ? {} : { [KV_TAG.lastError]: value }) };
+      if (Object.keys(next).length > KEY_VAULT_MAX_TAGS) {
+        throw new RotatorError('INVALID_INPUT', `the latest version of secret ${secretId} has no room for ${KV_TAG.lastError} among Key Vault's ${KEY_VAULT_MAX_TAGS} tags`);
+      }
+      await this.#patch(secretId, latest, { tags: next }, signal);
+      const after = await this.#latest(secretId, signal);
+      if (after.properties.version === latest.properties.version) return;
+      latest = after;
+    }
+    throw new RotatorError('STORE_IO', `secret ${secretId} kept getting new versions while Rotator recorded the outcome of its rotation; retry later`, { retryable: true });
+  }
+
+  /**
+   * Sets the schedule (a rate: the `rotator-interval` tag) or removes it, on the latest version by PATCH (no new
+   * version). Key Vault has no native cron or window, so those are refused (INVALID_INPUT). With a rate, the version's
+   * `exp` moves to CURRENT's last rotation + the rate + 30 days, so that SecretNearExpiry fires when the schedule says
+   * it is due (never earlier than now + 30 days: an `exp` already past would fire nothing). Removing the schedule
+   * cannot unset `exp` (the SDK sends no null), so one more SecretNearExpiry may fire at that date; the next promotion
+   * writes a version without expiry.
+   */
+  async updateSchedule(secretId: string, schedule: RotationSchedule | undefined, options: CallOptions = {}): Promise<void> {
+    checkId(secretId);
+    const rate = schedule === undefined ? undefined : keyVaultSchedule(schedule);
+    const { signal } = options;
+    const snapshot = await this.#snapshot(secretId, signal);
+    const tags = snapshot.latest.properties.tags ?? {};
+    // A latest version without settings (written by hand) takes the effective ones, or its tag alone would disable it.
+    const settings = { ...this.#settings(this.#effectiveTags(snapshot, secretId), secretId) };
+    if (rate === undefined) delete settings.schedule;
+    else settings.schedule = rate;
+    const next = { ...withoutTag(tags, KV_TAG.interval), ...settingTags(settings) };
+    checkTagRoom(secretId, carriedTags(next));
+    let expiresOn: Date | undefined;
+    if (rate !== undefined) {
+      const now = this.#clock().getTime();
+      const { lastRotatedAt } = scheduleState(mapSnapshot(secretId, snapshot).info, this.#clock());
+      const due = (lastRotatedAt?.getTime() ?? now) + rate.everyMs;
+      expiresOn = new Date(Math.max(due, now) + NEAR_EXPIRY_MS);
+    }
+    await this.#patch(secretId, snapshot.latest, { tags: next, ...(expiresOn === undefined ? {} : { expiresOn }) }, signal);
   }
 
   // ---- reading ----
@@ -355,8 +407,20 @@ export class KeyVaultSecretStore implements SecretStore {
   async #mapped(secretId: string, signal: AbortSignal | undefined): Promise<Mapped> {
     const snapshot = await this.#snapshot(secretId, signal);
     const mapped = mapSnapshot(secretId, snapshot);
-    const settings = settingsFromTags(this.#effectiveTags(snapshot, secretId), secretId);
-    return { ...mapped, settings, info: { ...mapped.info, rotation: portSettings(settings) } };
+    const settings = this.#settings(this.#effectiveTags(snapshot, secretId), secretId);
+    const { properties } = snapshot.latest;
+    const lastError = failureFromTags(properties.tags ?? {});
+    const nextRotationAt = properties.expiresOn === undefined ? undefined : new Date(properties.expiresOn.getTime() - NEAR_EXPIRY_MS);
+    return {
+      ...mapped,
+      settings,
+      info: { ...mapped.info, rotation: settings, ...(lastError === undefined ? {} : { lastError }), ...(nextRotationAt === undefined ? {} : { nextRotationAt }) },
+    };
+  }
+
+  /** The settings the tags name (settingsFromTags), with a bad schedule tag reported as a warning. */
+  #settings(tags: Tags, secretId: string): KeyVaultRotationSettings {
+    return settingsFromTags(tags, secretId, (message) => this.#logger?.warn(message, { secretId }));
   }
 
   /**
@@ -368,7 +432,7 @@ export class KeyVaultSecretStore implements SecretStore {
     if (hasSettings(tags)) return { ...tags };
     const donor = settingsDonor(snapshot.main);
     if (donor === undefined) return { ...tags };
-    return { ...tags, ...settingTags(settingsFromTags(donor, secretId)) };
+    return { ...tags, ...settingTags(this.#settings(donor, secretId)) };
   }
 
   async #snapshot(secretId: string, signal: AbortSignal | undefined): Promise<Snapshot> {
@@ -450,7 +514,7 @@ export class KeyVaultSecretStore implements SecretStore {
         let tags = properties.tags ?? {};
         // A value set by hand over a secret Rotator has rotated (it has a companion) keeps its settings, as in describe.
         if (!hasSettings(tags) && rotatedBefore.has(`${lower}${PENDING_SECRET_SUFFIX}`)) tags = settingsDonor(await this.#versions(name, undefined)) ?? tags;
-        settings = settingsFromTags(tags, name);
+        settings = this.#settings(tags, name);
       } catch (error) {
         // One secret's bad tag must not hide the others; describe names the problem when it is rotated or purged.
         this.#logger?.warn('skipping a secret whose rotation tags are invalid', { secretId: name, error });
@@ -462,6 +526,17 @@ export class KeyVaultSecretStore implements SecretStore {
   }
 
   // ---- writing ----
+
+  /**
+   * PATCH of one version's tags (and expiry): attributes only, never the value, never a new version. The one path for
+   * the marker, the recorded failure, the schedule and the cleanup after a promotion.
+   */
+  async #patch(secretId: string, version: KeyVaultSecret | string, change: { tags: Tags; expiresOn?: Date }, signal: AbortSignal | undefined): Promise<void> {
+    const id = typeof version === 'string' ? version : (version.properties.version ?? '');
+    await this.#call({ operation: 'updateSecretProperties', dataAction: ACTIONS.update, secretName: secretId, version: id, signal }, () =>
+      this.#client.updateSecretProperties(secretId, id, { tags: { ...change.tags }, ...(change.expiresOn === undefined ? {} : { expiresOn: change.expiresOn }), abortSignal: signal }),
+    );
+  }
 
   async #disable(location: Location, signal: AbortSignal | undefined): Promise<void> {
     await this.#call({ operation: 'updateSecretProperties', dataAction: ACTIONS.update, secretName: location.secret, version: location.version, signal }, () =>
@@ -490,11 +565,7 @@ export class KeyVaultSecretStore implements SecretStore {
       if (marker !== undefined && promoted.has(marker) && p.version !== undefined && p.enabled !== false) {
         const { version } = p;
         const tags = withoutMarker(p.tags ?? {});
-        work.push(() =>
-          this.#call({ operation: 'updateSecretProperties', dataAction: ACTIONS.update, secretName: secretId, version, signal }, () =>
-            this.#client.updateSecretProperties(secretId, version, { tags, abortSignal: signal }),
-          ),
-        );
+        work.push(() => this.#patch(secretId, version, { tags }, signal));
       }
     }
     for (const step of work) {
@@ -624,6 +695,37 @@ function mapSnapshot(secretId: string, snapshot: Snapshot): Omit<Mapped, 'settin
     versions.push({ versionId: pendingToken, stages: ['PENDING'], ...(createdAt === undefined ? {} : { createdAt }), hasValue: value !== undefined });
   }
   return { info: { secretId, rotation: { enabled: false }, tags: userTags(latestTags), versions }, where, mainTokens, retired };
+}
+
+/** What one listing of the vault says of a secret: its settings and CURRENT (the latest version), for scheduleState. */
+function latestOnly(secretId: string, properties: SecretProperties, settings: KeyVaultRotationSettings): SecretInfo {
+  const tags = properties.tags ?? {};
+  const promotedAt = tagTime(tags, KV_TAG.promotedAt) ?? properties.createdOn;
+  const current: VersionInfo = {
+    versionId: tags[KV_TAG.token] ?? properties.version ?? '',
+    stages: ['CURRENT'],
+    hasValue: true,
+    ...(properties.createdOn === undefined ? {} : { createdAt: properties.createdOn }),
+    ...(promotedAt === undefined ? {} : { promotedAt }),
+  };
+  return { secretId, rotation: settings, tags: userTags(tags), versions: [current] };
+}
+
+/**
+ * Refuses (INVALID_INPUT) `carried` tags (what every version carries forward: the user's and the settings) that leave
+ * no room for a rotation within Key Vault's 15 per version. The version a rotation marks holds them, the 3 a promotion
+ * wrote on it, and the marker with room for a recorded failure: so not only the next rotation fits, every one after it.
+ */
+function checkTagRoom(secretId: string, carried: Tags): void {
+  const count = Object.keys(carried).filter((k) => !BOOKKEEPING_TAGS.has(k)).length;
+  if (count + PROMOTION_TAG_COUNT + MARKER_TAG_COUNT > KEY_VAULT_MAX_TAGS) {
+    throw new RotatorError(
+      'INVALID_INPUT',
+      `secret ${secretId} has ${count} tags to carry forward; Key Vault allows ${KEY_VAULT_MAX_TAGS} per version and a rotation needs ` +
+        `${PROMOTION_TAG_COUNT + MARKER_TAG_COUNT} of them (${PROMOTION_TAG_COUNT} for a promotion, ${MARKER_TAG_COUNT} for its marker and a recorded failure), ` +
+        `so at most ${KEY_VAULT_MAX_TAGS - PROMOTION_TAG_COUNT - MARKER_TAG_COUNT}: remove some tags of its latest version first`,
+    );
+  }
 }
 
 function pendingRotationOf(info: SecretInfo): VersionInfo | undefined {

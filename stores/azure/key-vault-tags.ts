@@ -1,6 +1,7 @@
 import { RotatorError } from '../../shared/errors.js';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
-import { STRATEGIES, type RotationSettings, type Strategy } from '../../shared/store.js';
+import { checkSchedule, parseFailure, parseSchedule } from '../../shared/schedule.js';
+import { STRATEGIES, type RotationFailure, type RotationSchedule, type RotationSettings, type Strategy } from '../../shared/store.js';
 
 /**
  * The tags the Key Vault store reads and writes on secret versions. Key Vault keeps tags per version and never
@@ -12,8 +13,11 @@ import { STRATEGIES, type RotationSettings, type Strategy } from '../../shared/s
  * - `rotator-strategy`: single-user, alternating-users or dual-password.
  * - `rotator-safe-window`: how long a superseded version stays before the purger retires it (`30d`, `12h`).
  * - `rotator-keep`: how many of the newest superseded versions the purger keeps whatever their age (0-1000).
- * - `rotator-interval`: how often to rotate (`90d`): each version the store writes expires (`exp`) 30 days after
- *   that, so Key Vault's SecretNearExpiry event fires when the interval is up.
+ * - `rotator-interval`: how often to rotate, the port's schedule as a rate (`90d`, `12h`, `rate(90 days)`; 1 hour to
+ *   1000 days): each version the store writes expires (`exp`) 30 days after that, so Key Vault's SecretNearExpiry
+ *   event fires when the interval is up. Key Vault has no native cron or window, so the tag holds neither. A tag that
+ *   is not such a rate (edited by hand: `90m`, junk) is no schedule, with a warning; never an error that would stop
+ *   the secret's rotation or purge.
  *
  * Bookkeeping (written by the store; never shown, never carried forward):
  * - `rotator-token`: the rotation token of a version Rotator wrote (main secret and companion), its port version id.
@@ -21,6 +25,9 @@ import { STRATEGIES, type RotationSettings, type Strategy } from '../../shared/s
  * - `rotator-promoted-at`: when that promotion happened (ISO 8601, milliseconds; the purger's clock).
  * - `rotator-pending`, `rotator-pending-at`: the rotation marker on the latest version: the token under way and when
  *   it started.
+ * - `rotator-last-error`: on the latest version, the last failed rotation (shared/schedule.ts formatFailure: `CODE
+ *   step ISO-time`, never a message or a value), until a promotion writes a version without it. Shown as `lastError`
+ *   only if it parses; anything else there is not believed.
  */
 export const KV_TAG = {
   enabled: 'rotator-enabled',
@@ -33,23 +40,24 @@ export const KV_TAG = {
   promotedAt: 'rotator-promoted-at',
   pending: 'rotator-pending',
   pendingAt: 'rotator-pending-at',
+  lastError: 'rotator-last-error',
 } as const;
 
 export const SETTING_TAGS: readonly string[] = [KV_TAG.enabled, KV_TAG.strategy, KV_TAG.safeWindow, KV_TAG.keep, KV_TAG.interval];
-export const BOOKKEEPING_TAGS: ReadonlySet<string> = new Set([KV_TAG.token, KV_TAG.previous, KV_TAG.promotedAt, KV_TAG.pending, KV_TAG.pendingAt]);
+export const BOOKKEEPING_TAGS: ReadonlySet<string> = new Set([KV_TAG.token, KV_TAG.previous, KV_TAG.promotedAt, KV_TAG.pending, KV_TAG.pendingAt, KV_TAG.lastError]);
 /** Every tag of this prefix is the store's: hidden from `describe`'s tags. */
 export const ROTATOR_TAG_PREFIX = 'rotator-';
-/** How many tags a promotion adds (token, previous, promotion time) and a marker adds (token, start time). */
+/**
+ * How many tags a promotion adds (token, previous, promotion time) and a marker adds (token, start time, and room for
+ * `rotator-last-error`, so that a rotation that fails can always record it on the version it marked).
+ */
 export const PROMOTION_TAG_COUNT = 3;
-export const MARKER_TAG_COUNT = 2;
+export const MARKER_TAG_COUNT = 3;
 
 export type Tags = Readonly<Record<string, string>>;
 
-/** Rotation settings as the store keeps them, with the interval the port does not carry. */
-export interface KeyVaultRotationSettings extends RotationSettings {
-  /** How often the secret is rotated, in ms (`rotator-interval`); unset: only when asked. */
-  intervalMs?: number;
-}
+/** Rotation settings as the store keeps them: the port's, with a schedule that is always a rate without a window. */
+export type KeyVaultRotationSettings = RotationSettings & { schedule?: RotationSchedule & { kind: 'rate' } };
 
 /** Own properties only: a tag named `__proto__` stays a plain key. */
 export function tagRecord(entries: Iterable<[string, string]>): Record<string, string> {
@@ -77,8 +85,22 @@ export function withoutMarker(tags: Tags): Record<string, string> {
   return tagRecord(Object.entries(tags).filter(([k]) => k !== KV_TAG.pending && k !== KV_TAG.pendingAt));
 }
 
-/** The settings the tags name; INVALID_INPUT naming the tag (never a value other than the setting's) when one is malformed. */
-export function settingsFromTags(tags: Tags, secretId: string): KeyVaultRotationSettings {
+/** `tags` without the tag `name`. */
+export function withoutTag(tags: Tags, name: string): Record<string, string> {
+  return tagRecord(Object.entries(tags).filter(([k]) => k !== name));
+}
+
+/** The last failure the tags record, or undefined when none is, or what is there does not parse. */
+export function failureFromTags(tags: Tags): RotationFailure | undefined {
+  return parseFailure(Object.hasOwn(tags, KV_TAG.lastError) ? tags[KV_TAG.lastError] : undefined);
+}
+
+/**
+ * The settings the tags name; INVALID_INPUT naming the tag (never a value other than the setting's) when one is
+ * malformed, except `rotator-interval`: a schedule that does not parse is no schedule, reported to `warn` (a bad
+ * interval must not stop the secret's rotation when asked, nor its purge).
+ */
+export function settingsFromTags(tags: Tags, secretId: string, warn?: (message: string) => void): KeyVaultRotationSettings {
   const tag = (name: string): string | undefined => (Object.hasOwn(tags, name) ? tags[name]?.trim() : undefined);
   const bad = (name: string, rule: string): RotatorError =>
     new RotatorError('INVALID_INPUT', `secret ${secretId} has an invalid tag ${name}: use ${rule}`);
@@ -101,10 +123,11 @@ export function settingsFromTags(tags: Tags, secretId: string): KeyVaultRotation
   };
   const safeWindowMs = duration(KV_TAG.safeWindow);
   if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
-  const intervalMs = duration(KV_TAG.interval);
-  if (intervalMs !== undefined) {
-    if (intervalMs <= 0) throw bad(KV_TAG.interval, 'a positive duration, e.g. 90d');
-    settings.intervalMs = intervalMs;
+  const interval = tag(KV_TAG.interval);
+  if (interval !== undefined) {
+    const schedule = rateFromTag(interval);
+    if (schedule === undefined) warn?.(`secret ${secretId} has an invalid tag ${KV_TAG.interval}, so it has no rotation schedule: use a rate from 1h to 1000d, e.g. 90d or 12h`);
+    else settings.schedule = schedule;
   }
   const keep = tag(KV_TAG.keep);
   if (keep !== undefined) {
@@ -114,6 +137,35 @@ export function settingsFromTags(tags: Tags, secretId: string): KeyVaultRotation
   return settings;
 }
 
+/** A `rotator-interval` value as a rate (what parseSchedule accepts, without a cron), or undefined. */
+function rateFromTag(text: string): (RotationSchedule & { kind: 'rate' }) | undefined {
+  if (/^cron\(/i.test(text)) return undefined;
+  try {
+    const schedule = parseSchedule(text, `tag ${KV_TAG.interval}`);
+    return schedule.kind === 'rate' ? schedule : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The schedule as Key Vault keeps it, or INVALID_INPUT when it has no native form there: Key Vault's only trigger is
+ * SecretNearExpiry, a fixed time before one date, so neither a cron nor a window can be kept.
+ */
+export function keyVaultSchedule(schedule: RotationSchedule): RotationSchedule & { kind: 'rate' } {
+  checkSchedule(schedule, 'the rotation schedule');
+  if (schedule.kind === 'cron') {
+    throw new RotatorError(
+      'INVALID_INPUT',
+      'Azure Key Vault has no cron schedule (its only trigger is SecretNearExpiry, 30 days before a version expires): use a rate such as 30d or 12h',
+    );
+  }
+  if (schedule.windowMs !== undefined) {
+    throw new RotatorError('INVALID_INPUT', 'Azure Key Vault keeps no rotation window; leave it out (the default applies: an hour for a rate in hours, the rest of the UTC day for one in days)');
+  }
+  return schedule;
+}
+
 /** The setting tags for `settings` (what `createSeededKeyVaultSecret` and `attachKeyVaultSecret` write). */
 export function settingTags(settings: KeyVaultRotationSettings): Record<string, string> {
   return {
@@ -121,18 +173,13 @@ export function settingTags(settings: KeyVaultRotationSettings): Record<string, 
     ...(settings.strategy === undefined ? {} : { [KV_TAG.strategy]: settings.strategy }),
     ...(settings.safeWindowMs === undefined ? {} : { [KV_TAG.safeWindow]: formatDuration(settings.safeWindowMs) }),
     ...(settings.keepSuperseded === undefined ? {} : { [KV_TAG.keep]: String(settings.keepSuperseded) }),
-    ...(settings.intervalMs === undefined ? {} : { [KV_TAG.interval]: formatDuration(settings.intervalMs) }),
+    ...(settings.schedule === undefined ? {} : { [KV_TAG.interval]: intervalTag(settings.schedule) }),
   };
 }
 
-/** The port's settings (without the interval). */
-export function portSettings(settings: KeyVaultRotationSettings): RotationSettings {
-  return {
-    enabled: settings.enabled,
-    ...(settings.strategy === undefined ? {} : { strategy: settings.strategy }),
-    ...(settings.safeWindowMs === undefined ? {} : { safeWindowMs: settings.safeWindowMs }),
-    ...(settings.keepSuperseded === undefined ? {} : { keepSuperseded: settings.keepSuperseded }),
-  };
+/** A rate as the `rotator-interval` tag writes it: `90d`, `36h`. */
+export function intervalTag(schedule: RotationSchedule & { kind: 'rate' }): string {
+  return formatDuration(keyVaultSchedule(schedule).everyMs);
 }
 
 /** An ISO time from a tag, or undefined when absent or not a time. */

@@ -1,3 +1,5 @@
+import { parseFailure } from '../../shared/schedule.js';
+import type { RotationFailure } from '../../shared/store.js';
 import { SECRET_MANAGER_MAX_ANNOTATIONS_BYTES } from './limits.js';
 
 /**
@@ -11,6 +13,8 @@ import { SECRET_MANAGER_MAX_ANNOTATIONS_BYTES } from './limits.js';
  * - `rotator-cancelled-<m>` = `<token>|<startedAt ISO>`: a cancelled rotation whose value (version m of the companion)
  *   is kept, unlabelled, until the purger retires it (the target may already accept its credential).
  * - `rotator-lock` = `<holder>|<until ISO>`: the rotation lock (annotation-lock.ts).
+ * - `rotator-last-error` = `<CODE> <step> <at ISO>` (shared/schedule.ts formatFailure; never a message or a value):
+ *   the last failed rotation, until one succeeds. Shown as `lastError` only if it parses.
  *
  * Tokens never contain `|` (see TOKEN) and are never all digits, so a port id is either a token or a version number.
  * Everything read back is parsed strictly: an annotation that does not parse is ignored, as if absent.
@@ -18,6 +22,7 @@ import { SECRET_MANAGER_MAX_ANNOTATIONS_BYTES } from './limits.js';
 export const ANNOTATION = {
   pending: 'rotator-pending',
   lock: 'rotator-lock',
+  lastError: 'rotator-last-error',
   promotedPrefix: 'rotator-v',
   cancelledPrefix: 'rotator-cancelled-',
 } as const;
@@ -140,6 +145,14 @@ export function lockRecord(annotations: Annotations): LockRecord | undefined {
   return { holder, until: date };
 }
 
+/** The last failed rotation the annotations record, or undefined (none, or one that does not parse). */
+export function lastFailure(annotations: Annotations): RotationFailure | undefined {
+  return parseFailure(own(annotations, ANNOTATION.lastError));
+}
+
+/** The longest `rotator-last-error` formatFailure writes (parseFailure reads back no more). */
+const FAILURE_BYTES = ANNOTATION.lastError.length + 128;
+
 /** The size Secret Manager counts against its annotation limit: keys and values, in UTF-8 bytes. */
 export function annotationBytes(annotations: Annotations): number {
   let total = 0;
@@ -147,11 +160,17 @@ export function annotationBytes(annotations: Annotations): number {
   return total;
 }
 
-/** Room a whole rotation needs on top of what is there: its marker with a companion version, then its promotion. */
-export function rotationBytes(token: string): number {
+/**
+ * Room a whole rotation needs on top of what is there: its marker with a companion version, then its promotion, and
+ * a failure it may have to record (whatever the annotations hold of one already).
+ */
+export function rotationBytes(token: string, annotations: Annotations = {}): number {
   const at = new Date(0);
   const widest = 10 ** 17; // the largest version number VERSION_NUMBER accepts, as wide as any
+  const recorded = own(annotations, ANNOTATION.lastError);
   return (
+    FAILURE_BYTES -
+    (recorded === undefined ? 0 : ANNOTATION.lastError.length + Buffer.byteLength(recorded, 'utf8')) +
     ANNOTATION.pending.length +
     formatPending({ token, startedAt: at, companionVersion: widest }).length +
     promotedKey(widest).length +

@@ -20,3 +20,5 @@ export const SECRET_MANAGER_LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 export const SECRET_MANAGER_MAX_ALIASES = 50;
 /** The shortest rotation period the service accepts (one hour). */
 export const SECRET_MANAGER_MIN_ROTATION_PERIOD_SECONDS = 3_600;
+/** How soon a `next_rotation_time` being set may be: at least 300 s ahead of the service's clock. */
+export const SECRET_MANAGER_MIN_ROTATION_LEAD_SECONDS = 300;

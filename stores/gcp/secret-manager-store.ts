@@ -1,12 +1,15 @@
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { RotatorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { formatFailure, scheduleState } from '../../shared/schedule.js';
 import { checkSecretId, type SecretIdGrammar } from '../../shared/secret-id.js';
 import {
   checkStage,
   checkValue,
   type CallOptions,
   type DescribeOptions,
+  type RotationFailure,
+  type RotationSchedule,
   type SecretInfo,
   type SecretStore,
   type Stage,
@@ -25,6 +28,7 @@ import {
   formatCancelled,
   formatPending,
   formatPromoted,
+  lastFailure,
   pendingMarker,
   promotedKey,
   promotedVersions,
@@ -34,6 +38,7 @@ import {
 import { bookkeepingOf, compareAndSwap, type BookkeepingChange } from './compare-and-swap.js';
 import { causeStatus } from './errors.js';
 import { ENABLED_FILTER, SM_LABEL, settingsFromLabels, userLabels } from './labels.js';
+import { nextRotationOf, rotationFor, scheduleOf, secretManagerSchedule } from './rotation-schedule.js';
 import { SECRET_MANAGER_ID_CHARS, SECRET_MANAGER_MAX_ALIASES, SECRET_MANAGER_MAX_ID, SECRET_MANAGER_MAX_VALUE_BYTES } from './limits.js';
 import { SecretManagerCalls, durationMs, timestampDate, type Secret, type VersionFacts } from './secret-manager-calls.js';
 
@@ -47,6 +52,9 @@ const SECRET_MANAGER_SECRET_ID: SecretIdGrammar = {
   chars: SECRET_MANAGER_ID_CHARS,
   rule: `a Secret Manager secret id: 1 to ${MAX_MAIN_ID} characters of A-Z a-z 0-9 _ and - (the rest of Secret Manager's ${SECRET_MANAGER_MAX_ID} is the companion's "${PENDING_SECRET_SUFFIX}")`,
 };
+
+/** How many ListSecretVersions describeAll runs at once. */
+const DESCRIBE_ALL_CONCURRENCY = 8;
 
 /** The aliases the store moves; every other alias is the user's. */
 const ALIAS = { current: 'current', previous: 'previous' } as const;
@@ -112,6 +120,9 @@ interface Mapped {
  *   destroyed versions are not described.
  * - **Lock**: a lease in the `rotator-lock` annotation (annotation-lock.ts), whose `signal` aborts when it is lost.
  * - **Settings and tags** are labels (labels.ts); the sweep lists `rotator-enabled=true` secrets only.
+ * - **Schedule**: the secret's own `rotation`: its `rotation_period` as a rate, its `next_rotation_time` as
+ *   `nextRotationAt` (rotation-schedule.ts); updateSchedule writes both.
+ * - **Last failure**: the `rotator-last-error` annotation, written and cleared by compare-and-swap.
  * - Every bookkeeping write is a compare-and-swap on the secret's etag (compare-and-swap.ts); every call carries the
  *   caller's signal where the port gives one; every failure is a RotatorError; no message carries a value.
  */
@@ -147,28 +158,54 @@ export class SecretManagerStore implements SecretStore {
   /**
    * The rotation-enabled secrets the sweep should rotate at `now`:
    * - a rotation left PENDING (a run that died, and whose redeliveries Pub/Sub gave up on): the sweep finishes it;
-   * - `rotation.nextRotationTime` at or before `now` (the notification has not gone out yet);
-   * - or CURRENT renewed a whole `rotationPeriod` or more ago. Secret Manager moves nextRotationTime on as soon as it
-   *   publishes SECRET_ROTATE, so a notification that was lost or failed for good leaves a future nextRotationTime
-   *   behind; the age of CURRENT is what shows it: its promotion time, or the creation of a value Rotator never
-   *   promoted (read from the secret's description, only for secrets with a period that are not due otherwise).
+   * - Secret Manager's own trigger: `rotation.nextRotationTime` at or before `now` (the notification has not gone out
+   *   yet);
+   * - or due by the schedule, as shared/schedule.ts scheduleState computes it for every store (what `status` shows):
+   *   CURRENT renewed a whole `rotationPeriod` or more ago (its promotion, or the creation of a value Rotator never
+   *   promoted). Secret Manager moves nextRotationTime on as soon as it publishes SECRET_ROTATE, so a notification
+   *   that was lost or failed for good leaves a future nextRotationTime behind; the age of CURRENT is what shows it.
+   *   Its versions are listed only for secrets with a period that are not due otherwise (one call each).
    */
   async dueSecretIds(now: Date): Promise<string[]> {
     const due: string[] = [];
     for (const { secretId, secret } of await this.#attached()) {
-      const annotations = secret.annotations ?? {};
-      const next = timestampDate(secret.rotation?.nextRotationTime);
-      const period = durationMs(secret.rotation?.rotationPeriod);
-      if (pendingMarker(annotations) !== undefined || (next !== undefined && next.getTime() <= now.getTime())) {
+      const next = nextRotationOf(secret);
+      if (pendingMarker(secret.annotations ?? {}) !== undefined || (next !== undefined && next.getTime() <= now.getTime())) {
         due.push(secretId);
         continue;
       }
-      if (period === undefined || period === 0) continue;
-      const current = (await this.describe(secretId)).versions.find((v) => v.stages.includes('CURRENT'));
-      const renewed = current?.promotedAt ?? current?.createdAt;
-      if (renewed !== undefined && renewed.getTime() + period <= now.getTime()) due.push(secretId);
+      if (typeof scheduleOf(secret) !== 'object') continue;
+      const { info } = mapSecret(secretId, secret, await this.#calls.listVersions(secretId));
+      if (scheduleState(info, now).due) due.push(secretId);
     }
     return due;
+  }
+
+  /**
+   * Every rotation-enabled secret's description (what `status` shows over a fleet), from one ListSecrets (which carries
+   * labels, annotations, aliases and rotation) and one ListSecretVersions per secret: N + 1 calls where describing each
+   * costs 2N. At most DESCRIBE_ALL_CONCURRENCY listings at a time, within Secret Manager's per-minute read quota for
+   * any fleet this runs against in one go.
+   */
+  async describeAll(options: CallOptions = {}): Promise<SecretInfo[]> {
+    const { signal } = options;
+    const attached = await this.#attached(signal);
+    const out: (SecretInfo | undefined)[] = new Array<SecretInfo | undefined>(attached.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < attached.length; i = next++) {
+        const entry = attached[i];
+        if (entry === undefined) continue;
+        try {
+          out[i] = this.#info(mapSecret(entry.secretId, entry.secret, await this.#calls.listVersions(entry.secretId, signal)));
+        } catch (error) {
+          // Deleted since it was listed: no longer one of the secrets, as a later listing would say.
+          if (!(error instanceof RotatorError && error.code === 'SECRET_NOT_FOUND')) throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DESCRIBE_ALL_CONCURRENCY, attached.length) }, worker));
+    return out.filter((info): info is SecretInfo => info !== undefined);
   }
 
 
@@ -187,7 +224,7 @@ export class SecretManagerStore implements SecretStore {
 
   async describe(secretId: string, options: DescribeOptions = {}): Promise<SecretInfo> {
     checkSecretManagerSecretId(secretId);
-    return (await this.#mapped(secretId, options.signal)).info;
+    return this.#info(await this.#mapped(secretId, options.signal));
   }
 
   async getValue(secretId: string, selector: VersionSelector, options: CallOptions = {}): Promise<string> {
@@ -229,7 +266,7 @@ export class SecretManagerStore implements SecretStore {
         );
       }
       // Checked before anything changes: a promotion that could not be written would strand a tested credential.
-      if (!fitsAnnotations(next.annotations, rotationBytes(token))) {
+      if (!fitsAnnotations(next.annotations, rotationBytes(token, next.annotations))) {
         throw new RotatorError(
           'INVALID_INPUT',
           `secret ${secretId} has no room left in its annotations (Secret Manager allows 16 KiB) for a rotation's bookkeeping: ` +
@@ -398,11 +435,76 @@ export class SecretManagerStore implements SecretStore {
     return outcome.cancelled;
   }
 
+  /**
+   * Records the last failed rotation as the `rotator-last-error` annotation, or removes it, by compare-and-swap on
+   * the secret's etag (so it neither loses nor undoes a racing promotion's or lock's write). Room for it is kept by
+   * startRotation; a secret whose annotations are full of other things gets INVALID_INPUT, and the engine a warning.
+   */
+  async recordRotationError(secretId: string, failure: RotationFailure | undefined, options: CallOptions = {}): Promise<void> {
+    checkSecretManagerSecretId(secretId);
+    const value = failure === undefined ? undefined : formatFailure(failure);
+    await compareAndSwap(
+      this.#calls,
+      secretId,
+      (next) => {
+        if (value === undefined) {
+          if (!Object.hasOwn(next.annotations, ANNOTATION.lastError)) return undefined;
+          Reflect.deleteProperty(next.annotations, ANNOTATION.lastError);
+          return next;
+        }
+        Reflect.deleteProperty(next.annotations, ANNOTATION.lastError);
+        if (!fitsAnnotations(next.annotations, ANNOTATION.lastError.length + value.length)) {
+          throw new RotatorError('INVALID_INPUT', `secret ${secretId} has no room left in its annotations (Secret Manager allows 16 KiB) for ${ANNOTATION.lastError}`);
+        }
+        next.annotations[ANNOTATION.lastError] = value;
+        return next;
+      },
+      { signal: options.signal },
+    );
+  }
+
+  /**
+   * Sets the schedule (a rate) as the secret's own `rotation`, or removes it: one UpdateSecret of `rotation` with the
+   * secret's etag (read again and retried if another writer got there first). Secret Manager has no cron or window
+   * (INVALID_INPUT), publishes SECRET_ROTATE only to the secret's topics (so a rate needs one: INVALID_INPUT naming the
+   * gcloud command), and accepts periods from an hour. The next rotation time is when the schedule says the secret is
+   * due (rotation-schedule.ts rotationFor), so the service's trigger and `status` agree.
+   */
+  async updateSchedule(secretId: string, schedule: RotationSchedule | undefined, options: CallOptions = {}): Promise<void> {
+    checkSecretManagerSecretId(secretId);
+    const rate = schedule === undefined ? undefined : secretManagerSchedule(schedule);
+    const { signal } = options;
+    for (let attempt = 1; ; attempt++) {
+      const [secret, versions] = await Promise.all([this.#calls.getSecret(secretId, signal), rate === undefined ? [] : this.#calls.listVersions(secretId, signal)]);
+      if (rate !== undefined && (secret.topics ?? []).length === 0) {
+        throw new RotatorError(
+          'INVALID_INPUT',
+          `secret ${secretId} has no Pub/Sub topic, and Secret Manager publishes its SECRET_ROTATE there: add one first (gcloud secrets update ${secretId} --add-topics=projects/<project>/topics/<topic>)`,
+        );
+      }
+      const rotation = rate === undefined ? {} : rotationFor(rate, scheduleState(mapSecret(secretId, secret, versions).info, this.#clock()).lastRotatedAt, this.#clock());
+      try {
+        await this.#calls.updateSecret(secretId, { etag: secret.etag ?? '', rotation }, ['rotation'], signal);
+        return;
+      } catch (error) {
+        if (causeStatus(error) !== 'FAILED_PRECONDITION' || attempt >= 3) throw error;
+      }
+    }
+  }
+
   // ---- reading ----
 
   async #mapped(secretId: string, signal: AbortSignal | undefined): Promise<Mapped> {
     const [secret, versions] = await Promise.all([this.#calls.getSecret(secretId, signal), this.#calls.listVersions(secretId, signal)]);
     return mapSecret(secretId, secret, versions);
+  }
+
+  /** The description of a mapped secret, with a period the port cannot show reported as a warning. */
+  #info(mapped: Mapped): SecretInfo {
+    if (scheduleOf(mapped.secret) === 'invalid') {
+      this.#logger?.warn('the secret\'s rotation period is not a whole number of hours from 1 hour to 1000 days, so it is shown without a schedule', { secretId: mapped.info.secretId });
+    }
+    return mapped.info;
   }
 
   /** CURRENT as consumers read it: the alias `current`, or `latest` on a secret that has no alias yet. */
@@ -446,9 +548,9 @@ export class SecretManagerStore implements SecretStore {
   }
 
   /** Every rotation-enabled secret of the project under the prefix, companions left out. */
-  async #attached(): Promise<{ secretId: string; secret: Secret }[]> {
+  async #attached(signal?: AbortSignal): Promise<{ secretId: string; secret: Secret }[]> {
     const out: { secretId: string; secret: Secret }[] = [];
-    for (const secret of await this.#calls.listSecrets(ENABLED_FILTER)) {
+    for (const secret of await this.#calls.listSecrets(ENABLED_FILTER, signal)) {
       const secretId = this.#calls.secretIdOf(secret.name);
       // The filter is the service's; what it returns is checked again here.
       if (secretId === undefined || secret.labels?.[SM_LABEL.enabled] !== 'true' || secretId.endsWith(PENDING_SECRET_SUFFIX)) continue;
@@ -616,8 +718,18 @@ function mapSecret(secretId: string, secret: Secret, versions: readonly VersionF
     list.push({ versionId: pending.token, stages: ['PENDING'], createdAt: pending.startedAt, hasValue: stored !== undefined });
     if (stored !== undefined) where.set(pending.token, { companion: true, n: stored });
   }
+  const schedule = scheduleOf(secret);
+  const lastError = lastFailure(annotations);
+  const nextRotationAt = nextRotationOf(secret);
   return {
-    info: { secretId, rotation: settingsFromLabels(labels, secretId), tags: userLabels(labels), versions: list },
+    info: {
+      secretId,
+      rotation: { ...settingsFromLabels(labels, secretId), ...(typeof schedule === 'object' ? { schedule } : {}) },
+      tags: userLabels(labels),
+      versions: list,
+      ...(lastError === undefined ? {} : { lastError }),
+      ...(nextRotationAt === undefined ? {} : { nextRotationAt }),
+    },
     secret,
     where,
     retired,

@@ -4,7 +4,7 @@ import type { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAzureHandlers, type AzureHandlers } from '../../functions/azure/register.js';
 import type { Rotator } from '../../shared/rotator.js';
-import type { SecretStore, Strategy } from '../../shared/store.js';
+import type { SecretInfo, SecretStore, Strategy } from '../../shared/store.js';
 import { KeyVaultSecretStore, createBlobLeaseLock, createSeededKeyVaultSecret } from '../../stores/azure/index.js';
 import { startKeyVaultFake, type KeyVaultFake } from '../fakes/azure/key-vault.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
@@ -91,6 +91,11 @@ function password(): string {
   return p;
 }
 
+/** The secret as `rotator status` sees it (describe needs no lock). */
+function describeSecret(name: string): Promise<SecretInfo> {
+  return new KeyVaultSecretStore({ client, lock: createBlobLeaseLock({ container: azurite.containerClient(LOCKS) }) }).describe(name);
+}
+
 /** What a consumer reads: the latest version of the main secret. */
 async function latest(name: string): Promise<{ username: string; password: string }> {
   const value = (await client.getSecret(name)).value ?? '';
@@ -105,7 +110,7 @@ async function enabledVersions(name: string): Promise<number> {
 }
 
 /** A database user and its secret in the vault (with a master secret for alternating users), rotation on. */
-async function seed(target: TestTarget, strategy: Strategy, intervalMs?: number): Promise<{ name: string; user: string; initial: string }> {
+async function seed(target: TestTarget, strategy: Strategy, everyMs?: number): Promise<{ name: string; user: string; initial: string }> {
   counter += 1;
   const name = `e2e-${target.engine}-${strategy === 'single-user' ? 'single' : 'alt'}-${counter}`;
   const user = name.replaceAll('-', '_');
@@ -118,7 +123,7 @@ async function seed(target: TestTarget, strategy: Strategy, intervalMs?: number)
     await createSeededKeyVaultSecret(client, `${name}-master`, JSON.stringify(master), { rotation: { enabled: false } });
     value = { ...value, masterarn: `${name}-master` };
   }
-  const rotation = { enabled: true, strategy, ...(intervalMs === undefined ? {} : { intervalMs }) };
+  const rotation = { enabled: true, strategy, ...(everyMs === undefined ? {} : { schedule: { kind: 'rate' as const, everyMs } }) };
   await createSeededKeyVaultSecret(client, name, JSON.stringify(value), { rotation });
   return { name, user, initial };
 }
@@ -177,10 +182,16 @@ describe.each(cases)('$engine, $strategy: crashes, races and the sweep through t
     // setSecret and promote leaves the old password in latest until the retry promotes the new one.
     const during = await latest(name);
     if (strategy === 'alternating-users') expect(await target.logsIn(during.username, during.password)).toBe(true);
+    // The failure is recorded on the secret (a tag on the latest version) for `status`, whichever runner failed.
+    const failed = await describeSecret(name);
+    if (_where !== 'after promote') expect(failed.lastError).toMatchObject({ code: 'INTERNAL', step: _where === 'before promote' ? 'finishSecret' : 'createSecret' });
+    expect(failed.tags).toEqual({});
     const retried = await handlers(target).secretNearExpiry(event, context('secretNearExpiry'));
     expect(['rotated', 'resumed', 'already-rotated']).toContain((retried as { outcome: string }).outcome);
     const after = await latest(name);
     expect(await target.logsIn(after.username, after.password)).toBe(true);
+    // The rotation that succeeded cleared it (its promotion wrote a version without the tag).
+    if (_where !== 'after promote') expect((await describeSecret(name)).lastError).toBeUndefined();
   });
 
   it.each(CRASHES.filter(([where]) => where !== 'after promote'))('a crash %s leaves the untested PENDING value where no consumer reads it', async (_where, crash) => {

@@ -351,9 +351,16 @@ describe.each(testTargets())('$engine', (target: TestTarget) => {
       skewMs += 31 * DAY;
       await handlers({ rotators: [rotator({ set: async (input, ctx) => { await target.rotator().set(input, ctx); sets += 1; throw new Crash('after set'); } })] })
         .rotate({ method: 'POST', rawBody: Buffer.from(JSON.stringify({ secretId: SECRET })) });
+      // The failure is recorded on the secret (its rotator-last-error annotation) for `status`, and not as a label.
+      const failed = await store().describe(SECRET);
+      expect(failed.lastError).toMatchObject({ code: 'INTERNAL', step: 'setSecret' });
+      expect(failed.tags).toEqual({});
       skewMs += LOCK_TTL_MS + 1_000;
       expect(await sweep()).toMatchObject({ status: 200, body: { sweep: { failed: 0, secrets: [{ secretId: SECRET, outcome: 'resumed' }] } } });
       await expectConverged();
+      // The rotation that succeeded cleared it.
+      expect((await store().describe(SECRET)).lastError).toBeUndefined();
+      expect(fake.secret(SECRET)?.annotations['rotator-last-error']).toBeUndefined();
     });
 
     const crashPoints: Array<[string, () => Partial<GcpFunctionDeps>]> = [

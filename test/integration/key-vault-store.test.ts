@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { RotationEngine } from '../../shared/engine.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator } from '../../shared/rotator.js';
+import { scheduleState } from '../../shared/schedule.js';
 import type { Strategy } from '../../shared/store.js';
 import {
   KEY_VAULT_MAX_VALUE_BYTES,
@@ -199,7 +200,7 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
   });
 
   it('carries the secret\'s tags and settings forward across three rotations, and chains PREVIOUS by tag', async () => {
-    const rotation = { enabled: true, strategy: 'single-user' as Strategy, safeWindowMs: 7 * 86_400_000, keepSuperseded: 2, intervalMs: 90 * 86_400_000 };
+    const rotation = { enabled: true, strategy: 'single-user' as Strategy, safeWindowMs: 7 * 86_400_000, keepSuperseded: 2, schedule: { kind: 'rate' as const, everyMs: 90 * 86_400_000 } };
     await seed(rotation, { team: 'payments', 'cost-center': 'cc-42' });
     const tokens: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -220,7 +221,7 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
       expect(latest?.tags[KV_TAG.pending]).toBeUndefined();
       const info = await store.describe(SECRET);
       expect(info.tags).toEqual({ team: 'payments', 'cost-center': 'cc-42' });
-      expect(info.rotation).toEqual({ enabled: true, strategy: 'single-user', safeWindowMs: 7 * 86_400_000, keepSuperseded: 2 });
+      expect(info.rotation).toEqual({ enabled: true, strategy: 'single-user', safeWindowMs: 7 * 86_400_000, keepSuperseded: 2, schedule: { kind: 'rate', everyMs: 90 * 86_400_000 } });
       expect(info.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(tokens[i]);
       expect(info.versions.find((v) => v.stages.includes('CURRENT'))?.promotedAt).toEqual(now);
     }
@@ -234,9 +235,9 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
   });
 
   it('sets expiresOn from the interval, so SecretNearExpiry fires when it is up; dueSecretIds follows it', async () => {
-    await seed({ enabled: true, intervalMs: 90 * 86_400_000 });
+    await seed({ enabled: true, schedule: { kind: 'rate', everyMs: 90 * 86_400_000 } });
     await seed({ enabled: true }, {}, 'kv-no-interval');
-    await seed({ enabled: false, intervalMs: 86_400_000 }, {}, 'kv-detached');
+    await seed({ enabled: false, schedule: { kind: 'rate', everyMs: 86_400_000 } }, {}, 'kv-detached');
     const seededExp = fake.versions(SECRET)?.at(-1)?.exp ?? 0;
     expect(seededExp).toBe(Math.floor(now.getTime() / 1000) + 120 * 86_400);
     const promotedAt = new Date(now.getTime() + 5 * 86_400_000);
@@ -409,6 +410,167 @@ describe('KeyVaultSecretStore: what is particular to Key Vault', () => {
     expect(isRotatorError(error, 'INVALID_INPUT')).toBe(true);
     expect((error as Error).message).toMatch(/15 per version/);
     expect(fake.versions(SECRET)?.[0]?.tags[KV_TAG.pending]).toBeUndefined();
+  });
+
+  it('keeps room for every rotation, not just the next: 9 tags carried forward rotate, fail and record again and again; 10 are refused', async () => {
+    now = new Date(Date.now() - 5000); // the fake dates versions by the real clock; promotions must not look newer
+    const eight = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`tag-${i}`, 'x']));
+    await seed({ enabled: true }, eight); // 8 + rotator-enabled = 9, the most: 9 + 3 (promotion) + 3 (marker, failure) = 15
+    const failing = rotatorWith(target, { test: () => Promise.reject(new RotatorError('TARGET_AUTH_FAILED', 'the new password was refused')) });
+    for (let i = 0; i < 2; i++) {
+      await engine().rotate(SECRET);
+      expect(await codeOf(engine(failing).rotate(SECRET))).toBe('TARGET_AUTH_FAILED');
+      const latest = fake.versions(SECRET)?.at(-1);
+      expect(Object.keys(latest?.tags ?? {})).toHaveLength(15); // 9 carried, 3 of the promotion, the marker and the failure
+      expect((await store.describe(SECRET)).lastError).toMatchObject({ code: 'TARGET_AUTH_FAILED', step: 'testSecret' });
+      await engine().rotate(SECRET); // resumes the PENDING rotation, and the new version carries no failure
+      expect((await store.describe(SECRET)).lastError).toBeUndefined();
+    }
+    await seed({ enabled: true }, { ...eight, 'tag-8': 'x' }, 'kv-ten');
+    const error = await store.startRotation('kv-ten', 'kv-token-ten').catch((e: unknown) => e);
+    expect(isRotatorError(error, 'INVALID_INPUT')).toBe(true);
+    expect((error as Error).message).toMatch(/at most 9/);
+    // A schedule is a tag too: updateSchedule refuses the tenth, before any write.
+    const nine = await seed({ enabled: true }, eight, 'kv-nine');
+    expect(await codeOf(store.updateSchedule('kv-nine', { kind: 'rate', everyMs: 86_400_000 }))).toBe('INVALID_INPUT');
+    expect(fake.versions('kv-nine')?.find((v) => v.id === nine)?.tags[KV_TAG.interval]).toBeUndefined();
+  });
+
+  it('records a failed rotation as a tag on the latest version (no new version), shows it as lastError, and the next success clears it', async () => {
+    await seed({ enabled: true }, { team: 'payments' });
+    const failing = rotatorWith(target, { set: () => Promise.reject(new RotatorError('TARGET_UNREACHABLE', 'db.local did not answer', { retryable: true })) });
+    now = new Date('2030-01-02T03:04:05.000Z');
+    expect(await codeOf(engine(failing).rotate(SECRET))).toBe('TARGET_UNREACHABLE');
+    expect(fake.versions(SECRET)).toHaveLength(1); // patched, not a new version: consumers read the same value
+    expect(fake.versions(SECRET)?.[0]?.tags[KV_TAG.lastError]).toMatch(/^TARGET_UNREACHABLE setSecret \d{4}-/);
+    const failed = await store.describe(SECRET);
+    expect(failed.lastError).toMatchObject({ code: 'TARGET_UNREACHABLE', step: 'setSecret' });
+    expect(failed.tags).toEqual({ team: 'payments' });
+    await engine().rotate(SECRET);
+    expect((await store.describe(SECRET)).lastError).toBeUndefined();
+    // The store's own calls: recording, clearing, and clearing what is not there (no write).
+    await store.recordRotationError(SECRET, { code: 'STORE_IO', at: now, step: 'finishSecret' });
+    expect((await store.describe(SECRET)).lastError).toEqual({ code: 'STORE_IO', at: now, step: 'finishSecret' });
+    await store.recordRotationError(SECRET, undefined);
+    expect((await store.describe(SECRET)).lastError).toBeUndefined();
+    fake.resetCounts();
+    await store.recordRotationError(SECRET, undefined);
+    expect(fake.count('UpdateSecret')).toBe(0);
+    // What is refused: a failure that could carry anything but a code, a step and a time.
+    expect(await codeOf(store.recordRotationError(SECRET, { code: 'bad code\nwith a line', at: now }))).toBe('INVALID_INPUT');
+    expect(await codeOf(store.recordRotationError(SECRET, { code: 'STORE_IO', at: new Date(Number.NaN) }))).toBe('INVALID_INPUT');
+  });
+
+  it('does not believe a recorded failure edited by hand: anything that does not parse is no lastError, and never echoed', async () => {
+    await seed();
+    const latest = () => fake.versions(SECRET)?.at(-1);
+    const bogus = [
+      'TARGET_AUTH_FAILED setSecret yesterday',
+      'password=hunter2 setSecret 2030-01-01T00:00:00.000Z',
+      'X'.repeat(256),
+      'CODE step 2030-01-01T00:00:00.000Z extra',
+      'CODE\u0000 step 2030-01-01T00:00:00.000Z',
+      'CODE st\nep 2030-01-01T00:00:00.000Z',
+      '',
+    ];
+    for (const value of bogus) {
+      await client.updateSecretProperties(SECRET, latest()?.id ?? '', { tags: { ...latest()?.tags, [KV_TAG.lastError]: value } });
+      const info = await store.describe(SECRET);
+      expect(info.lastError).toBeUndefined();
+      expect(info.tags).toEqual({});
+      expect(JSON.stringify(info)).not.toContain('hunter2');
+    }
+    // The longest value formatFailure writes is read back.
+    const at = new Date('2030-01-01T00:00:00.000Z');
+    const longest = { code: `E${'X'.repeat(63)}`, step: 's'.repeat(32), at };
+    await store.recordRotationError(SECRET, longest);
+    expect((await store.describe(SECRET)).lastError).toEqual(longest);
+    expect(await codeOf(store.recordRotationError(SECRET, { ...longest, code: `E${'X'.repeat(64)}` }))).toBe('INVALID_INPUT');
+  });
+
+  it('shows rotator-interval as a rate schedule and exp less 30 days as nextRotationAt; dueSecretIds agrees with scheduleState', async () => {
+    const day = 86_400_000;
+    await seed({ enabled: true, schedule: { kind: 'rate', everyMs: 30 * day } });
+    const info = await store.describe(SECRET);
+    expect(info.rotation.schedule).toEqual({ kind: 'rate', everyMs: 30 * day });
+    expect(info.nextRotationAt).toEqual(new Date(now.getTime() + 30 * day));
+    await engine().rotate(SECRET);
+    const rotatedAt = now;
+    // At every time around the due date, the sweep's list (one listing of the vault) says what scheduleState says.
+    for (const offset of [0, 29 * day, 30 * day - 1000, 30 * day, 31 * day]) {
+      const at = new Date(rotatedAt.getTime() + offset);
+      const { due } = scheduleState(await store.describe(SECRET), at);
+      expect(due).toBe(offset >= 30 * day);
+      expect(await store.dueSecretIds(at)).toEqual(due ? [SECRET] : []);
+    }
+    // A rotation left PENDING is swept too, whatever the schedule.
+    await store.startRotation(SECRET, 'kv-token-left');
+    expect(await store.dueSecretIds(rotatedAt)).toEqual([SECRET]);
+  });
+
+  it('updateSchedule writes a rate as the tag and moves exp with it; refuses a cron, a window and what no rate is; removes it', async () => {
+    const day = 86_400_000;
+    await seed({ enabled: true }, { team: 'payments' });
+    await engine().rotate(SECRET);
+    const rotatedAt = now;
+    now = new Date(now.getTime() + 10 * day);
+    await store.updateSchedule(SECRET, { kind: 'rate', everyMs: 30 * day });
+    const versions = fake.versions(SECRET) ?? [];
+    expect(versions).toHaveLength(2); // a PATCH, no new version
+    expect(versions.at(-1)?.tags).toMatchObject({ [KV_TAG.interval]: '30d', team: 'payments', [KV_TAG.enabled]: 'true' });
+    // Due 30 days after the last rotation, so SecretNearExpiry fires then: exp = that + 30 days.
+    expect(versions.at(-1)?.exp).toBe(Math.floor(rotatedAt.getTime() / 1000) + 60 * 86_400);
+    const info = await store.describe(SECRET);
+    expect(info.rotation.schedule).toEqual({ kind: 'rate', everyMs: 30 * day });
+    expect(scheduleState(info, now).nextDueAt).toEqual(info.nextRotationAt);
+    // A schedule already overdue: exp is never set in the past, and the secret is due at once.
+    await store.updateSchedule(SECRET, { kind: 'rate', everyMs: 2 * 3_600_000 });
+    expect(fake.versions(SECRET)?.at(-1)?.exp).toBe(Math.floor(now.getTime() / 1000) + 30 * 86_400);
+    expect(fake.versions(SECRET)?.at(-1)?.tags[KV_TAG.interval]).toBe('2h');
+    expect(await store.dueSecretIds(now)).toEqual([SECRET]);
+    fake.resetCounts();
+    for (const refused of [
+      { kind: 'cron' as const, expression: '0 4 ? * SUN *' },
+      { kind: 'rate' as const, everyMs: 30 * day, windowMs: 3_600_000 },
+      { kind: 'rate' as const, everyMs: 1_800_000 },
+      { kind: 'rate' as const, everyMs: 1001 * day },
+      { kind: 'rate' as const, everyMs: 90 * 60_000 },
+    ]) {
+      const error = await store.updateSchedule(SECRET, refused).catch((e: unknown) => e);
+      expect(isRotatorError(error, 'INVALID_INPUT')).toBe(true);
+    }
+    expect(String(await store.updateSchedule(SECRET, { kind: 'cron', expression: '0 4 ? * SUN *' }).catch((e: unknown) => e))).toMatch(/no cron/);
+    expect(fake.count('UpdateSecret')).toBe(0);
+    await store.updateSchedule(SECRET, undefined);
+    expect(fake.versions(SECRET)?.at(-1)?.tags[KV_TAG.interval]).toBeUndefined();
+    expect((await store.describe(SECRET)).rotation).toEqual({ enabled: true });
+    // On a value set by hand (a version without tags), the settings it inherits are written with the schedule.
+    const written = await client.setSecret(SECRET, JSON.stringify(initial));
+    await store.updateSchedule(SECRET, { kind: 'rate', everyMs: 7 * day });
+    expect(fake.versions(SECRET)?.find((v) => v.id === written.properties.version)?.tags).toEqual({ [KV_TAG.enabled]: 'true', [KV_TAG.interval]: '7d' });
+    expect((await store.describe(SECRET)).rotation).toEqual({ enabled: true, schedule: { kind: 'rate', everyMs: 7 * day } });
+  });
+
+  it('a rotator-interval tag that is no rate (edited by hand) is no schedule and a warning: never an error, never echoed', async () => {
+    await seed();
+    const lines: string[] = [];
+    const watched = new KeyVaultSecretStore({ client, lock, clock: () => now, logger: canaryLogger(lines) });
+    const latest = () => fake.versions(SECRET)?.at(-1);
+    for (const value of ['90m', '45s', '0d', '1001d', 'cron(0 4 ? * SUN *)', 'soon-ish', '30\nd', '30d\u0000', 'x'.repeat(256), '']) {
+      lines.length = 0;
+      await client.updateSecretProperties(SECRET, latest()?.id ?? '', { tags: { ...latest()?.tags, [KV_TAG.interval]: value } });
+      const info = await watched.describe(SECRET);
+      expect(info.rotation).toEqual({ enabled: true });
+      expect(lines.some((l) => l.includes('invalid tag rotator-interval'))).toBe(true);
+      if (value.length > 3) expect(lines.join('\n')).not.toContain(value.trim());
+      expect(await watched.dueSecretIds(new Date(now.getTime() + 2000 * 86_400_000))).toEqual([]);
+      expect(await watched.listSecretIds()).toEqual([SECRET]);
+    }
+    // The largest rate there is, and 1 hour, are read back.
+    for (const [value, everyMs] of [['1000d', 1000 * 86_400_000], ['1h', 3_600_000], ['rate(12 hours)', 12 * 3_600_000]] as const) {
+      await client.updateSecretProperties(SECRET, latest()?.id ?? '', { tags: { ...latest()?.tags, [KV_TAG.interval]: value } });
+      expect((await watched.describe(SECRET)).rotation.schedule).toEqual({ kind: 'rate', everyMs });
+    }
   });
 });
 

@@ -3,6 +3,7 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotationEngine } from '../../shared/engine.js';
 import { Purger } from '../../shared/purger.js';
+import { scheduleState } from '../../shared/schedule.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
 import type { Rotator } from '../../shared/rotator.js';
 import type { SecretStore } from '../../shared/store.js';
@@ -11,6 +12,7 @@ import {
   AnnotationLease,
   GRPC_STATUS,
   PENDING_SECRET_SUFFIX,
+  SECRET_MANAGER_MAX_ANNOTATIONS_BYTES,
   SECRET_MANAGER_MAX_VALUE_BYTES,
   SM_LABEL,
   SecretManagerStore,
@@ -20,6 +22,7 @@ import {
   mapSecretManagerError,
   type SeedSecretManagerSecretOptions,
 } from '../../stores/gcp/index.js';
+import { rotationBytes } from '../../stores/gcp/annotations.js';
 import { startSecretManagerFake, type SecretManagerFake } from '../fakes/gcp/secret-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
 import { MemoryTarget } from '../support/memory-target.js';
@@ -566,6 +569,188 @@ describe('SecretManagerStore: what is particular to Secret Manager', () => {
       expect(error.message).toContain(`invalid label ${label}`);
       if (value.length > 3) expect(error.message).not.toContain(value);
     }
+  });
+
+  it('shows rotation_period as a rate and next_rotation_time as nextRotationAt; dueSecretIds agrees with scheduleState', async () => {
+    const day = 86_400_000;
+    const topics = [`projects/${fake.project}/topics/rotations`];
+    await seed({ rotation: { periodSeconds: 30 * 86_400, next: new Date(now.getTime() + 30 * day) }, topics });
+    const info = await store.describe(SECRET);
+    expect(info.rotation.schedule).toEqual({ kind: 'rate', everyMs: 30 * day });
+    expect(info.nextRotationAt).toEqual(new Date(now.getTime() + 30 * day));
+    await engine().rotate(SECRET);
+    const rotatedAt = new Date(now.getTime());
+    // The notification was lost: the service moved its date on without us. At every time around the due date, the
+    // sweep's list says what scheduleState says (while the service's own date has not come).
+    await client.updateSecret({
+      secret: { name: name(), rotation: { rotationPeriod: { seconds: 30 * 86_400 }, nextRotationTime: { seconds: Math.floor(now.getTime() / 1000) + 45 * 86_400 } } },
+      updateMask: { paths: ['rotation'] },
+    });
+    for (const offset of [0, 29 * day, 30 * day - 1000, 30 * day, 31 * day]) {
+      const at = new Date(rotatedAt.getTime() + offset);
+      const { due } = scheduleState(await store.describe(SECRET), at);
+      expect(due).toBe(offset >= 30 * day);
+      expect(await store.dueSecretIds(at)).toEqual(due ? [SECRET] : []);
+    }
+    // The service's own date counts too (its SECRET_ROTATE has not gone out yet), and so does a rotation left PENDING.
+    expect(await store.dueSecretIds(new Date(rotatedAt.getTime() + 45 * day))).toEqual([SECRET]);
+    await store.startRotation(SECRET, 'sm-token-left');
+    expect(await store.dueSecretIds(rotatedAt)).toEqual([SECRET]);
+  });
+
+  it('updateSchedule writes a rate as rotation (period, and the next time the schedule is due) with the etag; refuses what Secret Manager cannot keep; removes it', async () => {
+    const day = 86_400_000;
+    await seed({ topics: [`projects/${fake.project}/topics/rotations`] });
+    await engine().rotate(SECRET);
+    const rotatedAt = now;
+    now = new Date(now.getTime() + 10 * day);
+    await store.updateSchedule(SECRET, { kind: 'rate', everyMs: 30 * day });
+    expect(fake.secret(SECRET)?.rotation).toEqual({ rotationPeriodSeconds: 30 * 86_400, nextRotationTime: new Date(rotatedAt.getTime() + 30 * day) });
+    const info = await store.describe(SECRET);
+    expect(info.rotation.schedule).toEqual({ kind: 'rate', everyMs: 30 * day });
+    expect(info.nextRotationAt).toEqual(scheduleState(info, now).nextDueAt);
+    // Already overdue: the service's date is as soon as it accepts (it refuses under 5 minutes), and the sweep has it now.
+    await store.updateSchedule(SECRET, { kind: 'rate', everyMs: 3_600_000 });
+    expect(fake.secret(SECRET)?.rotation).toEqual({ rotationPeriodSeconds: 3_600, nextRotationTime: new Date(now.getTime() + 600_000) });
+    expect(await store.dueSecretIds(now)).toEqual([SECRET]);
+    const before = fake.calls.filter((c) => c.rpc === 'UpdateSecret').length;
+    for (const [refused, why] of [
+      [{ kind: 'cron' as const, expression: '0 4 ? * SUN *' }, /no cron/],
+      [{ kind: 'rate' as const, everyMs: 30 * day, windowMs: 3_600_000 }, /no rotation window/],
+      [{ kind: 'rate' as const, everyMs: 1_800_000 }, /from 1 hour to 1000 days/],
+      [{ kind: 'rate' as const, everyMs: 1001 * day }, /from 1 hour to 1000 days/],
+      [{ kind: 'rate' as const, everyMs: 5_400_000 }, /whole number of hours/],
+    ] as const) {
+      const error = await errorOf(store.updateSchedule(SECRET, refused));
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.message).toMatch(why);
+    }
+    expect(fake.calls.filter((c) => c.rpc === 'UpdateSecret').length).toBe(before);
+    await store.updateSchedule(SECRET, undefined);
+    expect(fake.secret(SECRET)?.rotation).toBeUndefined();
+    expect((await store.describe(SECRET)).rotation.schedule).toBeUndefined();
+    // Without a topic the service would have nowhere to publish: refused, naming the gcloud command.
+    await seed({}, 'sm-no-topic');
+    const error = await errorOf(store.updateSchedule('sm-no-topic', { kind: 'rate', everyMs: day }));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toContain('--add-topics');
+    // A write racing it (the service moving its own date on) makes it read again and write over the new etag.
+    const racing = new SecretManagerStore({
+      client: interceptingClient(client, 'updateSecret', async () => {
+        if (fake.secret(SECRET)?.labels.raced === undefined) {
+          const [secret] = await client.getSecret({ name: name() });
+          await client.updateSecret({ secret: { name: name(), etag: secret.etag ?? '', labels: { ...secret.labels, raced: 'yes' } }, updateMask: { paths: ['labels'] } });
+        }
+      }),
+      projectId: fake.project,
+      clock,
+    });
+    await racing.updateSchedule(SECRET, { kind: 'rate', everyMs: 2 * day });
+    expect(fake.secret(SECRET)?.rotation?.rotationPeriodSeconds).toBe(2 * 86_400);
+    expect(fake.secret(SECRET)?.labels.raced).toBe('yes');
+  });
+
+  it('a rotation period that is no rate (set by hand) is no schedule and a warning, never an error', async () => {
+    const lines: string[] = [];
+    const watched = new SecretManagerStore({ client, projectId: fake.project, clock, logger: canaryLogger(lines) });
+    await seed({ topics: [`projects/${fake.project}/topics/rotations`] });
+    for (const seconds of [5_400, 1001 * 86_400, 100 * 365 * 86_400]) {
+      lines.length = 0;
+      await client.updateSecret({
+        secret: { name: name(), rotation: { rotationPeriod: { seconds }, nextRotationTime: { seconds: Math.floor(now.getTime() / 1000) + 86_400 } } },
+        updateMask: { paths: ['rotation'] },
+      });
+      const info = await watched.describe(SECRET);
+      expect(info.rotation.schedule).toBeUndefined();
+      expect(info.nextRotationAt).toEqual(new Date(now.getTime() + 86_400_000));
+      expect(lines.some((l) => l.includes('rotation period is not a whole number of hours'))).toBe(true);
+      expect(await watched.dueSecretIds(new Date(now.getTime() + 3_600_000))).toEqual([]);
+    }
+    // The longest and the shortest rates the port has are read back.
+    for (const seconds of [1000 * 86_400, 3_600]) {
+      await client.updateSecret({
+        secret: { name: name(), rotation: { rotationPeriod: { seconds }, nextRotationTime: { seconds: Math.floor(now.getTime() / 1000) + 86_400 } } },
+        updateMask: { paths: ['rotation'] },
+      });
+      expect((await watched.describe(SECRET)).rotation.schedule).toEqual({ kind: 'rate', everyMs: seconds * 1000 });
+    }
+  });
+
+  it('records a failed rotation as the rotator-last-error annotation by compare-and-swap; the next success clears it', async () => {
+    await seed({ labels: { team: 'payments' } });
+    const failing = rotatorWith(target, { set: () => Promise.reject(new RotatorError('TARGET_UNREACHABLE', 'db.local did not answer', { retryable: true })) });
+    expect(await codeOf(engine(failing).rotate(SECRET))).toBe('TARGET_UNREACHABLE');
+    // (the engine dates it by the real clock, not the store's)
+    expect(fake.secret(SECRET)?.annotations[ANNOTATION.lastError]).toMatch(/^TARGET_UNREACHABLE setSecret \d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    const failed = await store.describe(SECRET);
+    expect(failed.lastError).toMatchObject({ code: 'TARGET_UNREACHABLE', step: 'setSecret' });
+    expect(failed.tags).toEqual({ team: 'payments' });
+    await engine().rotate(SECRET);
+    expect((await store.describe(SECRET)).lastError).toBeUndefined();
+    expect(fake.secret(SECRET)?.annotations[ANNOTATION.lastError]).toBeUndefined();
+    // Clearing what is not there writes nothing; a failure that is more than a code, a step and a time is refused.
+    const updates = () => fake.calls.filter((c) => c.rpc === 'UpdateSecret').length;
+    const before = updates();
+    await store.recordRotationError(SECRET, undefined);
+    expect(await codeOf(store.recordRotationError(SECRET, { code: 'bad code\nwith a line', at: now }))).toBe('INVALID_INPUT');
+    expect(await codeOf(store.recordRotationError(SECRET, { code: 'STORE_IO', at: now, step: 'step with spaces' }))).toBe('INVALID_INPUT');
+    expect(updates()).toBe(before);
+  });
+
+  it('does not believe a recorded failure edited by hand, and keeps room for one within the 16 KiB of annotations', async () => {
+    await seed();
+    const setAnnotation = async (key: string, value: string): Promise<void> => {
+      const [secret] = await client.getSecret({ name: name() });
+      await client.updateSecret({ secret: { name: name(), etag: secret.etag ?? '', annotations: { ...secret.annotations, [key]: value } }, updateMask: { paths: ['annotations'] } });
+    };
+    for (const value of ['TARGET_AUTH_FAILED setSecret yesterday', 'password=hunter2 setSecret 2030-01-01T00:00:00.000Z', 'X'.repeat(129), 'CODE step 2030-01-01T00:00:00.000Z extra', 'CODE\u0000 step 2030-01-01T00:00:00.000Z', '']) {
+      await setAnnotation(ANNOTATION.lastError, value);
+      const info = await store.describe(SECRET);
+      expect(info.lastError).toBeUndefined();
+      expect(JSON.stringify(info)).not.toContain('hunter2');
+    }
+    const longest = { code: `E${'X'.repeat(63)}`, step: 's'.repeat(32), at: now };
+    await store.recordRotationError(SECRET, longest);
+    expect((await store.describe(SECRET)).lastError).toEqual(longest);
+    // Annotations filled to the byte by others: a rotation is refused before it starts, as it could not record its
+    // failure; with room for exactly one rotation and its failure it starts, fails, and records it.
+    const used = (): number => Object.entries(fake.secret(SECRET)?.annotations ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    await store.recordRotationError(SECRET, undefined);
+    const token = 'sm-token-room';
+    const needs = rotationBytes(token);
+    await setAnnotation('filler', '');
+    await setAnnotation('filler', 'f'.repeat(SECRET_MANAGER_MAX_ANNOTATIONS_BYTES - used() - needs + 1));
+    expect(await codeOf(store.startRotation(SECRET, token))).toBe('INVALID_INPUT');
+    await setAnnotation('filler', 'f'.repeat(SECRET_MANAGER_MAX_ANNOTATIONS_BYTES - (used() - (fake.secret(SECRET)?.annotations.filler?.length ?? 0)) - needs));
+    await store.startRotation(SECRET, token);
+    await store.putPending(SECRET, token, JSON.stringify({ ...initial, password: 'pending-password-sm-room' }));
+    recordSecrets('pending-password-sm-room');
+    await store.recordRotationError(SECRET, longest);
+    expect((await store.describe(SECRET)).lastError).toEqual(longest);
+    await store.promote(SECRET, token);
+    expect(used()).toBeLessThanOrEqual(SECRET_MANAGER_MAX_ANNOTATIONS_BYTES);
+  });
+
+  it('describeAll gives what describe gives for every rotation-enabled secret, in one ListSecrets and one ListSecretVersions each', async () => {
+    for (let i = 0; i < 12; i++) await seed({ labels: { index: String(i) } }, `sm-fleet-${String(i).padStart(2, '0')}`);
+    await seed({ settings: { enabled: false } }, 'sm-fleet-off');
+    await engine().rotate('sm-fleet-03');
+    await store.recordRotationError('sm-fleet-05', { code: 'STORE_IO', at: now, step: 'createSecret' });
+    const calls = fake.calls.length;
+    const all = await store.describeAll();
+    const made = fake.calls.slice(calls);
+    expect(made.filter((c) => c.rpc === 'ListSecrets')).toHaveLength(1);
+    expect(made.filter((c) => c.rpc === 'ListSecretVersions')).toHaveLength(12);
+    expect(made).toHaveLength(13);
+    expect(all.map((i) => i.secretId)).toEqual((await store.listSecretIds()));
+    for (const info of all) expect(info).toEqual(await store.describe(info.secretId));
+    expect(all.find((i) => i.secretId === 'sm-fleet-05')?.lastError).toMatchObject({ code: 'STORE_IO' });
+    expect(await new SecretManagerStore({ client, projectId: fake.project, clock }).describeAll({ signal: AbortSignal.abort(new Error('stop')) }).catch((e: unknown) => String(e))).toContain('stop');
+    // A secret deleted between the listing and its versions is left out, as the next listing would; other failures fail it.
+    fake.failNext('ListSecretVersions', GRPC_STATUS.NOT_FOUND);
+    expect(await store.describeAll()).toHaveLength(11);
+    fake.failNext('ListSecretVersions', GRPC_STATUS.PERMISSION_DENIED);
+    expect(await codeOf(store.describeAll())).toBe('STORE_IO');
   });
 
   it('refuses hostile ids, tokens and version ids before any call', async () => {
