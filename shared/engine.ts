@@ -83,6 +83,7 @@ interface StepOptions extends RunOptions {
 interface Progress {
   step: string;
   info?: SecretInfo;
+  token?: string;
 }
 
 /** Errors that are not the secret's rotation failing (see #recordOutcome). */
@@ -143,7 +144,7 @@ export class RotationEngine {
         return loaded;
       });
     } catch (error) {
-      await this.#recordOutcome(info, error, step, options);
+      await this.#recordOutcome(info, error, step, options, token);
       throw error;
     }
     if (step === 'finishSecret') await this.#recordOutcome(info, undefined, step, options);
@@ -170,12 +171,17 @@ export class RotationEngine {
       if (progress.info !== undefined) await this.#recordOutcome(progress.info, undefined, progress.step, { signal });
     } catch (error) {
       // With the lock lost, the secret may be someone else's now: its record is theirs to write.
-      if (progress.info !== undefined && lost?.aborted !== true) await this.#recordOutcome(progress.info, error, progress.step, { signal });
+      if (progress.info !== undefined && lost?.aborted !== true) await this.#recordOutcome(progress.info, error, progress.step, { signal }, progress.token);
       await this.#release(lease, secretId);
       throw error;
     }
     await this.#release(lease, secretId);
     return report;
+  }
+
+  async #isCurrent(secretId: string, token: string, options: CallOptions): Promise<boolean> {
+    const info = await this.#store.describe(secretId, { dates: false, ...options });
+    return info.versions.some((v) => v.versionId === token && v.stages.includes('CURRENT'));
   }
 
   /**
@@ -184,18 +190,20 @@ export class RotationEngine {
    * secret's rotation (a stray step, a disabled secret, someone else's lock) are not recorded. Best effort: a store
    * that cannot record it only gets a warning, and the rotation's own outcome stands.
    */
-  async #recordOutcome(info: SecretInfo, error: unknown, step: string, options: CallOptions): Promise<void> {
+  async #recordOutcome(info: SecretInfo, error: unknown, step: string, options: CallOptions, token?: string): Promise<void> {
     const record = this.#store.recordRotationError?.bind(this.#store);
     if (record === undefined) return;
     let failure: RotationFailure | undefined;
-    if (error !== undefined) {
-      const code = toRotatorError(error).code;
-      if (UNRECORDED.has(code)) return;
-      failure = { code, at: new Date(), step };
-    } else if (info.lastError === undefined) {
-      return;
-    }
     try {
+      if (error !== undefined) {
+        const code = toRotatorError(error).code;
+        if (UNRECORDED.has(code)) return;
+        failure = { code, at: new Date(), step };
+        // A finishSecret that failed after its promotion (in the bookkeeping after it) rotated the secret: recorded as
+        // a failure, it would stay on a healthy secret, since a retry finds the token CURRENT and has nothing to do.
+        if (step === 'finishSecret' && token !== undefined && (await this.#isCurrent(info.secretId, token, options))) failure = undefined;
+      }
+      if (failure === undefined && info.lastError === undefined) return;
       await record(info.secretId, failure, options);
     } catch (recordError) {
       this.#logger.warn('could not record the outcome of the rotation on the secret; `rotator status` shows the previous one', { secretId: info.secretId, error: recordError });
@@ -225,6 +233,7 @@ export class RotationEngine {
       const prepared = await this.#load(info, options);
       await this.#checkMaster(prepared, options);
       token = this.#newToken();
+      progress.token = token;
       assertLeaseHeld(lost, secretId); // startRotation takes no signal
       await this.#store.startRotation(secretId, token);
       createdHere = true;
@@ -232,6 +241,7 @@ export class RotationEngine {
       loaded = { ...prepared, info };
     } else {
       token = pending.versionId;
+      progress.token = token;
       this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
       try {
         // Dates say how old the PENDING is and whether CURRENT was replaced after it (see DescribeOptions).

@@ -73,6 +73,26 @@ describe('the outcome a self-driven rotation records', () => {
     expect(recorded).toBe(0);
   });
 
+  it('records no failure when finishSecret failed after its promotion: the secret was rotated', async () => {
+    target.failNext.set = new RotatorError('TARGET_ERROR', 'refused');
+    await expect(engine().rotate(SECRET)).rejects.toMatchObject({ code: 'TARGET_ERROR' });
+    expect(await lastError()).toMatchObject({ code: 'TARGET_ERROR' });
+    const store = new Proxy(t.store, {
+      get(target_, key, receiver) {
+        if (key === 'promote') {
+          return async (secretId: string, token: string) => {
+            await target_.promote(secretId, token);
+            throw new RotatorError('STORE_IO', 'the bookkeeping after the promotion failed');
+          };
+        }
+        const value: unknown = Reflect.get(target_, key, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target_) : value;
+      },
+    });
+    await expect(engine(store).rotate(SECRET)).rejects.toMatchObject({ code: 'STORE_IO' });
+    expect(await lastError()).toBeUndefined(); // the earlier failure is cleared too: the rotation it was about finished
+  });
+
   it('keeps the rotation\'s own error when the store cannot record it, with a warning', async () => {
     const store = new Proxy(t.store, {
       get(target_, key, receiver) {
