@@ -1,0 +1,304 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
+import { RotationEngine, type PreflightReport } from '../../shared/engine.js';
+import { generatePassword } from '../../shared/password.js';
+import type { PreflightCheckId, PreflightStatus, Rotator } from '../../shared/rotator.js';
+import type { SecretObject } from '../../shared/secret.js';
+import type { Strategy } from '../../shared/store.js';
+import { canaryLogger, recordSecrets } from '../support/canary.js';
+import { startNoTlsProxy, type NoTlsProxy } from '../support/no-tls-proxy.js';
+import { postgresAdmin } from '../support/postgres-admin.js';
+import { freePort } from '../support/postgres-cluster.js';
+import { createTestStore, type TestStore } from '../support/stores.js';
+
+/**
+ * `rotate --dry-run` (engine.preflight and each rotator's checks) against the run's real servers: a healthy secret
+ * passes every check, each broken precondition fails its own check and nothing else, and nothing changes anywhere:
+ * the store file is byte for byte the same, the roles and memberships (PostgreSQL) or accounts and grants (MariaDB)
+ * are the same, and the server's statement log shows no DDL.
+ */
+const pg = inject('postgres');
+const pgAdmin = postgresAdmin(pg);
+
+const lines: string[] = [];
+const logger = canaryLogger(lines);
+
+function password(): string {
+  const p = generatePassword({ excludeCharacters: POSTGRES_EXCLUDE_CHARACTERS });
+  recordSecrets(p);
+  return p;
+}
+
+let counter = 0;
+function unique(prefix: string): string {
+  counter += 1;
+  return `${prefix}_${counter}_${process.pid}`;
+}
+
+/** Each check's status, by id, for one assertion per case. */
+function statuses(report: PreflightReport): Partial<Record<PreflightCheckId, PreflightStatus>> {
+  return Object.fromEntries(report.checks.map((c) => [c.id, c.status]));
+}
+
+function check(report: PreflightReport, id: PreflightCheckId): PreflightReport['checks'][number] {
+  const found = report.checks.find((c) => c.id === id);
+  if (found === undefined) throw new Error(`no ${id} check in ${JSON.stringify(report.checks.map((c) => c.id))}`);
+  return found;
+}
+
+interface Fixture {
+  t: TestStore;
+  engine: (rotator?: Rotator) => RotationEngine;
+  /** Stores `value` as the secret `id` with rotation on. */
+  put: (id: string, value: SecretObject, strategy?: Strategy) => Promise<void>;
+}
+
+function fixture(rotator: () => Rotator): () => Fixture {
+  let f: Fixture | undefined;
+  beforeEach(() => {
+    const t = createTestStore();
+    f = {
+      t,
+      engine: (r = rotator()) => new RotationEngine({ store: t.store, rotators: [r], logger, env: {} }),
+      put: async (id, value, strategy) => {
+        await t.store.createSecret(id, JSON.stringify(value), { rotation: { enabled: true, ...(strategy === undefined ? {} : { strategy }) } });
+      },
+    };
+  });
+  afterEach(async () => {
+    await f?.t.dispose();
+  });
+  return () => {
+    if (f === undefined) throw new Error('fixture used outside a test');
+    return f;
+  };
+}
+
+/** Runs `preflight` and checks it changed nothing in the store file and wrote no DDL to the server's log. */
+async function dryRun(f: Fixture, id: string, logFile: string, names: readonly string[]): Promise<PreflightReport & { logged: string }> {
+  const before = readFileSync(f.t.path);
+  const logStart = readFileSync(logFile).length;
+  const report = await f.engine().preflight(id);
+  expect(readFileSync(f.t.path).equals(before)).toBe(true);
+  const logged = readFileSync(logFile).subarray(logStart).toString('utf8');
+  for (const name of names) {
+    const mentions = logged.split('\n').filter((l) => l.includes(name) && /\b(CREATE|ALTER|GRANT|REVOKE|DROP|SET PASSWORD)\b/i.test(l));
+    expect(mentions).toEqual([]);
+  }
+  return { ...report, logged };
+}
+
+describe('PostgreSQL', () => {
+  const rotator = (): Rotator => createPostgresRotator({ tls: { ca: pgAdmin.ca }, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
+  const get = fixture(rotator);
+
+  const secretFor = (username: string, pw: string, extra: SecretObject = {}): SecretObject => ({
+    engine: 'postgres',
+    host: pg.host,
+    port: pg.port,
+    username,
+    password: pw,
+    dbname: 'postgres',
+    ssl: true,
+    ...extra,
+  });
+
+  /** Roles and memberships of the names, as the catalog has them. */
+  const catalog = (names: readonly string[]): Promise<unknown> =>
+    pgAdmin.admin(async (c) => ({
+      roles: (await c.query('SELECT rolname, rolcreaterole, rolpassword FROM pg_authid WHERE rolname = ANY($1) ORDER BY rolname', [names])).rows,
+      members: (
+        await c.query(
+          'SELECT r.rolname AS role, m.rolname AS member, a.admin_option FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member WHERE r.rolname = ANY($1) OR m.rolname = ANY($1) ORDER BY 1, 2',
+          [names],
+        )
+      ).rows,
+    }));
+
+  /** An app role and a master (with CREATEROLE unless told otherwise), stored as an alternating-users secret. */
+  const alternating = async (f: Fixture, options: { app?: string; masterAttributes?: string } = {}): Promise<{ id: string; app: string; master: string; appPassword: string }> => {
+    const app = options.app ?? unique('pf_app');
+    const master = unique('pf_master');
+    const appPassword = password();
+    const masterPassword = password();
+    await pgAdmin.createRole(app, appPassword);
+    await pgAdmin.createRole(master, masterPassword, options.masterAttributes ?? 'LOGIN CREATEROLE');
+    const id = unique('pg-app').replaceAll('_', '-');
+    await f.put(`${id}-master`, secretFor(master, masterPassword));
+    await f.put(id, secretFor(app, appPassword, { masterarn: `${id}-master` }), 'alternating-users');
+    return { id, app, master, appPassword };
+  };
+
+  it('a healthy alternating-users secret passes every check, and nothing changes', async () => {
+    const f = get();
+    const { id, app, master } = await alternating(f);
+    const names = [app, `${app}_clone`, master];
+    const before = await catalog(names);
+    const report = await dryRun(f, id, pg.logFile, names);
+    expect(statuses(report)).toEqual({
+      'rotation-enabled': 'pass',
+      lock: 'pass',
+      'current-value': 'pass',
+      pending: 'pass',
+      'master-secret': 'pass',
+      'current-login': 'pass',
+      tls: 'pass',
+      'alternate-name': 'pass',
+      'master-login': 'pass',
+      'master-rights': 'pass',
+      'alternate-exists': 'pass',
+    });
+    expect(report).toMatchObject({ engine: 'postgres', strategy: 'alternating-users' });
+    expect(check(report, 'tls').reason).toMatch(/verified TLS/);
+    expect(check(report, 'current-login').reason).toContain(`as user "${app}"`);
+    expect(check(report, 'master-rights').reason).toMatch(/CREATEROLE/);
+    expect(check(report, 'alternate-exists').reason).toMatch(/does not exist yet/);
+    expect(await catalog(names)).toEqual(before);
+    // The log searched for DDL is the one the master's catalog reads went to.
+    expect(report.logged).toContain('MEMBER WITH ADMIN OPTION');
+    // The lock was taken and released: a rotation can take it now.
+    await (await f.t.store.lockRotation(id)).release();
+  });
+
+  it('says so when the alternate exists (after a real rotation), and that a PENDING rotation would be resumed', async () => {
+    const f = get();
+    const { id, app } = await alternating(f);
+    await f.engine().rotate(id);
+    const token = 'pf-pending-token';
+    await f.t.store.startRotation(id, token);
+    const report = await dryRun(f, id, pg.logFile, [app]);
+    expect(check(report, 'pending')).toMatchObject({ status: 'pass' });
+    expect(check(report, 'pending').reason).toMatch(/pf-pending-token is PENDING .*rotate would resume it/);
+    // CURRENT is the clone now; its alternate is the original, which exists.
+    expect(check(report, 'alternate-exists').reason).toContain(`"${app}" exists`);
+    expect(check(report, 'master-rights').status).toBe('pass');
+  });
+
+  it('a wrong CURRENT password fails "CURRENT logs in" and nothing else on the target side', async () => {
+    const f = get();
+    const { id, app, master } = await alternating(f);
+    const value = JSON.parse(await f.t.store.getValue(id, { stage: 'CURRENT' })) as SecretObject;
+    await f.t.store.putValue(id, JSON.stringify({ ...value, password: password() }));
+    const report = await dryRun(f, id, pg.logFile, [app, master]);
+    expect(check(report, 'current-login')).toMatchObject({ status: 'fail', code: 'TARGET_AUTH_FAILED' });
+    expect(check(report, 'tls').status).toBe('skip');
+    expect(check(report, 'master-login').status).toBe('pass');
+    expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['current-login']);
+  });
+
+  it('a master without CREATEROLE fails the rights check and changes nothing', async () => {
+    const f = get();
+    const { id, app, master } = await alternating(f, { masterAttributes: 'LOGIN' });
+    const names = [app, `${app}_clone`, master];
+    const before = await catalog(names);
+    const report = await dryRun(f, id, pg.logFile, names);
+    expect(check(report, 'master-login').status).toBe('pass');
+    const rights = check(report, 'master-rights');
+    expect(rights).toMatchObject({ status: 'fail', code: 'TARGET_ERROR' });
+    expect(rights.reason).toContain(`the master "${master}" lacks CREATEROLE`);
+    expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['master-rights']);
+    expect(await catalog(names)).toEqual(before);
+    expect(await pgAdmin.roleExists(`${app}_clone`)).toBe(false);
+  });
+
+  it('a superuser master passes the rights check as such', async () => {
+    const f = get();
+    const { id } = await alternating(f, { masterAttributes: 'LOGIN SUPERUSER' });
+    const report = await dryRun(f, id, pg.logFile, []);
+    expect(check(report, 'master-rights')).toMatchObject({ status: 'pass', reason: expect.stringMatching(/is a superuser/) as unknown });
+  });
+
+  it('the alternate name fits at 63 bytes and fails at 64, before anything logs in as the master', async () => {
+    const f = get();
+    const stem = unique('pf_len');
+    for (const [length, status] of [
+      [63 - '_clone'.length, 'pass'],
+      [64 - '_clone'.length, 'fail'],
+    ] as const) {
+      const app = stem + 'x'.repeat(length - stem.length);
+      const { id } = await alternating(f, { app });
+      const report = await dryRun(f, id, pg.logFile, [app]);
+      expect(check(report, 'alternate-name').status).toBe(status);
+      if (status === 'fail') {
+        expect(check(report, 'alternate-name')).toMatchObject({ code: 'INVALID_SECRET', reason: expect.stringMatching(/64 bytes, over PostgreSQL's 63-byte limit/) as unknown });
+        expect(check(report, 'alternate-exists').status).toBe('skip');
+      } else {
+        expect(check(report, 'alternate-name').reason).toContain('is 63 bytes');
+      }
+    }
+  });
+
+  describe('against a server without TLS', () => {
+    let proxy: NoTlsProxy;
+    beforeAll(async () => {
+      proxy = await startNoTlsProxy(pg.host, pg.port);
+    });
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    it('a secret that asks for TLS fails the TLS check and does not try the login', async () => {
+      const f = get();
+      const app = unique('pf_tls');
+      const pw = password();
+      await pgAdmin.createRole(app, pw);
+      await f.put('pg-tls', secretFor(app, pw, { port: proxy.port, ssl: true }), 'single-user');
+      proxy.seen.length = 0;
+      const report = await dryRun(f, 'pg-tls', pg.logFile, [app]);
+      expect(check(report, 'tls')).toMatchObject({ status: 'fail', code: 'TARGET_TLS', reason: expect.stringMatching(/does not offer TLS/) as unknown });
+      expect(check(report, 'current-login').status).toBe('skip');
+      expect(proxy.seen).toEqual(['ssl-request']);
+    });
+
+    it('a secret that says "ssl": false logs in over plaintext, and the TLS check says so as a skip', async () => {
+      const f = get();
+      const app = unique('pf_plain');
+      const pw = password();
+      await pgAdmin.createRole(app, pw);
+      await f.put('pg-plain', secretFor(app, pw, { port: proxy.port, ssl: false }), 'single-user');
+      const report = await dryRun(f, 'pg-plain', pg.logFile, [app]);
+      expect(check(report, 'current-login').status).toBe('pass');
+      expect(check(report, 'tls')).toMatchObject({ status: 'skip', reason: expect.stringMatching(/plaintext, as the secret says/) as unknown });
+    });
+  });
+
+  it('single-user needs no master: those checks are skipped', async () => {
+    const f = get();
+    const app = unique('pf_single');
+    const pw = password();
+    await pgAdmin.createRole(app, pw);
+    await f.put('pg-single', secretFor(app, pw), 'single-user');
+    const report = await dryRun(f, 'pg-single', pg.logFile, [app]);
+    expect(statuses(report)).toMatchObject({ 'master-secret': 'skip', 'master-login': 'skip', 'master-rights': 'skip', 'alternate-name': 'skip', 'current-login': 'pass', tls: 'pass' });
+    expect(report.checks.some((c) => c.status === 'fail')).toBe(false);
+  });
+
+  it('an unreachable target fails the login with a retryable TARGET_UNREACHABLE', async () => {
+    const f = get();
+    await f.put('pg-down', secretFor('nobody', password(), { port: await freePort() }), 'single-user');
+    const report = await f.engine().preflight('pg-down');
+    expect(check(report, 'current-login')).toMatchObject({ status: 'fail', code: 'TARGET_UNREACHABLE', retryable: true });
+  });
+
+  it('the store side: rotation disabled, and a lock another rotation holds, each fail their own check', async () => {
+    const f = get();
+    const app = unique('pf_store');
+    const pw = password();
+    await pgAdmin.createRole(app, pw);
+    await f.t.store.createSecret('pg-off', JSON.stringify(secretFor(app, pw)), { rotation: { enabled: false } });
+    const off = await f.engine().preflight('pg-off');
+    expect(check(off, 'rotation-enabled')).toMatchObject({ status: 'fail', code: 'ROTATION_DISABLED' });
+    expect(check(off, 'current-login').status).toBe('pass');
+
+    await f.put('pg-locked', secretFor(app, pw), 'single-user');
+    const lease = await f.t.store.lockRotation('pg-locked');
+    try {
+      const locked = await f.engine().preflight('pg-locked');
+      expect(check(locked, 'lock')).toMatchObject({ status: 'fail', code: 'ROTATION_IN_PROGRESS', retryable: true });
+    } finally {
+      await lease.release();
+    }
+  });
+
+});
