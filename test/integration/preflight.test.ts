@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createMysqlRotator } from '../../rotators/mysql/index.js';
+import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
 import { RotationEngine, type PreflightReport } from '../../shared/engine.js';
 import { generatePassword } from '../../shared/password.js';
@@ -8,6 +11,7 @@ import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { startNoTlsProxy, type NoTlsProxy } from '../support/no-tls-proxy.js';
+import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { freePort } from '../support/postgres-cluster.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
@@ -20,13 +24,15 @@ import { createTestStore, type TestStore } from '../support/stores.js';
  */
 const pg = inject('postgres');
 const pgAdmin = postgresAdmin(pg);
+const db = inject('mariadb');
+const maria = mariadbAdmin(db);
 
 const lines: string[] = [];
 const logger = canaryLogger(lines);
 
 function password(): string {
   const p = generatePassword({ excludeCharacters: POSTGRES_EXCLUDE_CHARACTERS });
-  recordSecrets(p);
+  recordSecrets(p, mysqlNativePasswordHash(p));
   return p;
 }
 
@@ -301,4 +307,146 @@ describe('PostgreSQL', () => {
     }
   });
 
+});
+
+describe('MariaDB', () => {
+  const rotator = (): Rotator => createMysqlRotator({ tls: { ca: maria.ca }, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
+  const get = fixture(rotator);
+  const HOSTS = ['%', 'localhost'];
+
+  const secretFor = (username: string, pw: string, extra: SecretObject = {}): SecretObject => ({
+    engine: 'mariadb',
+    host: db.host,
+    port: db.port,
+    username,
+    password: pw,
+    ssl: true,
+    ...extra,
+  });
+
+  // Database names stop at 64 characters; user names here go to 80.
+  const database = (user: string): string => `\`pfdb_${createHash('sha256').update(user).digest('hex').slice(0, 16)}\``;
+
+  /** Every account of the names and its grants, as the server has them. */
+  const grants = (names: readonly string[]): Promise<string[]> =>
+    maria.admin(async (c) => {
+      const lines: string[] = [];
+      for (const name of names) {
+        for (const host of await maria.accountHosts(name)) {
+          const [rows] = await c.query(`SHOW GRANTS FOR ${quoteAccount(name, host)}`);
+          for (const row of rows as Array<Record<string, unknown>>) lines.push(`${name}@${host}: ${String(Object.values(row)[0])}`);
+        }
+      }
+      return lines.sort();
+    });
+
+  /** A user with SELECT on its database on two hosts, and a master that may create users and (unless told) grant SELECT there. */
+  const alternating = async (f: Fixture, options: { app?: string; mayGrant?: boolean; strategy?: Strategy } = {}): Promise<{ id: string; app: string; master: string }> => {
+    const app = options.app ?? unique('pfm_app');
+    const master = unique('pfm_master');
+    const appPassword = password();
+    const masterPassword = password();
+    await maria.createUser(app, appPassword, HOSTS);
+    await maria.createUser(master, masterPassword);
+    await maria.admin(async (c) => {
+      await c.query(`CREATE DATABASE ${database(app)}`);
+      for (const host of HOSTS) await c.query(`GRANT SELECT ON ${database(app)}.* TO ${quoteAccount(app, host)}`);
+      await c.query(`GRANT CREATE USER ON *.* TO ${quoteAccount(master, '%')}`);
+      await c.query(`GRANT SELECT ON mysql.* TO ${quoteAccount(master, '%')}`);
+      if (options.mayGrant !== false) await c.query(`GRANT SELECT ON ${database(app)}.* TO ${quoteAccount(master, '%')} WITH GRANT OPTION`);
+    });
+    const id = unique('maria-app').replaceAll('_', '-');
+    await f.put(`${id}-master`, secretFor(master, masterPassword));
+    await f.put(id, secretFor(app, appPassword, { masterarn: `${id}-master` }), options.strategy ?? 'alternating-users');
+    return { id, app, master };
+  };
+
+  it('a healthy alternating-users secret passes every check, and nothing changes', async () => {
+    const f = get();
+    const { id, app, master } = await alternating(f);
+    const names = [app, `${app}_clone`, master];
+    const before = await grants(names);
+    const report = await dryRun(f, id, db.generalLogFile, names);
+    expect(statuses(report)).toEqual({
+      'rotation-enabled': 'pass',
+      lock: 'pass',
+      'current-value': 'pass',
+      pending: 'pass',
+      'master-secret': 'pass',
+      'current-login': 'pass',
+      tls: 'pass',
+      'dual-password': 'skip',
+      'alternate-name': 'pass',
+      'master-login': 'pass',
+      'master-rights': 'pass',
+      'alternate-exists': 'pass',
+    });
+    expect(check(report, 'current-login').reason).toMatch(/MariaDB 10\./);
+    expect(check(report, 'master-rights').reason).toMatch(/reads the 2 account\(s\) .* may grant each of the 2 right\(s\)/);
+    expect(check(report, 'alternate-exists').reason).toMatch(/does not exist yet; setSecret creates it on 2 host/);
+    expect(report.logged).toContain('SHOW GRANTS');
+    expect(await grants(names)).toEqual(before);
+  });
+
+  it('a master without GRANT OPTION on what the user holds fails the rights check and changes nothing', async () => {
+    const f = get();
+    const { id, app, master } = await alternating(f, { mayGrant: false });
+    const names = [app, `${app}_clone`, master];
+    const before = await grants(names);
+    const report = await dryRun(f, id, db.generalLogFile, names);
+    const rights = check(report, 'master-rights');
+    expect(rights).toMatchObject({ status: 'fail', code: 'TARGET_ERROR' });
+    expect(rights.reason).toContain(`cannot grant rights that user "${app}" holds: SELECT ON ${database(app)}.*`);
+    expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['master-rights']);
+    expect(await grants(names)).toEqual(before);
+    expect(await maria.accountHosts(`${app}_clone`)).toEqual([]);
+  });
+
+  it('a master without CREATE USER fails the rights check', async () => {
+    const f = get();
+    const { id, master } = await alternating(f);
+    await maria.admin((c) => c.query(`REVOKE CREATE USER ON *.* FROM ${quoteAccount(master, '%')}`));
+    const report = await dryRun(f, id, db.generalLogFile, [master]);
+    expect(check(report, 'master-rights')).toMatchObject({ status: 'fail', reason: expect.stringMatching(/lacks CREATE USER/) as unknown });
+  });
+
+  it('a wrong CURRENT password fails "CURRENT logs in"', async () => {
+    const f = get();
+    const { id, app } = await alternating(f);
+    const value = JSON.parse(await f.t.store.getValue(id, { stage: 'CURRENT' })) as SecretObject;
+    await f.t.store.putValue(id, JSON.stringify({ ...value, password: password() }));
+    const report = await dryRun(f, id, db.generalLogFile, [app]);
+    expect(check(report, 'current-login')).toMatchObject({ status: 'fail', code: 'TARGET_AUTH_FAILED' });
+    expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['current-login']);
+  });
+
+  it('the alternate name fits at 80 characters and fails at 81', async () => {
+    const f = get();
+    const stem = unique('pfm_len');
+    for (const [length, status] of [
+      [80 - '_clone'.length, 'pass'],
+      [81 - '_clone'.length, 'fail'],
+    ] as const) {
+      const app = stem + 'x'.repeat(length - stem.length);
+      const { id } = await alternating(f, { app });
+      const report = await dryRun(f, id, db.generalLogFile, [app]);
+      expect(check(report, 'alternate-name').status).toBe(status);
+      if (status === 'fail') {
+        expect(check(report, 'alternate-name')).toMatchObject({ code: 'INVALID_SECRET', reason: expect.stringMatching(/81 characters, over the limit of 80/) as unknown });
+        expect(check(report, 'alternate-exists').status).toBe('skip');
+        // The rights are judged all the same.
+        expect(check(report, 'master-rights').status).toBe('pass');
+      } else {
+        expect(check(report, 'alternate-name').reason).toContain('is 80 characters (the limit is 80)');
+      }
+    }
+  });
+
+  it('dual-password is refused on MariaDB', async () => {
+    const f = get();
+    const { id } = await alternating(f, { strategy: 'dual-password' });
+    const report = await dryRun(f, id, db.generalLogFile, []);
+    expect(check(report, 'dual-password')).toMatchObject({ status: 'fail', code: 'UNSUPPORTED_ENGINE', reason: expect.stringMatching(/RETAIN CURRENT PASSWORD/) as unknown });
+    expect(check(report, 'master-rights').status).toBe('pass');
+  });
 });
