@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createApiKeyRotator } from '../../rotators/api-key/index.js';
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { mysqlNativePasswordHash } from '../../rotators/mysql/password-hash.js';
 import { createPostgresRotator, POSTGRES_EXCLUDE_CHARACTERS } from '../../rotators/postgres/index.js';
@@ -9,6 +10,7 @@ import { generatePassword } from '../../shared/password.js';
 import type { PreflightCheckId, PreflightStatus, Rotator } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
+import { FakeKeyProvider, httpDialectConfig, type Dialect } from '../fakes/api-key-providers.js';
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { startNoTlsProxy, type NoTlsProxy } from '../support/no-tls-proxy.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
@@ -448,5 +450,89 @@ describe('MariaDB', () => {
     const report = await dryRun(f, id, db.generalLogFile, []);
     expect(check(report, 'dual-password')).toMatchObject({ status: 'fail', code: 'UNSUPPORTED_ENGINE', reason: expect.stringMatching(/RETAIN CURRENT PASSWORD/) as unknown });
     expect(check(report, 'master-rights').status).toBe('pass');
+  });
+});
+
+describe.each<Dialect>(['sendgrid', 'datadog', 'http'])('API keys (%s)', (dialect) => {
+  const get = fixture(() => createApiKeyRotator({ timeoutMs: 2_000 }));
+  let fake: FakeKeyProvider;
+  let attacker: FakeKeyProvider;
+  beforeEach(async () => {
+    fake = await new FakeKeyProvider({ dialect }).start();
+    attacker = await new FakeKeyProvider({ dialect }).start();
+  });
+  afterEach(async () => {
+    await fake.close();
+    await attacker.close();
+  });
+
+  const master = (): SecretObject => ({
+    ...(dialect === 'datadog' ? { api_key: fake.adminKey, application_key: fake.appKey } : { key: fake.adminKey }),
+    allowed_origins: [fake.url],
+  });
+  const secretOn = (provider: FakeKeyProvider, key: { key: string; id: string }): SecretObject => ({
+    engine: 'api-key',
+    provider: dialect,
+    key: key.key,
+    key_id: key.id,
+    masterarn: 'svc-admin',
+    ...(dialect === 'http' ? { http: httpDialectConfig(provider.url) } : { base_url: provider.url }),
+  });
+  /** The preflight, with the store file and the provider's keys unchanged and nothing minted or deleted. */
+  const run = async (f: Fixture, value: SecretObject): Promise<PreflightReport> => {
+    await f.put('svc-admin', master());
+    await f.put('svc-key', value);
+    const keys = [...fake.keys.keys()].sort();
+    const before = readFileSync(f.t.path);
+    const report = await f.engine().preflight('svc-key');
+    expect(readFileSync(f.t.path).equals(before)).toBe(true);
+    expect([...fake.keys.keys()].sort()).toEqual(keys);
+    expect(fake.requests.filter((r) => r.kind === 'create' || r.kind === 'delete')).toEqual([]);
+    return report;
+  };
+
+  it('a working key passes: the URLs are allowed, the admin credential lists, the provider accepts CURRENT', async () => {
+    const f = get();
+    const report = await run(f, secretOn(fake, fake.addKey('hand-made')));
+    expect(statuses(report)).toEqual({
+      'rotation-enabled': 'pass',
+      lock: 'pass',
+      'current-value': 'pass',
+      pending: 'pass',
+      'master-secret': 'pass',
+      endpoints: 'pass',
+      'master-login': 'pass',
+      'provider-accepts': 'pass',
+    });
+    expect(fake.count('test')).toBe(1);
+  });
+
+  it('a key the provider no longer accepts fails "provider accepts CURRENT"', async () => {
+    const f = get();
+    const key = fake.addKey('hand-made');
+    fake.keys.delete(key.id);
+    const report = await run(f, secretOn(fake, key));
+    expect(check(report, 'provider-accepts')).toMatchObject({ status: 'fail', code: 'TARGET_AUTH_FAILED' });
+  });
+
+  it('a secret naming a host the master does not allow fails "endpoints allowed" and sends nothing there', async () => {
+    const f = get();
+    const report = await run(f, secretOn(attacker, attacker.addKey('hand-made')));
+    expect(check(report, 'endpoints')).toMatchObject({ status: 'fail', code: 'INVALID_SECRET' });
+    expect(check(report, 'provider-accepts').status).toBe('skip');
+    expect(attacker.received).toHaveLength(0);
+  });
+});
+
+describe('API keys (self-issued)', () => {
+  const get = fixture(() => createApiKeyRotator());
+  it('checks the key against its format only', async () => {
+    const f = get();
+    const value = { engine: 'api-key', provider: 'self-issued', key_prefix: 'svc_', key_length: 40, key: `svc_${'a'.repeat(40)}` };
+    recordSecrets(value.key);
+    await f.put('svc-self', value);
+    expect(statuses(await f.engine().preflight('svc-self'))).toMatchObject({ 'provider-accepts': 'pass', endpoints: 'skip', 'master-secret': 'skip' });
+    await f.t.store.putValue('svc-self', JSON.stringify({ ...value, key: 'other_key' }));
+    expect(check(await f.engine().preflight('svc-self'), 'provider-accepts')).toMatchObject({ status: 'fail', code: 'INVALID_SECRET' });
   });
 });
