@@ -181,7 +181,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     );
     const checks = [...login.checks];
     const masterChecks = ['master-login', 'master-rights', 'alternate-exists'] as const;
-    if (input.strategy !== 'alternating-users') return [...checks, ...notForStrategy([...masterChecks, 'alternate-name'], input.strategy)];
+    if (input.strategy !== 'alternating-users') return [...checks, ...notForStrategy(['alternate-name', ...masterChecks], input.strategy)];
     let alternate: string | undefined;
     checks.push(
       await runCheck('alternate-name', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createApiKeyRotator } from '../../rotators/api-key/index.js';
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
@@ -16,6 +16,7 @@ import { startNoTlsProxy, type NoTlsProxy } from '../support/no-tls-proxy.js';
 import { mariadbAdmin, quoteAccount } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { freePort } from '../support/postgres-cluster.js';
+import { runRotator } from '../support/cli.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 
 /**
@@ -534,5 +535,94 @@ describe('API keys (self-issued)', () => {
     expect(statuses(await f.engine().preflight('svc-self'))).toMatchObject({ 'provider-accepts': 'pass', endpoints: 'skip', 'master-secret': 'skip' });
     await f.t.store.putValue('svc-self', JSON.stringify({ ...value, key: 'other_key' }));
     expect(check(await f.engine().preflight('svc-self'), 'provider-accepts')).toMatchObject({ status: 'fail', code: 'INVALID_SECRET' });
+  });
+});
+
+describe('rotator rotate --dry-run', () => {
+  const get = fixture(() => createPostgresRotator({ tls: { ca: pgAdmin.ca }, connectTimeoutMs: 3_000 }));
+  const env = (f: Fixture): NodeJS.ProcessEnv => ({ ROTATOR_STORE: f.t.path, ROTATOR_STORE_KEY: f.t.key.toString('base64'), ROTATOR_TLS_CA_FILE: pg.caFile });
+
+  /** A single-user PostgreSQL secret `id` whose CURRENT logs in (or not, with `wrong`). */
+  const secret = async (f: Fixture, id: string, options: { wrong?: boolean; port?: number } = {}): Promise<string> => {
+    const app = unique('pf_cli');
+    const pw = password();
+    await pgAdmin.createRole(app, pw);
+    const value = { engine: 'postgres', host: pg.host, port: options.port ?? pg.port, username: app, password: options.wrong === true ? password() : pw, dbname: 'postgres', ssl: true };
+    await f.put(id, value, 'single-user');
+    return app;
+  };
+
+  it('prints one aligned line per check, exits 0, and changes nothing', async () => {
+    const f = get();
+    const app = await secret(f, 'db/app');
+    const before = readFileSync(f.t.path);
+    const run = await runRotator(env(f), ['rotate', 'db/app', '--dry-run']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('dry run of db/app (postgres, single-user): nothing was changed');
+    expect(lines.at(-1)).toBe('a rotation would succeed');
+    const rows = lines.slice(1, -1);
+    expect(rows.map((l) => l.slice(2, 6))).toEqual(['PASS', 'PASS', 'PASS', 'PASS', 'SKIP', 'PASS', 'PASS', 'SKIP', 'SKIP', 'SKIP', 'SKIP']);
+    // Aligned: every reason starts in the same column.
+    const column = rows[0]?.indexOf('rotation is enabled');
+    expect(rows.find((l) => l.includes('CURRENT logs in'))?.indexOf(`logged in as user "${app}"`)).toBe(column);
+    expect(readFileSync(f.t.path).equals(before)).toBe(true);
+    expect(await f.t.store.describe('db/app')).toMatchObject({ versions: [{ stages: ['CURRENT'] }] });
+  });
+
+  it('--json prints one object, also when a check fails (exit 1, the error line on stderr)', async () => {
+    const f = get();
+    await secret(f, 'db/ok');
+    const ok = await runRotator(env(f), ['rotate', 'db/ok', '--dry-run', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, dryRun: true, secretId: 'db/ok', engine: 'postgres', strategy: 'single-user' });
+
+    await secret(f, 'db/wrong', { wrong: true });
+    const bad = await runRotator(env(f), ['rotate', 'db/wrong', '--dry-run', '--json']);
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout) as { ok: boolean; checks: Array<{ id: string; status: string; code?: string }> };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.id === 'current-login')).toMatchObject({ status: 'fail', code: 'TARGET_AUTH_FAILED' });
+    expect(bad.stderr).toMatch(/^rotator: TARGET_ERROR: the dry run of db\/wrong found 1 failing check\(s\): current-login; a rotation would fail\n$/);
+
+    const text = await runRotator(env(f), ['rotate', 'db/wrong', '--dry-run']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/FAIL {2}CURRENT logs in +TARGET_AUTH_FAILED: PostgreSQL at .* refused the login/);
+    expect(text.stdout.trimEnd().split('\n').at(-1)).toBe('1 check(s) failed: a rotation would fail');
+  });
+
+  it('exits 75 when the target is unreachable, and 2 for a secret that does not exist', async () => {
+    const f = get();
+    await secret(f, 'db/down', { port: await freePort() });
+    const down = await runRotator(env(f), ['rotate', 'db/down', '--dry-run']);
+    expect(down.code).toBe(75);
+    expect(down.stdout).toMatch(/FAIL {2}CURRENT logs in +TARGET_UNREACHABLE: /);
+    const missing = await runRotator(env(f), ['rotate', 'db/dwn', '--dry-run']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/SECRET_NOT_FOUND: .*did you mean db\/down\?/);
+  });
+
+  it('on a store that does not exist: SECRET_NOT_FOUND, and nothing is created', async () => {
+    const f = get();
+    const path = `${f.t.dir}/typo/store.json`;
+    const run = await runRotator({ ...env(f), ROTATOR_STORE: path }, ['rotate', 'db/app', '--dry-run']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('SECRET_NOT_FOUND');
+    expect(existsSync(`${f.t.dir}/typo`)).toBe(false);
+  });
+
+  it('a control character in what the secret holds cannot forge a line of output', async () => {
+    const f = get();
+    await f.put('db/ctl', { engine: 'evil\n  PASS  forged\r\u001b[2K', host: pg.host, username: 'x', password: password() });
+    const run = await runRotator(env(f), ['rotate', 'db/ctl', '--dry-run']);
+    expect(run.code).toBe(1);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    // Every line is the header, a check row (two spaces, a status) or the verdict; the engine is quoted escaped.
+    for (const line of lines.slice(1, -1)) expect(line).toMatch(/^ {2}(PASS|FAIL|SKIP) {2}/);
+    expect(run.stdout).not.toContain('\r');
+    expect(run.stdout).not.toContain('\u001b');
+    expect(run.stdout).toContain('FAIL  CURRENT value valid');
   });
 });
