@@ -3,7 +3,19 @@ import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
 import { generatePassword, passwordOptionsFromEnv, type RandomInt } from './password.js';
-import { masterFields, storedMaster, type CreatePendingInput, type MasterCredential, type MasterResolver, type Rotator, type RotatorContext, type TestInput } from './rotator.js';
+import {
+  masterFields,
+  runCheck,
+  skipCheck,
+  storedMaster,
+  type CreatePendingInput,
+  type MasterCredential,
+  type MasterResolver,
+  type PreflightCheck,
+  type Rotator,
+  type RotatorContext,
+  type TestInput,
+} from './rotator.js';
 import { parseSecretJson, type SecretObject } from './secret.js';
 import { alternateUsername } from './alternate-user.js';
 import { chooseStrategy, pinStrategyHint } from './strategy.js';
@@ -52,6 +64,14 @@ export interface RotationReport {
   resumed: boolean;
   steps: StepResult[];
   totalMs: number;
+}
+
+/** What `preflight` found: the engine and strategy once the CURRENT value loaded, and every check in order. */
+export interface PreflightReport {
+  secretId: string;
+  engine?: string;
+  strategy?: Strategy;
+  checks: PreflightCheck[];
 }
 
 export interface EngineOptions {
@@ -182,6 +202,74 @@ export class RotationEngine {
   async #isCurrent(secretId: string, token: string, options: CallOptions): Promise<boolean> {
     const info = await this.#store.describe(secretId, { dates: false, ...options });
     return info.versions.some((v) => v.versionId === token && v.stages.includes('CURRENT'));
+  }
+
+  /**
+   * `rotate --dry-run`: whether a rotation of the secret would succeed, checked the way `rotate` proceeds up to
+   * createSecret (the store's side, CURRENT, the strategy, the master), then by the rotator against the target. It
+   * changes nothing: no store write, no step, no statement or request that alters the target. The lock is tested by
+   * taking it and releasing it at once where the store's lock excludes (a lock file created and removed on the file
+   * store, a lease taken and released on Key Vault and Secret Manager); on AWS the service excludes, and the PENDING
+   * check says whether it would. A failed check is reported, not thrown; only a secret that cannot be described throws.
+   */
+  async preflight(secretId: string, options: RunOptions = {}): Promise<PreflightReport> {
+    const { signal } = options;
+    const info = await this.#store.describe(secretId, { dates: true, signal });
+    const checks: PreflightCheck[] = [
+      await runCheck('rotation-enabled', () => {
+        assertEnabled(info, this.#hints);
+        return 'rotation is enabled for the secret';
+      }),
+      await this.#lockCheck(secretId),
+    ];
+    const report = (loaded?: Loaded): PreflightReport => ({
+      secretId,
+      ...(loaded === undefined ? {} : { engine: loaded.engine, strategy: loaded.strategy }),
+      // Reasons quote what servers and providers answered: masked like every log line, whatever they echoed.
+      checks: checks.map((c) => ({ ...c, reason: this.#logger.redactor.redact(c.reason) })),
+    });
+    let loaded: Loaded | undefined;
+    checks.push(
+      await runCheck('current-value', async () => {
+        loaded = await this.#load(info, options);
+        return `engine ${loaded.engine}, strategy ${loaded.strategy}`;
+      }),
+    );
+    if (loaded === undefined) return report();
+    const ready = loaded;
+    checks.push(
+      await runCheck('pending', async () => {
+        const pending = pendingRotation(info);
+        if (pending === undefined) return 'no rotation is under way; rotate would start one';
+        await this.#assertFits(ready, pending.versionId, options);
+        return `version ${pending.versionId} is PENDING (${pendingAge(info, pending.versionId)}); rotate would resume it`;
+      }),
+    );
+    const ctx: RotatorContext = { logger: this.#logger, signal };
+    let master: MasterCredential | undefined;
+    checks.push(
+      await runCheck('master-secret', async () => {
+        const masterId = ready.rotator.masterSecretId(ready.current, ready.strategy);
+        if (masterId === undefined) return { status: 'skip', reason: `the ${ready.strategy} strategy of engine ${ready.engine} reads no master secret` };
+        master = await this.#readMaster(masterId, ctx);
+        return `secret ${masterId} is readable and valid JSON`;
+      }),
+    );
+    if (ready.rotator.preflight === undefined) checks.push(skipCheck('target', `the ${ready.engine} rotator has no checks against its target`));
+    else checks.push(...(await ready.rotator.preflight({ strategy: ready.strategy, current: ready.current, ...(master === undefined ? {} : { master }) }, ctx)));
+    return report(ready);
+  }
+
+  /** Whether the rotation lock is free, without keeping it (see preflight). */
+  async #lockCheck(secretId: string): Promise<PreflightCheck> {
+    if (this.#store.rotationLock === 'service-enforced') {
+      return skipCheck('lock', "the store's service refuses a second rotation itself while one is PENDING (see the PENDING check); there is no lock to test");
+    }
+    return runCheck('lock', async () => {
+      const lease = await this.#store.lockRotation(secretId);
+      await this.#release(lease, secretId);
+      return 'free: taken and released at once';
+    });
   }
 
   /**

@@ -1,3 +1,4 @@
+import { isRotatorError, type ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 import type { SecretObject } from './secret.js';
 import type { Strategy } from './store.js';
@@ -87,6 +88,74 @@ export function masterFields(master: MasterCredential | undefined): Pick<SetInpu
   return master === undefined ? {} : { master: master.value, masterReplicaHosts: master.replicaHosts };
 }
 
+/**
+ * The checks of `rotator rotate --dry-run` (the preflight), each by a stable id for scripts and a name for people.
+ * Each says pass, fail or skip and why, in words that never hold a value (names, hosts, versions, error codes).
+ */
+export const PREFLIGHT_CHECKS = {
+  'rotation-enabled': 'rotation enabled',
+  lock: 'rotation lock free',
+  'current-value': 'CURRENT value valid',
+  pending: 'no rotation PENDING',
+  'master-secret': 'master secret readable',
+  'current-login': 'CURRENT logs in',
+  tls: 'TLS',
+  'master-login': 'master logs in',
+  'master-rights': 'master holds the rights',
+  'dual-password': 'RETAIN CURRENT PASSWORD',
+  'alternate-name': 'alternate name fits',
+  'alternate-exists': 'alternate user',
+  'provider-accepts': 'provider accepts CURRENT',
+  endpoints: 'endpoints allowed',
+  target: 'target checks',
+} as const;
+export type PreflightCheckId = keyof typeof PREFLIGHT_CHECKS;
+
+export type PreflightStatus = 'pass' | 'fail' | 'skip';
+
+export interface PreflightCheck {
+  id: PreflightCheckId;
+  /** PREFLIGHT_CHECKS[id]. */
+  name: string;
+  status: PreflightStatus;
+  /** Why, never with a value. */
+  reason: string;
+  /** The error code of a failed check. */
+  code?: ErrorCode;
+  /** A failed check that may pass later without a change (an unreachable target, a lock held). */
+  retryable?: boolean;
+}
+
+export interface PreflightInput {
+  strategy: Strategy;
+  current: SecretObject;
+  /** The strategy's master, resolved; undefined when it needs none or it could not be read (the engine's own
+   * `master-secret` check says which). */
+  master?: MasterCredential;
+}
+
+/** A check's outcome as its code sees it: a reason to pass, or a skip or failure with its reason. */
+export type CheckOutcome = string | { status: 'skip' | 'fail'; reason: string };
+
+export function skipCheck(id: PreflightCheckId, reason: string): PreflightCheck {
+  return { id, name: PREFLIGHT_CHECKS[id], status: 'skip', reason };
+}
+
+/**
+ * Runs one check: what `run` returns, or a failure carrying the code of the RotatorError it threw (the rotators'
+ * errors already say what to fix and never hold a value). Anything else is a bug and is thrown on.
+ */
+export async function runCheck(id: PreflightCheckId, run: () => CheckOutcome | Promise<CheckOutcome>): Promise<PreflightCheck> {
+  const name = PREFLIGHT_CHECKS[id];
+  try {
+    const outcome = await run();
+    return typeof outcome === 'string' ? { id, name, status: 'pass', reason: outcome } : { id, name, ...outcome };
+  } catch (error) {
+    if (!isRotatorError(error)) throw error;
+    return { id, name, status: 'fail', reason: error.message, code: error.code, ...(error.retryable ? { retryable: true } : {}) };
+  }
+}
+
 export interface Rotator {
   /** Values of the secret's `engine` key this rotator serves. */
   readonly engines: readonly string[];
@@ -128,4 +197,10 @@ export interface Rotator {
    * credential of CURRENT or PENDING.
    */
   revoke?(input: RevokeInput, ctx: RotatorContext): Promise<RevokeOutcome>;
+  /**
+   * `rotate --dry-run`: checks that a rotation would succeed, changing nothing (reads and logins only: no statement
+   * that alters anything, no key minted). One check per concern (PREFLIGHT_CHECKS), a failure as a `fail` check rather
+   * than an error. Absent: the engine says the target has no checks.
+   */
+  preflight?(input: PreflightInput, ctx: RotatorContext): Promise<PreflightCheck[]>;
 }

@@ -5,6 +5,7 @@ import { createContext, type CliIO, type CliState, type GlobalOptions } from '..
 import { formatReport, formatStep } from '../format.js';
 import { alertingFailures } from '../alerts.js';
 import { suggestingIds } from '../suggest.js';
+import { runPreflight } from './preflight.js';
 
 export function registerRotateCommand(program: Command, io: CliIO, state: CliState): void {
   program
@@ -12,15 +13,18 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
     .description('rotate a secret now: create, set, test and finish a new version (resumes a rotation left pending)')
     .argument('<secret-id>')
     .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
+    .option('--dry-run', "check, changing nothing, that a rotation would succeed: logins, TLS, the master's rights, the alternate's name, the lock")
     .addHelpText(
       'after',
       '\nExit codes: 0 rotated; 1 failed (see the error); 2 bad input or secret; 75 try again later\n' +
-        '(another rotation holds the lock, or the database is unreachable); 70 internal error.\n',
+        '(another rotation holds the lock, or the database is unreachable); 70 internal error.\n' +
+        'With --dry-run: 0 every check passes; 1 a check fails; 75 only temporary failures.\n',
     )
-    .action(async (secretId: string, opts: { json?: boolean }) => {
+    .action(async (secretId: string, opts: { json?: boolean; dryRun?: boolean }) => {
       state.json = opts.json === true;
       checkSecretId(secretId); // before anything prints it
       const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, { secretId });
+      if (opts.dryRun === true) return runPreflight(secretId, ctx, io, state);
       if (!state.json) io.stdout(`rotating ${secretId}\n`);
       const onStep = (r: StepResult): void => {
         if (!state.json) io.stdout(formatStep(r.step, r.ms, r.outcome));

@@ -1,6 +1,6 @@
 import { RotatorError } from '../../shared/errors.js';
 import type { RandomInt } from '../../shared/password.js';
-import type { CreatePendingInput, RevokeInput, RevokeOutcome, Rotator, RotatorContext, SetInput } from '../../shared/rotator.js';
+import { runCheck, skipCheck, type CreatePendingInput, type PreflightCheck, type PreflightInput, type RevokeInput, type RevokeOutcome, type Rotator, type RotatorContext, type SetInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import { checkEndpoints } from './endpoints.js';
@@ -120,6 +120,51 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
     }
   };
 
+  /**
+   * The preflight (`rotate --dry-run`): nothing is minted or deleted. With a managed provider: the secret's URLs are
+   * checked against the master's allowed origins first (nothing is sent before), the admin credential lists keys
+   * (where the provider can list), and the CURRENT key gets the provider's test call. A self-issued key is only
+   * checked against its format.
+   */
+  const preflight = async (input: PreflightInput, ctx: RotatorContext): Promise<PreflightCheck[]> => {
+    const secret = parseApiKeySecret(input.current, 'the CURRENT value');
+    if (managed(secret) === undefined) {
+      return [
+        skipCheck('endpoints', 'self-issued keys call no provider'),
+        skipCheck('master-login', 'self-issued keys have no admin credential'),
+        await runCheck('provider-accepts', () => {
+          if (!matchesFormat(secret.key, selfIssuedFormat(secret))) throw new RotatorError('INVALID_SECRET', 'the CURRENT key does not match key_prefix, key_length and key_alphabet');
+          return 'the CURRENT key has the format of its self-issued keys (there is no provider to ask)';
+        }),
+      ];
+    }
+    const { master } = input;
+    if (master === undefined) {
+      return (['endpoints', 'master-login', 'provider-accepts'] as const).map((id) =>
+        skipCheck(id, "not tried: without the master secret the secret's URLs cannot be checked (see that check)"),
+      );
+    }
+    let allowed: ReadonlySet<string> | undefined;
+    const endpoints = await runCheck('endpoints', () => {
+      allowed = allowedFor(secret, master.value, 'the preflight');
+      return "every URL the secret names is at an origin the master secret allows";
+    });
+    if (allowed === undefined) return [endpoints, ...(['master-login', 'provider-accepts'] as const).map((id) => skipCheck(id, 'not tried: the endpoints check failed'))];
+    const origins = allowed;
+    return [
+      endpoints,
+      await runCheck('master-login', async () => {
+        const listed = await adminApi(secret, master.value, ctx, origins).list(keyNamePrefixOf(secret));
+        if (listed === undefined) return { status: 'skip', reason: `${secret.provider}: the provider cannot list keys, so the admin credential is first used by createSecret` };
+        return `${secret.provider} accepts the admin credential (it listed ${listed.length} key(s) named by the rotator)`;
+      }),
+      await runCheck('provider-accepts', async () => {
+        if (!(await accepts(secret, ctx, origins))) throw new RotatorError('TARGET_AUTH_FAILED', `${secret.provider}: the provider refuses the CURRENT key`);
+        return `${secret.provider} accepts the CURRENT key (its test call)`;
+      }),
+    ];
+  };
+
   const rotator: Rotator = {
     engines: [API_KEY_ENGINE],
     strategies: ['single-user'] satisfies Strategy[],
@@ -217,6 +262,8 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       ctx.logger.info('revoked a retired API key', { provider: retired.provider, outcome });
       return outcome === 'deleted' ? 'revoked' : 'not-needed';
     },
+
+    preflight,
   };
   return rotator;
 }

@@ -355,3 +355,11 @@ export async function missingRights(session: MysqlSession, from: string, to: str
   }
   return missing;
 }
+
+/**
+ * The rights of one account as units (SHOW GRANTS, and MySQL 8's default roles), read as copyAccount reads them: the
+ * preflight compares the master's own with the user's (grant-authority.ts). Reads only.
+ */
+export async function grantsOf(session: MysqlSession, account: Account): Promise<GrantUnit[]> {
+  return new Copier(session, account.user, account.user, `reading the rights of ${show(account)}`).readUnits(account);
+}

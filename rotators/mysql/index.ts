@@ -1,5 +1,5 @@
 import { RotatorError } from '../../shared/errors.js';
-import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput, TestInput } from '../../shared/rotator.js';
+import type { CreatePendingInput, PreflightCheck, PreflightInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput, TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -20,6 +20,7 @@ import {
 } from '../database.js';
 import { canLogIn, isAuthFailure, warnOtherAccount, where, withSession, type Endpoint } from './connect.js';
 import { mysqlNativePasswordHash } from './password-hash.js';
+import { mysqlPreflight } from './preflight.js';
 import { MYSQL_ENGINES, MAX_USERNAME_CHARACTER_LIMIT, checkedAlternateUsername, engineUsernameLimit, parseMysqlSecret, type MysqlSecret } from './secret.js';
 import { describeServer, supportsDualPassword } from './server-info.js';
 import type { ServerInfo } from './session.js';
@@ -29,6 +30,7 @@ import {
   checkAlternateRights,
   discardRetainedPassword,
   dualPasswordUnsupported,
+  mariadbHasNoDualPassword,
   resetAlternatePassword,
   setAlternatePassword,
   setRetainingPassword,
@@ -270,10 +272,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
       if (strategy === 'dual-password' && parsed.engine === 'mariadb') {
         // Refused before a PENDING value is stored: no MariaDB has RETAIN CURRENT PASSWORD (setSecret would refuse
         // anyway, but a stored value would then block a switch to alternating-users until removed by hand).
-        throw new RotatorError(
-          'UNSUPPORTED_ENGINE',
-          'the dual-password strategy needs MySQL 8.0.14 or later (ALTER USER ... RETAIN CURRENT PASSWORD), and the secret names a MariaDB server ("engine": "mariadb"); use alternating-users, the zero-downtime strategy on MariaDB',
-        );
+        throw mariadbHasNoDualPassword();
       }
       const password = generatePassword();
       if (password.length === 0 || password.includes('\0')) {
@@ -317,5 +316,9 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     },
 
     revoke,
+
+    preflight(input: PreflightInput, ctx: RotatorContext): Promise<PreflightCheck[]> {
+      return mysqlPreflight(input, ctx, { settings, limit, parse, endpoint, asMasterOf });
+    },
   };
 }

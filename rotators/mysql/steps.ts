@@ -33,6 +33,14 @@ export function dualPasswordUnsupported(server: ServerInfo): RotatorError {
   );
 }
 
+/** Refused before a PENDING value is stored (createPending) and by the preflight: no MariaDB has RETAIN CURRENT PASSWORD. */
+export function mariadbHasNoDualPassword(): RotatorError {
+  return new RotatorError(
+    'UNSUPPORTED_ENGINE',
+    'the dual-password strategy needs MySQL 8.0.14 or later (ALTER USER ... RETAIN CURRENT PASSWORD), and the secret names a MariaDB server ("engine": "mariadb"); use alternating-users, the zero-downtime strategy on MariaDB',
+  );
+}
+
 /**
  * A session whose every statement also withholds `secrets`: grants.ts builds CREATE USER from the clause we hand
  * it, so the password or hash inside stays out of its errors whatever it lists itself.

@@ -1,6 +1,6 @@
 import { RotatorError } from '../../shared/errors.js';
 import { CLONE_SUFFIX } from '../../shared/alternate-user.js';
-import type { CreatePendingInput, RevokeInput, RevokeOutcome, RotatorContext, SetInput, TestInput } from '../../shared/rotator.js';
+import { runCheck, type CreatePendingInput, type PreflightCheck, type PreflightInput, type RevokeInput, type RevokeOutcome, type RotatorContext, type SetInput, type TestInput } from '../../shared/rotator.js';
 import type { SecretObject } from '../../shared/secret.js';
 import type { Strategy } from '../../shared/store.js';
 import {
@@ -18,9 +18,11 @@ import {
   type ConnectionOptions,
   type DatabaseRotator,
 } from '../database.js';
-import { canLogIn, warnTrust, withSession, type Endpoint } from './connect.js';
+import { loginChecks, notForStrategy, withoutMaster, type LoginFacts } from '../preflight.js';
+import { canLogIn, warnTrust, withSession, type Endpoint, type Session } from './connect.js';
+import { judgeMasterRights } from './master-rights.js';
 import { assertScramSafePassword, scramSha256Verifier } from './scram.js';
-import { POSTGRES_ENGINES, checkedAlternateUsername, parsePostgresSecret, type PostgresSecret } from './secret.js';
+import { MAX_IDENTIFIER_BYTES, POSTGRES_ENGINES, checkedAlternateUsername, identifierBytes, parsePostgresSecret, type PostgresSecret } from './secret.js';
 import * as sql from './sql.js';
 
 export { POSTGRES_ENGINES, alternateUsername, parsePostgresSecret, type PostgresSecret } from './secret.js';
@@ -156,6 +158,81 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     });
   };
 
+  /** What a preflight login learnt; a trust login proves nothing about the password, and the reason says so. */
+  const loginFacts = async (session: Session, ssl: boolean | undefined): Promise<LoginFacts> => {
+    const rows = (await session.query<{ version: string }>(sql.serverVersion)).rows;
+    return {
+      tls: session.tls,
+      ssl,
+      server: `PostgreSQL ${rows[0]?.version ?? '?'}`,
+      ...(session.passwordChecked ? {} : { note: 'the server did not ask for the password (trust authentication), so this proves nothing about it' }),
+    };
+  };
+
+  /**
+   * The preflight (`rotate --dry-run`): logins and catalog reads only. Alternating users: the master logs in where
+   * setSecret would, and its rights are judged from pg_roles (master-rights.ts); the alternate is looked up.
+   */
+  const preflight = async (input: PreflightInput, ctx: RotatorContext): Promise<PreflightCheck[]> => {
+    const current = parsePostgresSecret(input.current, 'the current secret');
+    rememberPasswords(ctx, current);
+    const login = await loginChecks('current-login', { user: current.username, where: where(current) }, () =>
+      withSession(endpointOf(current), settings, ctx, (session) => loginFacts(session, current.ssl)),
+    );
+    const checks = [...login.checks];
+    const masterChecks = ['master-login', 'master-rights', 'alternate-exists'] as const;
+    if (input.strategy !== 'alternating-users') return [...checks, ...notForStrategy(['alternate-name', ...masterChecks], input.strategy)];
+    let alternate: string | undefined;
+    checks.push(
+      await runCheck('alternate-name', () => {
+        alternate = checkedAlternateUsername(current.username, 'the current secret');
+        return `"${alternate}" is ${identifierBytes(alternate)} bytes (PostgreSQL keeps ${MAX_IDENTIFIER_BYTES})`;
+      }),
+    );
+    if (input.master === undefined) return [...checks, ...withoutMaster(masterChecks, 'no master secret (see that check)')];
+    const { master: raw } = input;
+    let facts: { attributes: sql.MasterAttributesRow | undefined; roles: Map<string, boolean> } | undefined;
+    const name = alternate ?? `${current.username}${CLONE_SUFFIX}`;
+    const masterName = typeof raw.value.username === 'string' ? raw.value.username : '(none)';
+    const masterLogin = await loginChecks('master-login', { user: masterName, where: where(current) }, async () => {
+      const master = checkedMaster(parsePostgresSecret(raw.value, 'the master secret'), current, { ...current, username: name }, input.strategy, 'pending', raw.replicaHosts);
+      rememberPasswords(ctx, master);
+      const asMaster = masterEndpoint(current, master);
+      return withSession(asMaster, settings, ctx, async (session) => {
+        const attributes = (await session.query<sql.MasterAttributesRow>(sql.masterAttributes)).rows[0];
+        const rows = (await session.query<{ rolname: string; admin: boolean }>(sql.adminOptionOn([current.username, name]))).rows;
+        facts = { attributes, roles: new Map(rows.map((r) => [r.rolname, r.admin])) };
+        return loginFacts(session, asMaster.ssl);
+      });
+    });
+    checks.push(...masterLogin.checks);
+    if (facts === undefined) return [...checks, ...withoutMaster(['master-rights', 'alternate-exists'], 'the master did not log in')];
+    const { attributes, roles } = facts;
+    checks.push(
+      await runCheck('master-rights', () => {
+        if (attributes === undefined) throw new RotatorError('TARGET_ERROR', `${where(current)}: the master's own role is not in pg_roles`);
+        return judgeMasterRights(
+          {
+            master: masterName,
+            versionNum: attributes.version_num,
+            version: attributes.version,
+            superuser: attributes.superuser,
+            createRole: attributes.createrole,
+            adminOption: roles,
+          },
+          current.username,
+          name,
+          name === `${current.username}${CLONE_SUFFIX}`,
+        );
+      }),
+      await runCheck('alternate-exists', () => {
+        if (alternate === undefined) return { status: 'skip', reason: 'not looked up: the alternate name does not fit' };
+        return roles.has(alternate) ? `"${alternate}" exists; setSecret gives it the new password` : `"${alternate}" does not exist yet; setSecret creates it with the rights of "${current.username}"`;
+      }),
+    );
+    return checks;
+  };
+
   return {
     engines: POSTGRES_ENGINES,
     strategies: STRATEGIES,
@@ -225,5 +302,6 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     },
 
     revoke,
+    preflight,
   };
 }

@@ -58,3 +58,29 @@ export function holdsRightsOf(member: string, role: string): Statement {
 export const begin: Statement = { label: 'BEGIN', text: 'BEGIN' };
 export const commit: Statement = { label: 'COMMIT', text: 'COMMIT' };
 export const rollback: Statement = { label: 'ROLLBACK', text: 'ROLLBACK' };
+
+/** The preflight's facts about the master: the server version, and whether it is a superuser or has CREATEROLE. */
+export const masterAttributes: Statement = {
+  label: 'read the master role from pg_roles',
+  text:
+    "SELECT pg_catalog.current_setting('server_version_num')::int AS version_num, pg_catalog.current_setting('server_version') AS version, " +
+    'rolsuper AS superuser, rolcreaterole AS createrole FROM pg_catalog.pg_roles WHERE rolname = current_user',
+};
+
+/** Which of `roles` exist, and whether the session's role holds ADMIN OPTION on each (grant it, alter it on 16+). */
+export function adminOptionOn(roles: readonly string[]): Statement {
+  return {
+    label: "pg_has_role(current_user, role, 'MEMBER WITH ADMIN OPTION')",
+    text: "SELECT rolname, pg_catalog.pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION') AS admin FROM pg_catalog.pg_roles WHERE rolname = ANY($1)",
+    values: [[...roles]],
+  };
+}
+
+export interface MasterAttributesRow {
+  version_num: number;
+  version: string;
+  superuser: boolean;
+  createrole: boolean;
+}
+
+export const serverVersion: Statement = { label: 'SHOW server_version', text: "SELECT pg_catalog.current_setting('server_version') AS version" };
