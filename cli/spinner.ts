@@ -29,6 +29,7 @@ export function startSpinner(io: CliIO, enabled: boolean): Spinner {
   let text = '';
   let stopped = false;
   const draw = (): void => {
+    if (text === '') return; // nothing to say yet
     const seconds = Math.floor((Date.now() - started) / 1000);
     io.stderr(`${CLEAR}${FRAMES[frame++ % FRAMES.length] ?? ''} ${text} (${seconds}s)`);
   };
@@ -42,9 +43,10 @@ export function startSpinner(io: CliIO, enabled: boolean): Spinner {
       if (!stopped) draw();
     },
     print(out) {
-      if (!stopped) io.stderr(CLEAR);
+      const drawn = !stopped && text !== '';
+      if (drawn) io.stderr(CLEAR);
       io.stdout(out);
-      if (!stopped) draw();
+      if (drawn) draw();
     },
     stop() {
       if (stopped) return;
