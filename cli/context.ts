@@ -21,6 +21,10 @@ export interface CliIO {
   google?: GoogleClients;
   /** How an alert reaches ROTATOR_ALERT_WEBHOOK (a test points it at a local server); default: fetch. */
   post?: (url: string, body: string, signal: AbortSignal) => Promise<number>;
+  /** Whether standard error is a terminal: `rotate` shows a spinner there while a step waits (default: not one). */
+  isTTY?: boolean;
+  /** The clock `rotate --due`, `status` and `secrets describe` judge schedules by (a test sets one); default: now. */
+  now?: () => Date;
 }
 
 /** Per-invocation state shared by the commands and the error reporter. */

@@ -6,8 +6,24 @@ import { RotatorError } from '../shared/errors.js';
  * 0 done; 1 failed and retrying will not help until something changes (a refused login, a corrupt store);
  * 2 bad arguments or input (fix the command or the secret); 75 temporary failure, retry later (EX_TEMPFAIL);
  * 70 an internal error (a bug: please report it).
+ *
+ * Fleet commands sum up many secrets in one code, for cron and monitors:
+ * - `rotate --due`: 0 every due secret rotated (or none was due); 1 some secret failed for good; 75 none failed for
+ *   good, but some failed temporarily or was busy (another run held its rotation lock): the next run picks it up.
+ * - `status --check`: 0 healthy; 1 some secret is overdue, its last rotation failed, or it could not be described.
  */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, INTERNAL: 70, RETRY: 75 } as const;
+
+/**
+ * Thrown by a command that has printed its whole outcome (a fleet report) and only has an exit code left to give:
+ * runCli returns `code` and prints nothing more.
+ */
+export class ExitStatus extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+    this.name = 'ExitStatus';
+  }
+}
 
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'INVALID_INPUT',

@@ -24,4 +24,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   readStdin,
+  // A spinner on a terminal only: piped to a file, a journal or another program, stderr gets log lines alone.
+  isTTY: process.stderr.isTTY && process.env.TERM !== 'dumb',
 });

@@ -6,8 +6,9 @@ import { registerCompletionCommand } from './completion.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
 import { registerSecretsCommands } from './commands/secrets.js';
+import { registerStatusCommand } from './commands/status.js';
 import type { CliIO, CliState } from './context.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import { EXIT, ExitStatus, exitCodeFor } from './exit-codes.js';
 import { escapeControl } from './format.js';
 import { readVersion } from './version.js';
 
@@ -26,7 +27,7 @@ export const ENVIRONMENT_HELP: ReadonlyArray<readonly [string, string]> = [
   ['ROTATOR_STATEMENT_TIMEOUT_MS', 'bound on each statement or API-key provider call, 100..600000 (default 15000)'],
   ['USERNAME_CHARACTER_LIMIT', 'MySQL/MariaDB: longest alternate user name (default: per server)'],
   ['LOG_LEVEL', 'debug | info | warn | error (default warn; --log-level overrides it)'],
-  ['ROTATOR_ALERT_WEBHOOK', 'a Slack or Teams incoming webhook (https): `rotate` and `purge` post each failure there (no value)'],
+  ['ROTATOR_ALERT_WEBHOOK', 'a Slack or Teams incoming webhook (https): `rotate` and `purge` post failures there, `status --alert` overdue secrets (no value)'],
 ];
 
 function environmentHelp(): string {
@@ -43,6 +44,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT.OK;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (error instanceof ExitStatus) return error.code;
     return reportError(error, io, state);
   }
 }
@@ -64,6 +66,9 @@ export function buildProgram(io: CliIO, state: CliState): Command {
       '\nExamples:\n' +
         '  rotator secrets put db/app --enable-rotation < app-secret.json\n' +
         '  rotator rotate db/app\n' +
+        '  rotator secrets rotation db/app --every 30d\n' +
+        '  rotator rotate --due              # from cron or a systemd timer\n' +
+        '  rotator status\n' +
         '  rotator secrets describe db/app\n' +
         '  rotator purge --dry-run\n' +
         environmentHelp(),
@@ -80,6 +85,7 @@ export function buildProgram(io: CliIO, state: CliState): Command {
   });
   registerSecretsCommands(program, io, state);
   registerRotateCommand(program, io, state);
+  registerStatusCommand(program, io, state);
   registerPurgeCommand(program, io, state);
   registerGcpCommands(program, io, state, io.google);
   registerCompletionCommand(program, io); // last: its script covers every command registered before it

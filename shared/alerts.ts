@@ -36,6 +36,11 @@ export interface AlertOptions {
 export interface Alerter {
   /** Sends, in the background, an alert for a failure line; never throws. */
   notify(message: string, fields: Readonly<Record<string, unknown>>, redactor: Redactor, logger: Logger): void;
+  /**
+   * Sends `message` whatever it says: a summary its runner composed from ids and codes (a fleet run's failures, the
+   * secrets overdue), made safe the same way. In the background; never throws.
+   */
+  send(message: string, redactor: Redactor, logger: Logger): void;
   /** Waits for every send under way (each bounded by its attempts and timeouts). */
   flush(): Promise<void>;
 }
@@ -99,16 +104,20 @@ export function createWebhookAlerter(options: AlertOptions): Alerter {
     logger.warn('the alert webhook could not be reached; the failure is in this log', { webhook: 'ROTATOR_ALERT_WEBHOOK', outcome: last });
   }
 
+  const send = (message: string, redactor: Redactor, logger: Logger): void => {
+    redactor.addSecretValue(url);
+    const text = chatSafe(redactor.redact(`Rotator on ${options.source}: ${message}`));
+    const sending = deliver(JSON.stringify({ text }), logger).catch(() => undefined);
+    pending.add(sending);
+    void sending.finally(() => pending.delete(sending));
+  };
+
   return {
     notify(message, fields, redactor, logger) {
       if (!ALERTED_LINE.test(message)) return;
-      redactor.addSecretValue(url);
-      const secretId = typeof fields.secretId === 'string' ? ` (secret ${fields.secretId})` : '';
-      const text = chatSafe(redactor.redact(`Rotator on ${options.source}: ${message}${secretId}`));
-      const send = deliver(JSON.stringify({ text }), logger).catch(() => undefined);
-      pending.add(send);
-      void send.finally(() => pending.delete(send));
+      send(`${message}${typeof fields.secretId === 'string' ? ` (secret ${fields.secretId})` : ''}`, redactor, logger);
     },
+    send,
     async flush() {
       await Promise.all([...pending]);
     },

@@ -1,6 +1,6 @@
 import type { PreflightReport } from '../../shared/engine.js';
-import { RotatorError } from '../../shared/errors.js';
 import type { CliContext, CliIO, CliState } from '../context.js';
+import { EXIT, ExitStatus } from '../exit-codes.js';
 import { escapeControl, formatTable } from '../format.js';
 import { suggestingIds } from '../suggest.js';
 
@@ -15,11 +15,8 @@ export async function runPreflight(secretId: string, ctx: CliContext, io: CliIO,
   const failed = report.checks.filter((c) => c.status === 'fail');
   io.stdout(state.json ? JSON.stringify({ ok: failed.length === 0, dryRun: true, ...report }) + '\n' : formatPreflight(report));
   if (failed.length === 0) return;
-  // The report above is the command's one JSON object; the error that sets the exit code goes to stderr as text.
-  state.json = false;
-  throw new RotatorError('TARGET_ERROR', `the dry run of ${secretId} found ${failed.length} failing check(s): ${failed.map((c) => c.id).join(', ')}; a rotation would fail`, {
-    retryable: failed.every((c) => c.retryable === true),
-  });
+  // The report above is the whole outcome (the one JSON object, or the verdict line): only the exit code is left.
+  throw new ExitStatus(failed.every((c) => c.retryable === true) ? EXIT.RETRY : EXIT.FAILED);
 }
 
 export function formatPreflight(report: PreflightReport): string {

@@ -3,9 +3,12 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import { STAGES, type RotationSettings, type SecretInfo, type Stage, type VersionSelector } from '../../shared/store.js';
+import { formatSchedule, parseSchedule } from '../../shared/schedule.js';
+import { secretStatus } from '../../shared/status.js';
+import { STAGES, type RotationSchedule, type RotationSettings, type SecretInfo, type Stage, type VersionSelector } from '../../shared/store.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
+import { nowOf, statusDefaults } from '../fleet.js';
 import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { describeJson, escapeControl, formatDescribe, formatList } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
@@ -89,45 +92,69 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
       }, { create: true }),
     );
 
+  // Which of --schedule and --no-schedule were typed: commander keeps only the last in `schedule`, so a command line
+  // with both would otherwise do whichever came last.
+  const scheduleFlags = new Set<string>();
   secrets
     .command('rotation')
-    .description('enable or disable rotation of a secret, or set its strategy')
+    .description('enable or disable rotation of a secret, set its schedule, or set its strategy')
     .argument('<secret-id>')
     .option('--enable', 'allow rotation')
     .option('--disable', 'refuse rotation')
+    .option('--every <rate>', 'rotate on a rate: 30d, 12h or rate(30 days), from 1 hour to 1000 days')
+    .option('--schedule <expression>', "rotate on AWS's six-field cron, UTC: 'cron(0 4 ? * SUN *)' (or a rate(...))")
+    .option('--window <hours>', 'with --every or --schedule: how long after the due time a rotation may start, 1h to 24h')
+    .option('--no-schedule', 'remove the schedule (the secret is then rotated only when asked)')
     .option('--strategy <strategy>', 'single-user | alternating-users | dual-password')
     .option('--safe-window <duration>', 'how long superseded versions stay before the purger retires them, e.g. 7d (default: ROTATOR_SAFE_WINDOW)')
     .option('--keep <n>', 'how many of the newest superseded versions the purger keeps whatever their age')
     .option('--json', 'print one JSON object with the outcome instead of text (errors too)')
-    .action(async (secretId: string, opts: { enable?: boolean; disable?: boolean; strategy?: string; safeWindow?: string; keep?: string; json?: boolean }) =>
-    {
-      checkSecretId(secretId);
-      if (opts.enable === true && opts.disable === true) {
-        throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
-      }
-      // Bad flags are refused before the store is looked at.
-      const strategy = opts.strategy === undefined ? undefined : parseStrategy(opts.strategy, '--strategy');
-      const safeWindowMs = opts.safeWindow === undefined ? undefined : parseDuration(opts.safeWindow, '--safe-window');
-      const keepSuperseded = opts.keep === undefined ? undefined : parseCount(opts.keep, '--keep');
-      return withId(secretId, async (ctx) => {
-        const current = (await ctx.store.describe(secretId)).rotation;
-        const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
-        const settings = rotationSettings({ enableRotation, strategy }, current);
-        if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
-        if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
-        await ctx.store.updateRotation(secretId, settings);
-        if (opts.json === true) {
-          io.stdout(JSON.stringify({ ok: true, secretId, rotation: settings }) + '\n');
-          return;
+    .on('option:schedule', () => scheduleFlags.add('--schedule'))
+    .on('option:no-schedule', () => scheduleFlags.add('--no-schedule'))
+    .addHelpText(
+      'after',
+      '\nSchedules are AWS\'s RotationRules: a rate counts from the last rotation; a cron fires at its times (UTC). Past the\n' +
+        'window (default: 1h for a schedule in hours, else the rest of the UTC day) a secret not rotated is overdue.\n' +
+        '`rotator rotate --due` on a timer rotates the secrets that are due; `rotator status` shows when each is.\n',
+    )
+    .action(
+      async (
+        secretId: string,
+        opts: { enable?: boolean; disable?: boolean; every?: string; schedule?: string | false; window?: string; strategy?: string; safeWindow?: string; keep?: string; json?: boolean },
+      ) => {
+        checkSecretId(secretId);
+        if (opts.enable === true && opts.disable === true) {
+          throw new RotatorError('INVALID_INPUT', 'use either --enable or --disable, not both');
         }
-        const retention = [
-          settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
-          settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
-        ].join('');
-        io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`}${retention}\n`);
-      });
-    });
-
+        // Bad flags are refused before the store is looked at.
+        const schedule = scheduleOption(opts, scheduleFlags);
+        const strategy = opts.strategy === undefined ? undefined : parseStrategy(opts.strategy, '--strategy');
+        const safeWindowMs = opts.safeWindow === undefined ? undefined : parseDuration(opts.safeWindow, '--safe-window');
+        const keepSuperseded = opts.keep === undefined ? undefined : parseCount(opts.keep, '--keep');
+        return withId(secretId, async (ctx) => {
+          const current = (await ctx.store.describe(secretId)).rotation;
+          const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
+          const settings = rotationSettings({ enableRotation, strategy }, current);
+          if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
+          if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
+          if (schedule === null) delete settings.schedule;
+          else if (schedule !== undefined) settings.schedule = schedule;
+          await ctx.store.updateRotation(secretId, settings);
+          if (opts.json === true) {
+            io.stdout(JSON.stringify({ ok: true, secretId, rotation: settings }) + '\n');
+            return;
+          }
+          const details = [
+            settings.schedule === undefined ? '' : `, schedule ${formatSchedule(settings.schedule)}`,
+            settings.strategy === undefined ? '' : `, strategy ${settings.strategy}`,
+            settings.safeWindowMs === undefined ? '' : `, safe window ${formatDuration(settings.safeWindowMs)}`,
+            settings.keepSuperseded === undefined ? '' : `, keep ${settings.keepSuperseded}`,
+          ].join('');
+          const dormant = settings.schedule !== undefined && !settings.enabled ? ' (the schedule applies once rotation is enabled: --enable)' : '';
+          io.stdout(`rotation of ${secretId}: ${settings.enabled ? 'enabled' : 'disabled'}${details}${dormant}\n`);
+        });
+      },
+    );
   secrets
     .command('cancel-rotation')
     .description('abandon the rotation under way: PENDING leaves its version, which stays (unlabelled) until purged')
@@ -248,7 +275,8 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .action(async (secretId: string, opts: { json?: boolean }) =>
       withId(secretId, async (ctx) => {
         const info = await ctx.store.describe(secretId);
-        io.stdout(opts.json === true ? JSON.stringify(describeJson(info)) + '\n' : formatDescribe(info));
+        const status = secretStatus(info, statusDefaults(ctx.config), nowOf(io));
+        io.stdout(opts.json === true ? JSON.stringify(describeJson(info, status)) + '\n' : formatDescribe(info, status));
       }),
     );
 
@@ -300,6 +328,25 @@ function fieldOf(value: string, field: string, secretId: string, maxBytes: numbe
     throw new RotatorError('INVALID_INPUT', `the value of ${secretId} has no field "${escapeControl(field)}"; \`rotator secrets get ${secretId} --show-value\` prints the whole value`);
   }
   return parsed[field];
+}
+
+/**
+ * The schedule `secrets rotation` was given: a schedule to set, null to remove it, undefined to leave it. --every takes
+ * a rate only; --schedule a cron or a rate; --window goes with one of them.
+ */
+function scheduleOption(opts: { every?: string; schedule?: string | false; window?: string }, typed: ReadonlySet<string>): RotationSchedule | null | undefined {
+  const given = [opts.every === undefined ? '' : '--every', ...typed].filter((f) => f !== '');
+  if (given.length > 1) throw new RotatorError('INVALID_INPUT', `use one of --every, --schedule and --no-schedule, not ${given.join(' and ')}`);
+  if (opts.window !== undefined && opts.every === undefined && typeof opts.schedule !== 'string') {
+    throw new RotatorError('INVALID_INPUT', '--window goes with --every or --schedule (it is part of the schedule)');
+  }
+  if (opts.schedule === false) return null;
+  if (opts.every !== undefined) {
+    const schedule = parseSchedule(opts.every, '--every', opts.window);
+    if (schedule.kind !== 'rate') throw new RotatorError('INVALID_INPUT', '--every takes a rate such as 30d or 12h; a cron expression goes with --schedule');
+    return schedule;
+  }
+  return opts.schedule === undefined ? undefined : parseSchedule(opts.schedule, '--schedule', opts.window);
 }
 
 function parseCount(value: string, source: string): number {

@@ -268,7 +268,7 @@ describe('rotator rotate', () => {
     const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/secrets\s+manage secrets in the embedded file store/);
-    expect(help.stdout).toMatch(/rotate \[options\] <secret-id>/);
+    expect(help.stdout).toMatch(/rotate \[options\] \[secret-id\]/);
     expect(run(['secrets', 'put', 'db/p', '--from-file', value]).status).toBe(0);
     const missing = run(['rotate', 'db/absent']);
     expect(missing.status).toBe(EXIT.USAGE);
