@@ -26,7 +26,7 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
         if (!state.json) io.stdout(formatStep(r.step, r.ms, r.outcome));
       };
       const report = await alertingFailures(io, ctx.logger, 'rotation', { secretId }, () =>
-        suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.engine().rotate(secretId, { onStep })),
+        suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.rotate(secretId, { onStep })),
       );
       io.stdout(state.json ? JSON.stringify({ ok: true, ...report }) + '\n' : formatReport(report));
     });
