@@ -11,9 +11,9 @@ export interface CliRun {
 /**
  * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
  * to the leak canary, except the stdout of `--show-value` and `--field`, which print a secret because they were asked to.
- * `surroundings` points the `gcp` commands (`google`) and the alert webhook (`post`) at local fakes.
+ * `surroundings` points the cloud stores and the `gcp` commands (`aws`, `azure`, `google`) and the alert webhook (`post`) at local fakes.
  */
-export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', surroundings: Pick<CliIO, 'google' | 'post'> = {}): Promise<CliRun> {
+export async function runRotator(env: NodeJS.ProcessEnv, args: readonly string[], stdin = '', surroundings: Pick<CliIO, 'aws' | 'azure' | 'google' | 'post'> = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
