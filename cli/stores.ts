@@ -212,7 +212,8 @@ async function openGcp(projectId: string, { io, env, logger }: OpenOptions): Pro
   const client = clients.secretManager(projectId);
   // The rotation lock is the annotation lease built into the store.
   const store = new google.SecretManagerStore({ client, projectId, logger, ...(namePrefix === undefined ? {} : { namePrefix }) });
-  return { store, close: () => client.close() };
+  // A client whose credentials never loaded rejects close() with that same error: the command has reported it already.
+  return { store, close: () => client.close().catch(() => undefined) };
 }
 
 /**

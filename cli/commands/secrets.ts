@@ -278,7 +278,8 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           io.stdout(JSON.stringify(entries) + '\n');
           return;
         }
-        if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
+        // A cloud store lists the secrets Rotator looks after there (rotation on, ROTATOR_SECRET_PREFIX), as the functions do.
+        if (entries.length === 0) io.stdout(ctx.kind === 'file' ? `no secrets in ${ctx.config.storePath}\n` : `no secrets Rotator looks after in ${ctx.config.storePath}\n`);
         io.stdout(formatList(entries));
       }),
     );
