@@ -31,7 +31,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     checkSecretId(secretId);
     return run((ctx) => suggestingIds(secretId, () => ctx.store.listSecretIds(), () => action(ctx)), { ...options, secretId });
   };
-  const secrets = program.command('secrets').description('read the secrets of any store; create, delete and configure those of the file store');
+  const secrets = program.command('secrets').description('manage secrets in the embedded file store');
 
   secrets
     .command('put')
