@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +9,7 @@ import { runCli } from '../../cli/program.js';
 import { canUpdateSchedule, parseStoreLocation } from '../../cli/stores.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { SecretStore } from '../../shared/store.js';
+import { FileStore } from '../../stores/file/index.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
 import { runRotator } from '../support/cli.js';
 
@@ -174,6 +177,35 @@ describe('file-store commands on a cloud store', () => {
     expect(help.stdout).toMatch(/ROTATOR_STORE\s+the store: a file path .* aws:\/\/<region>, azure:\/\/<vault> or gcp:\/\/<project>/);
     expect(help.stdout).toMatch(/ROTATOR_SECRET_PREFIX/);
     expect(help.stdout).toMatch(/ROTATOR_LOCK_CONTAINER_URL/);
+  });
+});
+
+describe('purge --dry-run', () => {
+  it('takes no rotation lock: it reports while a rotation holds one, and leaves no file behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rotator-dry-run-'));
+    try {
+      const key = randomBytes(32);
+      const store = new FileStore({ path: join(dir, 'store.json'), key });
+      await store.createSecret('app-db', JSON.stringify({ engine: 'postgres', host: 'db.internal', username: 'app', password: 'dry-run-not-a-real-password' }));
+      recordSecrets('dry-run-not-a-real-password');
+      const env = { ROTATOR_STORE: join(dir, 'store.json'), ROTATOR_STORE_KEY: key.toString('base64') };
+      const lease = await store.lockRotation('app-db');
+      try {
+        const files = readdirSync(dir).sort();
+        const dry = await runRotator(env, ['purge', '--dry-run', '--json']);
+        expect(dry.code).toBe(EXIT.OK);
+        expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, failed: 0, secrets: [{ secretId: 'app-db', ok: true }] });
+        expect(readdirSync(dir).sort()).toEqual(files);
+        // A real purge still waits for the lock: the rotation holding it wins.
+        const real = await runRotator(env, ['purge', '--json']);
+        expect(real.code).toBe(EXIT.RETRY);
+        expect(JSON.parse(real.stdout.split('\n')[0] ?? '')).toMatchObject({ dryRun: false, failed: 1, secrets: [{ secretId: 'app-db', ok: false, error: { code: 'ROTATION_IN_PROGRESS' } }] });
+      } finally {
+        await lease.release();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
