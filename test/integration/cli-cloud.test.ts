@@ -211,14 +211,22 @@ describe('rotator --store aws://<region>', () => {
     it('reports a failure the function recorded, with its code and step, while AWSPENDING stays', async () => {
       const { id, user, password } = await seed();
       const before = await current(id);
+      // setSecret fails only once the follower has seen createSecret's value, so both phases are observed in order.
+      let valueSeen: () => void = () => undefined;
+      const seenValue = new Promise<void>((resolve) => (valueSeen = resolve));
       interfere = async (event) => {
         if (event.Step === 'createSecret') return handler(event, lambdaContext(60_000));
+        await seenValue;
         // What the function does when setSecret fails: record the failure on the secret, and fail the step.
         await sm.send(new TagResourceCommand({ SecretId: id, Tags: [{ Key: 'rotator:last-error', Value: formatFailure({ code: 'TARGET_AUTH_FAILED', step: 'setSecret', at: new Date() }) }] }));
         throw new Error('setSecret failed');
       };
       const seen: ServiceRotationProgress[] = [];
-      const error = await rotateViaService({ client: sm, store: store(), secretId: id, pollMs: 20, timeoutMs: 20_000, onProgress: (p) => seen.push(p) }).catch((e: unknown) => e);
+      const error = await rotateViaService({ client: sm, store: store(), secretId: id, pollMs: 20, timeoutMs: 20_000, onProgress: (p) => {
+          seen.push(p);
+          if (p.phase === 'value-stored') valueSeen();
+        },
+      }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(RotatorError);
       expect((error as RotatorError).code).toBe('TARGET_ERROR');
       expect((error as RotatorError).message).toMatch(new RegExp(`^the rotation of ${id} failed: the rotation function recorded TARGET_AUTH_FAILED in setSecret at .*AWSCURRENT did not move`));
