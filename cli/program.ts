@@ -14,7 +14,9 @@ import { readVersion } from './version.js';
 
 /** The environment the CLI reads (shared/config.ts, stores/file/key.ts), one line each, for --help. */
 export const ENVIRONMENT_HELP: ReadonlyArray<readonly [string, string]> = [
-  ['ROTATOR_STORE', 'the file store (default ~/.rotator/store.json; --store overrides it)'],
+  ['ROTATOR_STORE', 'the store: a file path (default ~/.rotator/store.json), aws://<region>, azure://<vault> or gcp://<project>; --store overrides it'],
+  ['ROTATOR_SECRET_PREFIX', 'cloud stores: list, purge and status only secrets whose names start with this (as the functions do)'],
+  ['ROTATOR_LOCK_CONTAINER_URL', 'azure:// stores: the blob container of the rotation locks, https://<account>.blob.core.windows.net/<container>'],
   ['ROTATOR_STORE_KEY', 'the store key, base64 of 32 bytes (default: the key file)'],
   ['ROTATOR_STORE_KEY_FILE', 'the key file (default <store>.key, created with mode 0600 by the first `secrets put`)'],
   ['ROTATION_STRATEGY', 'single-user | alternating-users | dual-password for secrets that name none (default single-user)'],
@@ -53,7 +55,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 export function buildProgram(io: CliIO, state: CliState): Command {
   const program = new Command('rotator')
     .description('Rotate database and API-key credentials with the four-step protocol, over the embedded encrypted file store.')
-    .option('--store <path>', 'the file store (default: $ROTATOR_STORE, else ~/.rotator/store.json)')
+    .option(
+      '--store <path|url>',
+      'the store: a file path (default: $ROTATOR_STORE, else ~/.rotator/store.json), aws://<region>, azure://<vault-name> or gcp://<project-id> ' +
+        '(each cloud\'s usual credentials: the AWS SDK chain and AWS_PROFILE, DefaultAzureCredential, Application Default Credentials)',
+    )
     .option('--log-level <level>', 'debug | info | warn | error; logs are JSON lines on standard error (default: warn)')
     .option('-V, --version', 'print the version and exit')
     .exitOverride()

@@ -14,8 +14,18 @@ export interface GoogleClients {
   allowLoopbackHttp?: boolean;
 }
 
-/** The Google clients and their gRPC stack load only when a `gcp` command runs, so other commands start as fast. */
+/** The Google clients and their gRPC stack load only when a command reaches Google, so other commands start as fast. */
 const loadGoogle = () => import('../../stores/gcp/index.js');
+
+/** The Google store module, and the clients to use: the test's, or the real APIs with Application Default Credentials. */
+export async function googleClients(testClients: GoogleClients | undefined): Promise<{ google: Awaited<ReturnType<typeof loadGoogle>>; clients: GoogleClients }> {
+  const google = await loadGoogle();
+  const clients: GoogleClients = testClients ?? {
+    secretManager: (projectId) => google.createSecretManagerClient({ projectId }),
+    scheduler: () => google.createCloudSchedulerClient(),
+  };
+  return { google, clients };
+}
 
 interface ReconcileFlags {
   project: string;
@@ -51,8 +61,8 @@ export function registerGcpCommands(program: Command, io: CliIO, state: CliState
     )
     .action(async (flags: ReconcileFlags) => {
       state.json = flags.json === true;
-      const { SecretManagerStore, createCloudSchedulerClient, createSecretManagerClient, reconcileRotationJobs } = await loadGoogle();
-      const clients: GoogleClients = testClients ?? { secretManager: (projectId) => createSecretManagerClient({ projectId }), scheduler: () => createCloudSchedulerClient() };
+      const { google, clients } = await googleClients(testClients);
+      const { SecretManagerStore, reconcileRotationJobs } = google;
       const secretManager = clients.secretManager(flags.project);
       let scheduler: CloudSchedulerClient | undefined;
       try {

@@ -24,17 +24,23 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
       state.json = opts.json === true;
       for (const id of secretIds) checkSecretId(id);
       const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, secretIds.length === 1 ? { secretId: secretIds[0] } : {});
-      await alertingFailures(io, ctx.logger, 'purge', {}, async () => {
-        const report = await ctx.purger().purge(secretIds.length === 0 ? undefined : secretIds, { dryRun: opts.dryRun === true });
-        io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
-        if (report.failed > 0) {
-          const failures = report.secrets.filter((s) => !s.ok);
-          const allRetryable = failures.every((s) => s.error?.retryable === true);
-          throw new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
-            retryable: allRetryable,
-          });
-        }
-      });
+      const dryRun = opts.dryRun === true;
+      try {
+        await alertingFailures(io, ctx.logger, 'purge', {}, async () => {
+          // A dry run takes no rotation lock: it only reads, and a lock is a write (and a right) on every store.
+          const report = await ctx.purger({ dryRun }).purge(secretIds.length === 0 ? undefined : secretIds, { dryRun });
+          io.stdout(state.json ? JSON.stringify(report) + '\n' : formatPurge(report));
+          if (report.failed > 0) {
+            const failures = report.secrets.filter((s) => !s.ok);
+            const allRetryable = failures.every((s) => s.error?.retryable === true);
+            throw new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
+              retryable: allRetryable,
+            });
+          }
+        });
+      } finally {
+        await ctx.close();
+      }
     });
 }
 

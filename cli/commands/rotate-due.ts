@@ -54,7 +54,6 @@ export async function rotateDue(ctx: CliContext, io: CliIO, state: CliState, con
   print(`rotate --due at ${now.toISOString()}: ${ids.length} of ${fleet.secrets.length + fleet.failed.length} secret(s) due, ${concurrency} at a time\n`);
   for (const outcome of unread) print(outcomeLine(outcome, width));
 
-  const engine = ctx.engine();
   let done = 0;
   let outcomes: Outcome[];
   try {
@@ -73,7 +72,7 @@ export async function rotateDue(ctx: CliContext, io: CliIO, state: CliState, con
 
   async function rotateOne(secretId: string, elapsed: () => number): Promise<Outcome> {
     try {
-      const report = await engine.rotate(secretId);
+      const report = await ctx.rotate(secretId);
       return { kind: 'rotated', secretId, versionId: report.versionId, resumed: report.resumed, totalMs: report.totalMs };
     } catch (error) {
       if (isRotatorError(error, 'ROTATION_IN_PROGRESS')) return { kind: 'busy', secretId, totalMs: elapsed() };

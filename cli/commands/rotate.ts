@@ -3,7 +3,7 @@ import { STEPS, type StepResult } from '../../shared/engine.js';
 import { RotatorError } from '../../shared/errors.js';
 import { parseConcurrency } from '../../shared/fleet.js';
 import { checkSecretId } from '../../shared/secret-id.js';
-import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { usingContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { ExitStatus } from '../exit-codes.js';
 import { DEFAULT_CONCURRENCY } from '../fleet.js';
 import { formatReport, formatStep } from '../format.js';
@@ -40,30 +40,30 @@ export function registerRotateCommand(program: Command, io: CliIO, state: CliSta
         if (secretId !== undefined) throw new RotatorError('INVALID_INPUT', 'give either a secret id or --due, not both');
         const concurrency = opts.concurrency === undefined ? DEFAULT_CONCURRENCY : parseConcurrency(opts.concurrency, '--concurrency');
         const alerter = cliAlerter(io);
-        const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
-        const code = await rotateDue(ctx, io, state, concurrency, alerter);
+        const code = await usingContext(program.opts<GlobalOptions>(), io, state.redactor, {}, (ctx) => rotateDue(ctx, io, state, concurrency, alerter));
         if (code !== 0) throw new ExitStatus(code);
         return;
       }
       if (opts.concurrency !== undefined) throw new RotatorError('INVALID_INPUT', '--concurrency applies to --due only');
       if (secretId === undefined) throw new RotatorError('INVALID_INPUT', 'name the secret to rotate (rotator rotate <secret-id>), or pass --due to rotate every secret that is due');
       checkSecretId(secretId); // before anything prints it
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, { secretId });
-      if (opts.dryRun === true) return runPreflight(secretId, ctx, io, state);
-      const spinner = startSpinner(io, !state.json);
-      const say = (text: string): void => {
-        if (!state.json) spinner.print(text);
-      };
-      say(`rotating ${secretId}\n`);
-      spinner.set(`${secretId}: ${STEPS[0]}`);
-      const onStep = (r: StepResult): void => {
-        say(formatStep(r.step, r.ms, r.outcome));
-        const next = STEPS[STEPS.indexOf(r.step) + 1];
-        if (next !== undefined) spinner.set(`${secretId}: ${next}`);
-      };
-      const report = await alertingFailures(io, ctx.logger, 'rotation', { secretId }, () =>
-        suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.engine().rotate(secretId, { onStep })),
-      ).finally(() => spinner.stop());
-      io.stdout(state.json ? JSON.stringify({ ok: true, ...report }) + '\n' : formatReport(report));
+      return usingContext(program.opts<GlobalOptions>(), io, state.redactor, { secretId }, async (ctx) => {
+        if (opts.dryRun === true) return runPreflight(secretId, ctx, io, state);
+        const spinner = startSpinner(io, !state.json);
+        const say = (text: string): void => {
+          if (!state.json) spinner.print(text);
+        };
+        say(`rotating ${secretId}\n`);
+        spinner.set(`${secretId}: ${STEPS[0]}`);
+        const onStep = (r: StepResult): void => {
+          say(formatStep(r.step, r.ms, r.outcome));
+          const next = STEPS[STEPS.indexOf(r.step) + 1];
+          if (next !== undefined) spinner.set(`${secretId}: ${next}`);
+        };
+        const report = await alertingFailures(io, ctx.logger, 'rotation', { secretId }, () =>
+          suggestingIds(secretId, () => ctx.store.listSecretIds(), () => ctx.rotate(secretId, { onStep })),
+        ).finally(() => spinner.stop());
+        io.stdout(state.json ? JSON.stringify({ ok: true, ...report }) + '\n' : formatReport(report));
+      });
     });
 }

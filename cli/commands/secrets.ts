@@ -5,19 +5,26 @@ import { parseSecretJson } from '../../shared/secret.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import { formatSchedule, parseSchedule } from '../../shared/schedule.js';
 import { secretStatus } from '../../shared/status.js';
-import { STAGES, type RotationSchedule, type RotationSettings, type SecretInfo, type Stage, type VersionSelector } from '../../shared/store.js';
+import { STAGES, type RotationSchedule, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector } from '../../shared/store.js';
+import { FileStore, type SecretSummary } from '../../stores/file/index.js';
 import { parseStrategy } from '../../shared/engine.js';
 import { createRotators } from '../../rotators/index.js';
 import { nowOf, statusDefaults } from '../fleet.js';
-import { createContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { usingContext, type CliContext, type ContextOptions, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { describeJson, escapeControl, formatDescribe, formatList } from '../format.js';
 import { readFileBounded, tooLarge } from '../input.js';
+import { canUpdateSchedule } from '../stores.js';
 import { suggestingIds } from '../suggest.js';
+
+/** What the cloud stores add to change a schedule natively (see canUpdateSchedule). */
+interface ScheduleUpdater {
+  updateSchedule(secretId: string, schedule: RotationSchedule | undefined): Promise<void>;
+}
 
 type Run = (action: (ctx: CliContext) => Promise<void>, options?: ContextOptions) => Promise<void>;
 
 export function registerSecretsCommands(program: Command, io: CliIO, state: CliState): void {
-  const run: Run = async (action, options) => action(await createContext(program.opts<GlobalOptions>(), io, state.redactor, options));
+  const run: Run = (action, options = {}) => usingContext(program.opts<GlobalOptions>(), io, state.redactor, options, action);
   // Every command checks its id first, so no message, log line or output can carry a malformed one. Only `put`
   // may create the store; the others refuse a missing one and create nothing.
   // A secret that does not exist gets "did you mean" with the closest existing id, if one is close.
@@ -46,23 +53,25 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     )
     .action(async (secretId: string, opts: { fromFile: string; enableRotation?: boolean; strategy?: string; json?: boolean }) =>
       withId(secretId, async (ctx) => {
-        const max = ctx.store.maxValueBytes;
+        // Refused on a cloud store before anything is read: the cloud's own tool creates and updates secrets there.
+        const store = ctx.fileStore('secrets put', secretId);
+        const max = store.maxValueBytes;
         const value = (opts.fromFile === '-' ? await io.readStdin(max) : await readFileBounded(opts.fromFile, max)).trim();
         // Refused by size before the redactor, the parser or a log line sees it.
         if (Buffer.byteLength(value, 'utf8') > max) throw tooLarge(opts.fromFile === '-' ? 'standard input' : `--from-file ${opts.fromFile}`, max);
         ctx.logger.redactor.addSecretValue(value);
         validateValue(value, secretId, ctx);
-        const exists = (await ctx.store.list()).some((s) => s.secretId === secretId);
+        const exists = (await store.list()).some((s) => s.secretId === secretId);
         if (exists) {
           // Under the rotation lock: a rotation running now is refused (ROTATION_IN_PROGRESS, retry), and one left
           // PENDING by an earlier run is cancelled with the put, since its value derives from the CURRENT replaced.
-          const lease = await ctx.store.lockRotation(secretId);
+          const lease = await store.lockRotation(secretId);
           let cancelled: string | undefined;
           let versionId: string;
           try {
-            ({ versionId, cancelled } = await ctx.store.putValue(secretId, value));
+            ({ versionId, cancelled } = await store.putValue(secretId, value));
             if (opts.enableRotation !== undefined || opts.strategy !== undefined) {
-              await ctx.store.updateRotation(secretId, rotationSettings(opts, (await ctx.store.describe(secretId)).rotation));
+              await store.updateRotation(secretId, rotationSettings(opts, (await store.describe(secretId)).rotation));
             }
           } finally {
             await lease.release().catch((error: unknown) => {
@@ -82,7 +91,7 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
           }
         } else {
           const rotation = rotationSettings(opts, { enabled: false });
-          await ctx.store.createSecret(secretId, value, { rotation });
+          await store.createSecret(secretId, value, { rotation });
           if (opts.json === true) {
             io.stdout(JSON.stringify({ ok: true, secretId, action: 'created', rotation }) + '\n');
             return;
@@ -132,14 +141,24 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
         const safeWindowMs = opts.safeWindow === undefined ? undefined : parseDuration(opts.safeWindow, '--safe-window');
         const keepSuperseded = opts.keep === undefined ? undefined : parseCount(opts.keep, '--keep');
         return withId(secretId, async (ctx) => {
-          const current = (await ctx.store.describe(secretId)).rotation;
-          const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
-          const settings = rotationSettings({ enableRotation, strategy }, current);
-          if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
-          if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
-          if (schedule === null) delete settings.schedule;
-          else if (schedule !== undefined) settings.schedule = schedule;
-          await ctx.store.updateRotation(secretId, settings);
+          let settings: RotationSettings;
+          if (ctx.kind === 'file') {
+            const current = (await ctx.store.describe(secretId)).rotation;
+            const enableRotation = opts.enable === true ? true : opts.disable === true ? false : undefined;
+            settings = rotationSettings({ enableRotation, strategy }, current);
+            if (safeWindowMs !== undefined) settings.safeWindowMs = safeWindowMs;
+            if (keepSuperseded !== undefined) settings.keepSuperseded = keepSuperseded;
+            if (schedule === null) delete settings.schedule;
+            else if (schedule !== undefined) settings.schedule = schedule;
+            await ctx.fileStore('secrets rotation', secretId).updateRotation(secretId, settings);
+          } else {
+            // On a cloud store only the schedule changes here, and only where the store can change it natively; the
+            // rest is the cloud's own tool's (the refusal names it).
+            const fileOnlyFlags = [opts.enable, opts.disable, opts.strategy, opts.safeWindow, opts.keep].some((flag) => flag !== undefined);
+            if (fileOnlyFlags || schedule === undefined || !canUpdateSchedule(ctx.store)) ctx.fileStore('secrets rotation', secretId);
+            await (ctx.store as SecretStore & ScheduleUpdater).updateSchedule(secretId, schedule ?? undefined);
+            settings = (await ctx.store.describe(secretId)).rotation;
+          }
           if (opts.json === true) {
             io.stdout(JSON.stringify({ ok: true, secretId, rotation: settings }) + '\n');
             return;
@@ -196,18 +215,19 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     )
     .action(async (secretId: string, opts: { yes?: boolean; json?: boolean }) =>
       withId(secretId, async (ctx) => {
+        const store = ctx.fileStore('secrets delete', secretId);
         const what = (info: SecretInfo): string => {
           const stages = info.versions.flatMap((v) => v.stages);
           return `secret ${secretId} and its ${info.versions.length} version(s)${stages.length === 0 ? '' : ` (${stages.join(', ')})`}`;
         };
         if (opts.yes !== true) {
-          throw new RotatorError('INVALID_INPUT', `not deleted: this would delete ${what(await ctx.store.describe(secretId))}; add --yes to delete it`);
+          throw new RotatorError('INVALID_INPUT', `not deleted: this would delete ${what(await store.describe(secretId))}; add --yes to delete it`);
         }
-        const lease = await ctx.store.lockRotation(secretId);
+        const lease = await store.lockRotation(secretId);
         let info: SecretInfo;
         try {
-          info = await ctx.store.describe(secretId);
-          await ctx.store.deleteSecret(secretId);
+          info = await store.describe(secretId);
+          await store.deleteSecret(secretId);
         } finally {
           await lease.release().catch((error: unknown) => {
             ctx.logger.warn('could not release the rotation lock; the next run takes it over', { secretId, error });
@@ -286,15 +306,41 @@ export function registerSecretsCommands(program: Command, io: CliIO, state: CliS
     .option('--json', 'print JSON instead of text (errors too)')
     .action(async (opts: { json?: boolean }) =>
       run(async (ctx) => {
-        const entries = await ctx.store.list();
+        const entries = ctx.store instanceof FileStore ? await ctx.store.list() : await summaries(ctx.store);
         if (opts.json === true) {
           io.stdout(JSON.stringify(entries) + '\n');
           return;
         }
-        if (entries.length === 0) io.stdout(`no secrets in ${ctx.config.storePath}\n`);
+        // A cloud store lists the secrets Rotator looks after there (rotation on, ROTATOR_SECRET_PREFIX), as the functions do.
+        if (entries.length === 0) io.stdout(ctx.kind === 'file' ? `no secrets in ${ctx.config.storePath}\n` : `no secrets Rotator looks after in ${ctx.config.storePath}\n`);
         io.stdout(formatList(entries));
       }),
     );
+}
+
+/** How many descriptions `secrets list` asks a cloud for at once: well inside every service's read quota. */
+const LIST_CONCURRENCY = 8;
+
+/**
+ * The list rows of a store through the port: its descriptions in as few calls as it allows (describeAll), else each
+ * id's, at most LIST_CONCURRENCY at a time.
+ */
+async function summaries(store: SecretStore): Promise<SecretSummary[]> {
+  const infos = store.describeAll !== undefined ? await store.describeAll() : await mapBounded(await store.listSecretIds(), LIST_CONCURRENCY, (id) => store.describe(id, { dates: false }));
+  return infos.map((info) => ({ secretId: info.secretId, rotation: info.rotation, versionCount: info.versions.length }));
+}
+
+async function mapBounded<T, R>(items: readonly T[], limit: number, each: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await each(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 /** Refuse what cannot be rotated later: values must be JSON objects, and valid for their engine when we rotate it. */

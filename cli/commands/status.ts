@@ -3,7 +3,7 @@ import { RotatorError } from '../../shared/errors.js';
 import { describeFleet, parseConcurrency, type DescribeFailure } from '../../shared/fleet.js';
 import { fleetStatus, statusJson, type FleetSummary, type SecretStatus } from '../../shared/status.js';
 import { alertSummary, cliAlerter, summaryList } from '../alerts.js';
-import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { usingContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
 import { EXIT, ExitStatus } from '../exit-codes.js';
 import { DEFAULT_CONCURRENCY, nowOf, statusDefaults } from '../fleet.js';
 import { formatTable, isoSecond } from '../format.js';
@@ -35,31 +35,32 @@ export function registerStatusCommand(program: Command, io: CliIO, state: CliSta
       const concurrency = opts.concurrency === undefined ? DEFAULT_CONCURRENCY : parseConcurrency(opts.concurrency, '--concurrency');
       const alerter = opts.alert === true ? cliAlerter(io) : undefined;
       if (opts.alert === true && alerter === undefined) throw new RotatorError('INVALID_INPUT', '--alert needs ROTATOR_ALERT_WEBHOOK (a Slack or Teams incoming webhook)');
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor);
-      const now = nowOf(io);
-      const fleet = await describeFleet(ctx.store, concurrency);
-      const { secrets, summary } = fleetStatus(fleet.secrets, statusDefaults(ctx.config), now);
-      const healthy = summary.overdue === 0 && summary.failing === 0 && fleet.failed.length === 0;
-      const ok = opts.check !== true || healthy;
-      if (state.json) {
-        io.stdout(
-          JSON.stringify({
-            ok,
-            at: now.toISOString(),
-            summary: { ...summary, unreadable: fleet.failed.length },
-            secrets: secrets.map(statusJson),
-            unreadable: fleet.failed.map((f) => ({ secretId: f.secretId, code: f.code, retryable: f.retryable })),
-          }) + '\n',
-        );
-      } else {
-        io.stdout(formatStatus(secrets, fleet.failed, summary, now));
-      }
-      const overdue = secrets.filter((s) => s.overdue);
-      if (alerter !== undefined && overdue.length > 0) {
-        const list = summaryList(overdue.map((s) => `${s.secretId} (since ${isoSecond(s.overdueSince ?? now)})`));
-        await alertSummary(alerter, ctx.logger, 'warn', `rotation overdue: ${overdue.length} secret(s) past their rotation window: ${list}`);
-      }
-      if (!ok) throw new ExitStatus(EXIT.FAILED);
+      await usingContext(program.opts<GlobalOptions>(), io, state.redactor, {}, async (ctx) => {
+        const now = nowOf(io);
+        const fleet = await describeFleet(ctx.store, concurrency);
+        const { secrets, summary } = fleetStatus(fleet.secrets, statusDefaults(ctx.config), now);
+        const healthy = summary.overdue === 0 && summary.failing === 0 && fleet.failed.length === 0;
+        const ok = opts.check !== true || healthy;
+        if (state.json) {
+          io.stdout(
+            JSON.stringify({
+              ok,
+              at: now.toISOString(),
+              summary: { ...summary, unreadable: fleet.failed.length },
+              secrets: secrets.map(statusJson),
+              unreadable: fleet.failed.map((f) => ({ secretId: f.secretId, code: f.code, retryable: f.retryable })),
+            }) + '\n',
+          );
+        } else {
+          io.stdout(formatStatus(secrets, fleet.failed, summary, now));
+        }
+        const overdue = secrets.filter((s) => s.overdue);
+        if (alerter !== undefined && overdue.length > 0) {
+          const list = summaryList(overdue.map((s) => `${s.secretId} (since ${isoSecond(s.overdueSince ?? now)})`));
+          await alertSummary(alerter, ctx.logger, 'warn', `rotation overdue: ${overdue.length} secret(s) past their rotation window: ${list}`);
+        }
+        if (!ok) throw new ExitStatus(EXIT.FAILED);
+      });
     });
 }
 

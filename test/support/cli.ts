@@ -11,14 +11,14 @@ export interface CliRun {
 /**
  * The `rotator` command line in-process (fast, exact output), with `stdin` as its standard input. What it prints goes
  * to the leak canary, except the stdout of `--show-value` and `--field`, which print a secret because they were asked to.
- * `surroundings` points the `gcp` commands (`google`) and the alert webhook (`post`) at local fakes, says whether stderr is
- * a terminal (`isTTY`), and sets the clock schedules are judged by (`now`).
+ * `surroundings` points the cloud stores and the `gcp` commands (`aws`, `azure`, `google`) and the alert webhook (`post`)
+ * at local fakes, says whether stderr is a terminal (`isTTY`), and sets the clock schedules are judged by (`now`).
  */
 export async function runRotator(
   env: NodeJS.ProcessEnv,
   args: readonly string[],
   stdin = '',
-  surroundings: Pick<CliIO, 'google' | 'post' | 'isTTY' | 'now'> = {},
+  surroundings: Pick<CliIO, 'aws' | 'azure' | 'google' | 'post' | 'isTTY' | 'now'> = {},
 ): Promise<CliRun> {
   let stdout = '';
   let stderr = '';

@@ -16,8 +16,11 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
  *   default AWSCURRENT; the same token with the same value is ignored, with another value is
  *   ResourceExistsException; the same token as a value-less stub fills the stub;
  * - RotateSecret creates a value-less AWSPENDING stub (reading it is ResourceNotFoundException) and is refused
- *   with InvalidRequestException while AWSPENDING sits on a version other than AWSCURRENT. It invokes no
- *   Lambda: it returns the stub's VersionId, and the test drives the four steps as the service would.
+ *   with InvalidRequestException while AWSPENDING sits on a version other than AWSCURRENT. By default it invokes no
+ *   Lambda: it returns the stub's VersionId, and the test drives the four steps as the service would. With a
+ *   `rotationFunction` it does what the service does: it answers first, then invokes the function once per step
+ *   (createSecret, setSecret, testSecret, finishSecret) with a RotationToken, in the background, stopping at the
+ *   first step that throws (AWSPENDING then stays); a secret with no rotation function ARN is refused;
  *   RotateImmediately=false only records the rotation settings (the service would run testSecret on a
  *   throwaway version and remove it again);
  * - LastRotatedDate is set when a rotation completes, i.e. when AWSCURRENT moves onto the AWSPENDING version;
@@ -98,16 +101,61 @@ export interface SecretsManagerFake {
   fail(failure: InjectedFailure): void;
   /** A real SDK client pointed at the fake, with fake credentials. Extra config (e.g. maxAttempts) merges in. */
   client(config?: Partial<ConstructorParameters<typeof SecretsManagerClient>[0]>): SecretsManagerClient;
+  /** Every step the rotation function was invoked for, in order (with `rotationFunction` only). */
+  readonly invocations: RotationInvocation[];
+  /** Resolves when every rotation started so far has run its steps. */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface SecretsManagerFakeOptions {
   /** The clock for CreatedDate and friends (default: the real one). */
   clock?: () => Date;
+  /** The Lambda the service invokes for each step after RotateSecret (see the comment at the top). */
+  rotationFunction?: (event: RotationEvent) => Promise<unknown>;
+}
+
+/** What Secrets Manager sends a rotation function for one step. */
+export interface RotationEvent {
+  SecretId: string;
+  ClientRequestToken: string;
+  Step: 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+  RotationToken: string;
+}
+
+/** One step the fake invoked its rotation function for, and how the function answered. */
+export interface RotationInvocation {
+  event: RotationEvent;
+  outcome: 'ok' | 'failed';
 }
 
 export async function startSecretsManagerFake(options: SecretsManagerFakeOptions = {}): Promise<SecretsManagerFake> {
-  const service = new FakeSecretsManagerService(options.clock ?? (() => new Date()));
+  const invocations: RotationInvocation[] = [];
+  const running = new Set<Promise<void>>();
+  const rotationFunction = options.rotationFunction;
+  // The service answers RotateSecret first and invokes the function afterwards, one step after another.
+  const invoke =
+    rotationFunction === undefined
+      ? undefined
+      : (arn: string, token: string): void => {
+          const run = (async () => {
+            await new Promise((resolve) => setImmediate(resolve));
+            const RotationToken = randomUUID();
+            for (const Step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const) {
+              const event: RotationEvent = { SecretId: arn, ClientRequestToken: token, Step, RotationToken };
+              try {
+                await rotationFunction(event);
+                invocations.push({ event, outcome: 'ok' });
+              } catch {
+                invocations.push({ event, outcome: 'failed' });
+                return;
+              }
+            }
+          })();
+          running.add(run);
+          void run.finally(() => running.delete(run));
+        };
+  const service = new FakeSecretsManagerService(options.clock ?? (() => new Date()), invoke);
   const requests: RecordedRequest[] = [];
   let failures: InjectedFailure[] = [];
 
@@ -175,6 +223,10 @@ export async function startSecretsManagerFake(options: SecretsManagerFakeOptions
         credentials: { accessKeyId: 'AKIDFAKEFAKEFAKE', secretAccessKey: 'fake-secret-access-key' },
         ...config,
       }),
+    invocations,
+    idle: async () => {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -270,7 +322,11 @@ function paging(body: Body, total: number): { start: number; end: number; next?:
 class FakeSecretsManagerService {
   readonly #secrets = new Map<string, Secret>();
 
-  constructor(readonly clock: () => Date) {}
+  constructor(
+    readonly clock: () => Date,
+    /** Invokes the rotation function for a rotation RotateSecret started (unset: the test drives the steps). */
+    readonly invoke?: (arn: string, token: string) => void,
+  ) {}
 
   dispatch(operation: string, body: Body): Body {
     switch (operation) {
@@ -501,6 +557,9 @@ class FakeSecretsManagerService {
       throw new FakeServiceError('ResourceExistsException', `A version with VersionId ${token} already exists.`);
     }
     if (current === undefined) throw new FakeServiceError('InvalidRequestException', 'the secret has no AWSCURRENT version to rotate');
+    if (this.invoke !== undefined && lambda === undefined && secret.rotationLambdaArn === undefined) {
+      throw new FakeServiceError('InvalidRequestException', 'No Lambda rotation function ARN is associated with this secret.');
+    }
     secret.rotationEnabled = true;
     if (lambda !== undefined) secret.rotationLambdaArn = lambda;
     if (rules !== undefined) secret.rotationRules = rules as Record<string, unknown>;
@@ -509,6 +568,7 @@ class FakeSecretsManagerService {
     const stub: Version = { versionId: token, stages: [], createdDate: this.#now() };
     secret.versions.push(stub);
     this.#attach(secret, 'AWSPENDING', stub);
+    this.invoke?.(secret.arn, token);
     return { ...this.#ids(secret), VersionId: token };
   }
 
