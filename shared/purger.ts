@@ -31,6 +31,14 @@ export interface VersionVerdict {
   reason: string;
 }
 
+/** The retention policy of one secret: its own settings, else the deployment's defaults. */
+export function retentionFor(info: SecretInfo, defaults: RetentionPolicy): RetentionPolicy {
+  return {
+    safeWindowMs: info.rotation.safeWindowMs ?? defaults.safeWindowMs,
+    keepSuperseded: info.rotation.keepSuperseded ?? defaults.keepSuperseded,
+  };
+}
+
 /** Which versions of a secret are past the window (pure; `now` from the caller's clock). */
 export function planRetention(info: SecretInfo, policy: RetentionPolicy, now: Date): VersionVerdict[] {
   // Promotions in order (creation breaks ties): each promoted version is superseded by the next one promoted.
@@ -154,10 +162,7 @@ export class Purger {
       let result: SecretPurge;
       try {
         const info = await this.#store.describe(secretId);
-        policy = {
-          safeWindowMs: info.rotation.safeWindowMs ?? this.#defaultPolicy.safeWindowMs,
-          keepSuperseded: info.rotation.keepSuperseded ?? this.#defaultPolicy.keepSuperseded,
-        };
+        policy = retentionFor(info, this.#defaultPolicy);
         result = await this.#purgeLocked(info, policy, now, dryRun, logger, lease.signal);
       } catch (error) {
         await this.#release(lease, logger);

@@ -34,13 +34,9 @@ export function parseSchedule(text: string, source: string, window?: string): Ro
   const cron = /^cron\((.*)\)$/i.exec(trimmed);
   if (cron !== null) {
     const expression = (cron[1] ?? '').trim().replace(/\s+/g, ' ');
-    // Refused before anything is stored: what does not parse, what never fires again, and what fires more often than
-    // hourly (no store rotates that often: AWS's floor is four hours, Secret Manager's one).
-    const runs = cronFor(expression, source).nextRuns(4, new Date());
-    if (runs.length === 0) throw new RotatorError('INVALID_INPUT', `${source}: "cron(${escapeControl(expression)})" never fires again`);
-    if (runs.some((run, i) => i > 0 && run.getTime() - (runs[i - 1]?.getTime() ?? 0) < HOUR_MS)) {
-      throw new RotatorError('INVALID_INPUT', `${source}: "cron(${escapeControl(expression)})" fires more often than once an hour; rotate at most hourly`);
-    }
+    // Refused before anything is stored: what never fires again (and, in checkSchedule, what does not parse or fires
+    // more often than hourly).
+    if (cronFor(expression, source).nextRun(new Date()) === null) throw new RotatorError('INVALID_INPUT', `${source}: "cron(${escapeControl(expression)})" never fires again`);
     return checkSchedule(withWindow({ kind: 'cron', expression }), source);
   }
   const rate = /^rate\((\d{1,6}) (hour|hours|day|days)\)$/i.exec(trimmed) ?? /^(\d{1,6})(h|d)$/i.exec(trimmed);
@@ -71,7 +67,12 @@ export function checkSchedule<T extends RotationSchedule>(schedule: T, source: s
   if (typeof schedule.expression !== 'string' || schedule.expression.length > MAX_EXPRESSION_CHARS) {
     throw new RotatorError('INVALID_INPUT', `${source}: a cron expression is a string of at most ${MAX_EXPRESSION_CHARS} characters`);
   }
-  cronFor(schedule.expression, source);
+  // No store rotates more often than hourly (AWS's floor is four hours, Secret Manager's one): a cron that does, typed
+  // or edited into a file, is refused.
+  const runs = cronFor(schedule.expression, source).nextRuns(4, new Date());
+  if (runs.some((run, i) => i > 0 && run.getTime() - (runs[i - 1]?.getTime() ?? 0) < HOUR_MS)) {
+    throw new RotatorError('INVALID_INPUT', `${source}: "cron(${escapeControl(schedule.expression)})" fires more often than once an hour; rotate at most hourly`);
+  }
   return schedule;
 }
 

@@ -1,4 +1,4 @@
-import { planRetention, type RetentionPolicy } from './purger.js';
+import { planRetention, retentionFor, type RetentionPolicy } from './purger.js';
 import { checkFailure, formatSchedule, scheduleState, windowMs, type ScheduleState } from './schedule.js';
 import { pendingRotation, type SecretInfo, type Strategy } from './store.js';
 
@@ -51,13 +51,6 @@ export interface FleetSummary {
   failing: number;
 }
 
-/** The retention policy of one secret, defaulted as the Purger defaults it. */
-export function retentionFor(info: SecretInfo, defaults: RetentionPolicy): RetentionPolicy {
-  return {
-    safeWindowMs: info.rotation.safeWindowMs ?? defaults.safeWindowMs,
-    keepSuperseded: info.rotation.keepSuperseded ?? defaults.keepSuperseded,
-  };
-}
 
 export function secretStatus(info: SecretInfo, defaults: StatusDefaults, now: Date): SecretStatus {
   const { rotation } = info;

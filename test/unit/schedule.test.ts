@@ -45,6 +45,8 @@ describe('parsing a schedule', () => {
     expect(() => checkSchedule({ kind: 'rate', everyMs: 1.5 * H }, 'the file')).toThrow(/whole number of hours/);
     expect(() => checkSchedule({ kind: 'rate', everyMs: 4 * H, windowMs: 0 }, 'the file')).toThrow(/window/);
     expect(() => checkSchedule({ kind: 'cron', expression: 'rm -rf /' }, 'the file')).toThrow(/six fields/);
+    expect(() => checkSchedule({ kind: 'cron', expression: '* * * * ? *' }, 'the file')).toThrow(/more often than once an hour/);
+    expect(checkSchedule({ kind: 'cron', expression: '0 0 1 1 ? 2020' }, 'the file')).toEqual({ kind: 'cron', expression: '0 0 1 1 ? 2020' }); // past: never due
   });
 
   it('formats as AWS writes it', () => {
