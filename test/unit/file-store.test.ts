@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import { MAX_SECRET_BYTES } from '../../shared/secret.js';
@@ -509,5 +509,33 @@ describe('FileStore: temp files of writers that died', () => {
     expect(existsSync(join(dir, live))).toBe(true);
     for (const name of others) expect(existsSync(join(dir, name))).toBe(true);
     expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('one');
+  });
+});
+
+describe('FileStore: what else is in the directory of secrets', () => {
+  it('ignores names that are not a secret file, refuses a non-regular file and a symlink to another secret\'s file, without hanging', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.createSecret('t', 'two');
+    const dir = secretsDir(store.path);
+    const sFile = secretFilePath(store.path, 's');
+    // Near misses of the name pattern are a person's files, not secrets.
+    for (const name of [basename(sFile).toUpperCase(), basename(sFile).slice(1), `${basename(sFile)}.bak`, 'a'.repeat(64) + '.json~']) writeFileSync(join(dir, name), 'not a secret');
+    expect(await store.listSecretIds()).toEqual(['s', 't']);
+
+    // A symlink at another secret's name resolves to a file that names its own secret: refused, read as neither.
+    const uFile = secretFilePath(store.path, 'u');
+    symlinkSync(sFile, uFile);
+    await expectCode(store.describe('u'), 'STORE_CORRUPT');
+    await expectCode(store.listSecretIds(), 'STORE_CORRUPT');
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('one');
+
+    // A directory where a secret file should be is STORE_IO, for that secret and for the listing.
+    rmSync(uFile);
+    mkdirSync(uFile);
+    const error = await expectCode(store.describe('u'), 'STORE_IO');
+    expect(error.message).toContain('not a regular file');
+    await expectCode(store.list(), 'STORE_IO');
+    expect(await store.getValue('t', { stage: 'CURRENT' })).toBe('two');
   });
 });
