@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -6,28 +6,45 @@ import type * as z from 'zod';
 import { RotatorError } from '../../shared/errors.js';
 import { formatFailure, parseFailure } from '../../shared/schedule.js';
 import { checkSecretId as checkIdWith, type SecretIdGrammar } from '../../shared/secret-id.js';
-import { checkStage, checkValue, STAGES, type Lease, type RotationFailure, type RotationSettings, type SecretInfo, type SecretStore, type Stage, type VersionSelector, type StoreHints } from '../../shared/store.js';
-import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue } from './crypto.js';
+import { checkStage, checkValue, type Lease, type RotationFailure, type RotationSettings, type SecretInfo, type SecretStore, type VersionSelector, type StoreHints } from '../../shared/store.js';
+import { AuthenticationError, assertKey, createKeyCheck, keyMatches, openValue, sealValue, type Sealed } from './crypto.js';
 import {
   DESCRIPTION_MAX,
   SECRET_ID_RULE,
   TAG_RULE,
-  emptyDocument,
-  parseDocument,
+  parseSecretFile,
+  parseStoreFile,
   rotationInputSchema,
-  serializeDocument,
+  serializeManifest,
+  serializeSecret,
   tagsSchema,
   versionIdSchema,
-  type StoreDocument,
+  type LegacyDocument,
+  type ParseFailure,
   type StoredSecret,
   type StoredVersion,
 } from './format.js';
-import { ensureDir, errnoCode, ioError, readIfExists, removeAbandonedTemps, writeFileAtomic } from './io.js';
+import { ensureDir, errnoCode, fsyncDir, ioError, listNames, readIfExists, removeAbandonedTemps, removeIfExists, writeFileAtomic } from './io.js';
 import { KEY_ENV } from './key.js';
+import {
+  isSecretFileName,
+  rotationLockPath,
+  secretFileName,
+  secretFilePath,
+  secretLockPath,
+  secretTempPath,
+  secretsDir,
+  storeLockPath,
+} from './layout.js';
 import { isProcessAlive, tryLock, waitForLock, type LockHolder } from './lock.js';
+import { migrateLegacyStore } from './migrate.js';
+import { mapLimited } from './parallel.js';
+import { byCreation, findVersion, labels, moveStage, pruneStubs, removeStage, withStage } from './stages.js';
+
+export { rotationLockPath, secretFilePath, secretLockPath, secretsDir, storeLockPath } from './layout.js';
 
 export interface FileStoreLockOptions {
-  /** How long a write waits for another writer's store lock before STORE_LOCKED (default 10 s). */
+  /** How long a write waits for another writer of the same secret (or the store lock) before STORE_LOCKED (default 10 s). */
   timeoutMs?: number;
   /** Backoff between attempts: starts at minDelayMs, doubles with jitter up to maxDelayMs. */
   minDelayMs?: number;
@@ -39,7 +56,8 @@ export interface FileStoreLockOptions {
 }
 
 export interface FileStoreOptions {
-  /** The store file. Missing is an empty store; the first write creates it (and its directory). */
+  /** The store's manifest (format.ts has the layout). Missing is an empty store; the first write creates it, its
+   * directory and the directory of secret files beside it. */
   path: string;
   /** 32 bytes, e.g. from `loadOrCreateKey`. */
   key: Buffer;
@@ -70,22 +88,26 @@ export const DEFAULT_STORE_LOCK_TIMEOUT_MS = 10_000;
 /** 64 KiB, as on AWS Secrets Manager, so a secret moves between the stores either way. */
 export const FILE_STORE_MAX_VALUE_BYTES = 65_536;
 
-/** The lock file a write holds while it reads, changes and replaces the store file. */
-export function storeLockPath(storePath: string): string {
-  return `${storePath}.lock`;
-}
+/** Secret files read at once by the fleet views (list, describeAll): enough to overlap the reads, few enough for any
+ * file-descriptor limit. */
+const READS_IN_FLIGHT = 32;
 
-/** The lock file held for a whole rotation of one secret; named by a hash, since ids may contain "/". */
-export function rotationLockPath(storePath: string, secretId: string): string {
-  return join(`${storePath}.locks`, `${createHash('sha256').update(secretId, 'utf8').digest('hex')}.lock`);
-}
+/** What is at the store path: nothing yet, a version-1 store, or the manifest of a version-2 one. */
+type StoreState = { kind: 'missing' } | { kind: 'legacy'; doc: LegacyDocument } | { kind: 'current' };
+
+/** What a write does with the secret: replace its file, delete it, or nothing (false). */
+type Change = StoredSecret | 'delete' | false;
 
 /**
- * The embedded store: one JSON file of versions with stage labels (format.ts), values sealed with AES-256-GCM
- * (crypto.ts). Every write is a read-modify-write under a short store lock, replacing the file atomically
- * (io.ts), so concurrent CLI runs and cron jobs never lose an update and readers, which take no lock, always
- * see a whole file. Any file that fails to parse, validate or authenticate is refused before anything is
- * written, so a damaged store stays exactly as it was for a person to restore.
+ * The embedded store: a manifest and one JSON file per secret (format.ts), versions with stage labels, values sealed
+ * with AES-256-GCM (crypto.ts). A write of a secret is a read-modify-write of that secret's file under that secret's
+ * short lock, replacing the file atomically (io.ts), so concurrent CLI runs and cron jobs never lose an update, writes
+ * to different secrets run in parallel, and readers, which take no lock, always see a whole file. A read of one secret
+ * reads the manifest (the key check) and that secret's file only, and authenticates every value in it before using
+ * any. A file that fails to parse, validate or authenticate is refused before anything is written and left exactly as
+ * it was for a person to restore; a damaged secret file stops only the operations on that secret, and the fleet views
+ * (`list`, `listSecretIds`, `describeAll`), which read every file but decrypt no value, fail closed naming it, so that
+ * no sweep or status silently leaves a secret out. A version-1 store is read as it is and migrated by the first write.
  */
 export class FileStore implements SecretStore {
   /** Lock files exclude a second rotation (and a purge) of the same secret on this host. */
@@ -101,6 +123,8 @@ export class FileStore implements SecretStore {
   readonly #newVersionId: () => string;
   readonly #keySource: string;
   readonly #lock: FileStoreLockOptions;
+  /** The text of the manifest whose key check this key passed: the same text needs no second check. */
+  #verifiedManifest: string | undefined;
 
   constructor(options: FileStoreOptions) {
     assertKey(options.key);
@@ -116,20 +140,12 @@ export class FileStore implements SecretStore {
 
   async describe(secretId: string): Promise<SecretInfo> {
     checkSecretId(secretId);
-    const secret = requireSecret(await this.#read(), secretId, this.path);
-    return {
-      secretId: secret.secretId,
-      rotation: { ...secret.rotation, ...(secret.rotation.schedule === undefined ? {} : { schedule: { ...secret.rotation.schedule } }) },
-      tags: { ...secret.tags },
-      ...lastErrorOf(secret),
-      versions: byCreation(secret.versions).map((v) => ({
-        versionId: v.versionId,
-        stages: [...v.stages],
-        createdAt: new Date(v.createdAt),
-        hasValue: v.value !== undefined,
-        ...(v.promotedAt === undefined ? {} : { promotedAt: new Date(v.promotedAt) }),
-      })),
-    };
+    return describeSecret(requireSecret((await this.#readSecret(secretId))?.secret, secretId, this.path));
+  }
+
+  /** Every secret's description, from one listing of the store; no value is decrypted (see the class comment). */
+  async describeAll(): Promise<SecretInfo[]> {
+    return (await this.#readAll()).map(describeSecret);
   }
 
   async getValue(secretId: string, selector: VersionSelector): Promise<string> {
@@ -137,7 +153,8 @@ export class FileStore implements SecretStore {
     const stage = checkStage(selector.stage);
     const versionId = 'versionId' in selector ? checkVersionId(selector.versionId) : undefined;
     if (stage === undefined && versionId === undefined) throw new RotatorError('INVALID_INPUT', 'a version selector needs a stage or a versionId');
-    const secret = requireSecret(await this.#read(), secretId, this.path);
+    const found = await this.#readSecret(secretId);
+    const secret = requireSecret(found?.secret, secretId, this.path);
     const version = versionId === undefined ? withStage(secret, stage ?? 'CURRENT') : findVersion(secret, versionId);
     const what = versionId === undefined ? `no version labelled ${stage ?? 'CURRENT'}` : `no version ${versionId}`;
     if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has ${what}`);
@@ -147,14 +164,13 @@ export class FileStore implements SecretStore {
     if (version.value === undefined) {
       throw new RotatorError('VERSION_NOT_FOUND', `version ${version.versionId} of secret ${secretId} has no value yet (a rotation started but did not store one)`);
     }
-    return this.#decrypt(secret, version);
+    return this.#decrypt(secret, version, found?.file ?? this.path);
   }
 
   async startRotation(secretId: string, token: string): Promise<void> {
     checkSecretId(secretId);
     checkVersionId(token);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const existing = findVersion(secret, token);
       if (existing !== undefined) {
         if (existing.stages.includes('PENDING')) return false;
@@ -174,11 +190,10 @@ export class FileStore implements SecretStore {
     checkSecretId(secretId);
     checkVersionId(token);
     checkValue(value, secretId, FILE_STORE_MAX_VALUE_BYTES, 'the file store');
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       let version = findVersion(secret, token);
       if (version?.value !== undefined) {
-        if (this.#decrypt(secret, version) === value) return false;
+        if (this.#decrypt(secret, version, secretFilePath(this.path, secretId)) === value) return false;
         throw new RotatorError(
           'VERSION_CONFLICT',
           `version ${token} of secret ${secretId} already holds a different value; a version's value never changes, so a new value needs a new token`,
@@ -197,8 +212,7 @@ export class FileStore implements SecretStore {
   async promote(secretId: string, token: string): Promise<void> {
     checkSecretId(secretId);
     checkVersionId(token);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const version = findVersion(secret, token);
       if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version ${token} to promote`);
       if (version.value === undefined) {
@@ -222,8 +236,7 @@ export class FileStore implements SecretStore {
   async retire(secretId: string, versionId: string): Promise<void> {
     checkSecretId(secretId);
     checkVersionId(versionId);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const version = findVersion(secret, versionId);
       if (version === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version ${versionId}`);
       const live = version.stages.filter((s) => s === 'CURRENT' || s === 'PENDING');
@@ -260,13 +273,13 @@ export class FileStore implements SecretStore {
     if (description !== undefined && (typeof description !== 'string' || description.length > DESCRIPTION_MAX)) {
       throw new RotatorError('INVALID_INPUT', `the description of ${secretId} must be a string of at most ${DESCRIPTION_MAX} characters`);
     }
-    await this.#mutate(undefined, (doc) => {
-      if (findSecret(doc, secretId) !== undefined) {
+    await this.#mutate(secretId, false, (existing) => {
+      if (existing !== undefined) {
         throw new RotatorError('SECRET_EXISTS', `secret ${secretId} already exists in ${this.path}; store a new value with putValue instead`);
       }
       const createdAt = this.#now();
       const versionId = checkVersionId(this.#newVersionId());
-      const secret: StoredSecret = {
+      return {
         secretId,
         ...(description === undefined ? {} : { description }),
         rotation,
@@ -274,9 +287,6 @@ export class FileStore implements SecretStore {
         createdAt,
         versions: [{ versionId, createdAt, stages: ['CURRENT'], value: sealValue(this.#key, secretId, versionId, value), promotedAt: createdAt }],
       };
-      doc.secrets.push(secret);
-      doc.secrets.sort((a, b) => (a.secretId < b.secretId ? -1 : a.secretId > b.secretId ? 1 : 0));
-      return true;
     });
   }
 
@@ -290,8 +300,7 @@ export class FileStore implements SecretStore {
     checkSecretId(secretId);
     checkValue(value, secretId, FILE_STORE_MAX_VALUE_BYTES, 'the file store');
     let result: { versionId: string; cancelled?: string } | undefined;
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const versionId = checkVersionId(this.#newVersionId());
       if (findVersion(secret, versionId) !== undefined) {
         throw new RotatorError('INTERNAL', `the generated version id ${versionId} already exists in secret ${secretId}`);
@@ -321,8 +330,7 @@ export class FileStore implements SecretStore {
     checkSecretId(secretId);
     if (versionId !== undefined) checkVersionId(versionId);
     let cancelled: string | undefined;
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const pending = withStage(secret, 'PENDING');
       if (pending === undefined || (versionId !== undefined && pending.versionId !== versionId)) return false;
       cancelled = pending.versionId;
@@ -336,8 +344,7 @@ export class FileStore implements SecretStore {
   async recordRotationError(secretId: string, failure: RotationFailure | undefined): Promise<void> {
     checkSecretId(secretId);
     const text = failure === undefined ? undefined : formatFailure(failure);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       if (secret.lastError === text) return false;
       if (text === undefined) delete secret.lastError;
       else secret.lastError = text;
@@ -348,8 +355,7 @@ export class FileStore implements SecretStore {
   async updateRotation(secretId: string, settings: RotationSettings): Promise<void> {
     checkSecretId(secretId);
     const rotation = checkRotation(settings);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       if (isDeepStrictEqual(secret.rotation, rotation)) return false;
       secret.rotation = rotation;
       return true;
@@ -363,8 +369,7 @@ export class FileStore implements SecretStore {
   async setTags(secretId: string, tags: Record<string, string>): Promise<void> {
     checkSecretId(secretId);
     const next = checkTags(tags, secretId);
-    await this.#mutate(secretId, (doc) => {
-      const secret = requireSecret(doc, secretId, this.path);
+    await this.#update(secretId, (secret) => {
       const before = secret.tags ?? {};
       const same = Object.keys(before).length === Object.keys(next).length && Object.entries(next).every(([k, v]) => Object.hasOwn(before, k) && before[k] === v);
       if (same) return false;
@@ -375,12 +380,12 @@ export class FileStore implements SecretStore {
   }
 
   async listSecretIds(): Promise<string[]> {
-    return (await this.list()).map((s) => s.secretId);
+    return (await this.#readAll()).map((s) => s.secretId);
   }
 
+  /** Every secret, sorted by id; no value is decrypted (see the class comment). */
   async list(): Promise<SecretSummary[]> {
-    const doc = await this.#read();
-    return (doc?.secrets ?? []).map((s) => ({
+    return (await this.#readAll()).map((s) => ({
       secretId: s.secretId,
       rotation: { ...s.rotation },
       versionCount: s.versions.length,
@@ -390,160 +395,271 @@ export class FileStore implements SecretStore {
 
   async deleteSecret(secretId: string): Promise<void> {
     checkSecretId(secretId);
-    await this.#mutate(secretId, (doc) => {
-      requireSecret(doc, secretId, this.path);
-      doc.secrets = doc.secrets.filter((s) => s.secretId !== secretId);
-      return true;
+    await this.#mutate(secretId, true, (secret) => {
+      requireSecret(secret, secretId, this.path);
+      return 'delete';
     });
   }
 
-  // ---- file handling ----
+  // ---- reading ----
 
   #now(): string {
     return this.#clock().toISOString();
   }
 
-  /** The store as it is on disk, verified; undefined when the file does not exist yet. */
-  async #read(): Promise<StoreDocument | undefined> {
+  /**
+   * What is at the store path, verified: the manifest's key check, or a whole version-1 store (its key check and every
+   * value, as version 1 always did). A manifest already verified is recognised by its text and not checked again.
+   */
+  async #state(): Promise<StoreState> {
     const raw = await readIfExists(this.path);
-    return raw === undefined ? undefined : this.#verify(raw);
+    if (raw === undefined) return { kind: 'missing' };
+    if (raw === this.#verifiedManifest) return { kind: 'current' };
+    const parsed = parseStoreFile(raw);
+    if (!parsed.ok) throw this.#unreadable(this.path, parsed);
+    if ('legacy' in parsed) {
+      this.#checkKey(parsed.legacy.keyCheck);
+      for (const secret of parsed.legacy.secrets) this.#verifyValues(secret, this.path);
+      return { kind: 'legacy', doc: parsed.legacy };
+    }
+    this.#checkKey(parsed.manifest.keyCheck);
+    this.#verifiedManifest = raw;
+    return { kind: 'current' };
   }
 
-  /**
-   * Parses, validates and authenticates the whole file: the key check first (a wrong key is not corruption),
-   * then every value. Checking every value on each load costs microseconds per value and means no operation,
-   * read or write, proceeds on a file that has been damaged anywhere.
-   */
-  #verify(raw: string): StoreDocument {
-    const parsed = parseDocument(raw);
-    if (!parsed.ok) {
-      if (parsed.reason === 'newer-version') {
-        throw new RotatorError('STORE_CORRUPT', `cannot use the store file ${this.path}: ${parsed.detail}. Upgrade Rotator; the file was left untouched`);
-      }
-      throw this.#corrupt(parsed.detail);
+  /** One secret, every value authenticated, and the file it is in; undefined when it does not exist. */
+  async #readSecret(secretId: string): Promise<{ secret: StoredSecret; file: string } | undefined> {
+    const file = secretFilePath(this.path, secretId);
+    // Both files at once; the store file's error (a wrong key, say) is the one reported.
+    const reading = readIfExists(file);
+    reading.catch(() => undefined);
+    const state = await this.#state();
+    if (state.kind === 'legacy') {
+      const secret = state.doc.secrets.find((s) => s.secretId === secretId);
+      return secret === undefined ? undefined : { secret, file: this.path };
     }
-    const doc = parsed.document;
-    if (!keyMatches(this.#key, doc.keyCheck)) {
+    const raw = await reading;
+    if (state.kind === 'missing') {
+      if (raw !== undefined) throw this.#orphaned();
+      return undefined;
+    }
+    return raw === undefined ? undefined : { secret: this.#verifySecret(raw, file, secretId), file };
+  }
+
+  /** Every secret, sorted by id: each file parsed, validated and checked against its name, no value decrypted. */
+  async #readAll(): Promise<StoredSecret[]> {
+    const state = await this.#state();
+    if (state.kind === 'legacy') return state.doc.secrets;
+    const dir = secretsDir(this.path);
+    const names = (await listNames(dir)).filter(isSecretFileName);
+    if (state.kind === 'missing') {
+      if (names.length > 0) throw this.#orphaned();
+      return [];
+    }
+    const secrets = await mapLimited(names, READS_IN_FLIGHT, async (name) => {
+      const file = join(dir, name);
+      const raw = await readIfExists(file);
+      if (raw === undefined) return undefined; // deleted since the listing
+      const secret = this.#parseSecret(raw, file);
+      const own = secretFileName(secret.secretId);
+      if (own !== name) throw this.#corrupt(file, `it holds secret ${secret.secretId}, whose file is ${own} (copied or renamed from another secret's file?)`);
+      return secret;
+    });
+    return secrets.filter((s) => s !== undefined).sort((a, b) => (a.secretId < b.secretId ? -1 : a.secretId > b.secretId ? 1 : 0));
+  }
+
+  #parseSecret(raw: string, file: string): StoredSecret {
+    const parsed = parseSecretFile(raw);
+    if (!parsed.ok) throw this.#unreadable(file, parsed);
+    return parsed.secret;
+  }
+
+  /** The file must be the secret's own (a file copied over it names another secret), and every value must open. */
+  #verifySecret(raw: string, file: string, secretId: string): StoredSecret {
+    const secret = this.#parseSecret(raw, file);
+    if (secret.secretId !== secretId) {
+      throw this.#corrupt(file, `it holds secret ${secret.secretId}, not ${secretId} (copied or renamed from another secret's file?)`);
+    }
+    this.#verifyValues(secret, file);
+    return secret;
+  }
+
+  /** Authenticating every value of a secret costs microseconds each, and means no operation proceeds on a damaged one. */
+  #verifyValues(secret: StoredSecret, file: string): void {
+    for (const version of secret.versions) if (version.value !== undefined) this.#decrypt(secret, version, file);
+  }
+
+  #checkKey(keyCheck: Sealed): void {
+    if (!keyMatches(this.#key, keyCheck)) {
       throw new RotatorError(
         'STORE_KEY_MISMATCH',
         `the key does not decrypt the store file ${this.path}: check ${this.#keySource}; it must be the key the store was created with ` +
           '(if the key file was lost, restore it from your backup). The store was left untouched',
       );
     }
-    for (const secret of doc.secrets) for (const version of secret.versions) if (version.value !== undefined) this.#decrypt(secret, version);
-    return doc;
   }
 
-  #decrypt(secret: StoredSecret, version: StoredVersion): string {
+  #decrypt(secret: StoredSecret, version: StoredVersion, file: string): string {
     if (version.value === undefined) throw new RotatorError('INTERNAL', `version ${version.versionId} of ${secret.secretId} has no value`);
     try {
       return openValue(this.#key, secret.secretId, version.versionId, version.value);
     } catch (error) {
       if (error instanceof AuthenticationError) {
-        throw this.#corrupt(`the value of version ${version.versionId} of secret ${secret.secretId} fails authentication (altered, or moved from another slot)`);
+        throw this.#corrupt(file, `the value of version ${version.versionId} of secret ${secret.secretId} fails authentication (altered, or moved from another slot)`);
       }
       throw error;
     }
   }
 
-  #corrupt(detail: string): RotatorError {
+  #unreadable(file: string, failure: ParseFailure): RotatorError {
+    if (failure.reason === 'newer-version') {
+      return new RotatorError('STORE_CORRUPT', `cannot use the ${file === this.path ? 'store' : 'secret'} file ${file}: ${failure.detail}. Upgrade Rotator; the file was left untouched`);
+    }
+    return this.#corrupt(file, failure.detail);
+  }
+
+  #corrupt(file: string, detail: string): RotatorError {
+    if (file === this.path) {
+      return new RotatorError('STORE_CORRUPT', `the store file ${file} is corrupt: ${detail}. It was left untouched; restore it from a backup`);
+    }
     return new RotatorError(
       'STORE_CORRUPT',
-      `the store file ${this.path} is corrupt: ${detail}. It was left untouched; restore it from a backup, or move it aside to start an empty store`,
+      `the secret file ${file} is corrupt: ${detail}. It was left untouched, and no other secret is affected; restore it from a backup, ` +
+        `or move it out of ${dirname(file)} to drop that secret`,
     );
   }
 
+  #orphaned(): RotatorError {
+    const dir = secretsDir(this.path);
+    return new RotatorError(
+      'STORE_CORRUPT',
+      `the store file ${this.path} does not exist, but ${dir} holds secret files; restore the store file from a backup (its key check ` +
+        `goes with them), or move ${dir} aside to start an empty store. Nothing was changed`,
+    );
+  }
+
+  // ---- writing ----
+
+  /** A change to an existing secret; `edit` says whether it changed anything (a no-op leaves the file as it is). */
+  async #update(secretId: string, edit: (secret: StoredSecret) => boolean): Promise<void> {
+    await this.#mutate(secretId, true, (secret) => {
+      const existing = requireSecret(secret, secretId, this.path);
+      return edit(existing) ? existing : false;
+    });
+  }
+
   /**
-   * Read-modify-write under the store lock. `change` edits the document in memory and says whether anything
-   * changed; a no-op (idempotent retries) leaves the file as it is, and a throw discards the edit.
+   * Read-modify-write of one secret's file under that secret's lock. `change` gets the secret (verified) or undefined
+   * and says what to write; a throw discards the edit. A store that does not exist yet is created, and a version-1
+   * store migrated, first (under the store lock) unless the secret must exist and does not, so a failing write creates
+   * nothing.
    */
-  async #mutate(mustExist: string | undefined, change: (doc: StoreDocument) => boolean): Promise<void> {
-    // Nothing to change in a store that does not exist: fail before creating its directory or lock file.
-    if (mustExist !== undefined && !(await this.#exists())) throw secretNotFound(mustExist, this.path);
-    await ensureDir(dirname(this.path));
-    const lockPath = storeLockPath(this.path);
-    const timeoutMs = this.#lock.timeoutMs ?? DEFAULT_STORE_LOCK_TIMEOUT_MS;
-    const attempt = await waitForLock(lockPath, { ...this.#lock, timeoutMs });
-    if (!attempt.acquired) {
-      throw new RotatorError(
-        'STORE_LOCKED',
-        `the store file ${this.path} stayed locked for ${timeoutMs} ms (by ${holderText(attempt.holder)}); retry, ` +
-          `or if that process is gone, delete ${lockPath}`,
-        { retryable: true },
-      );
-    }
+  async #mutate(secretId: string, mustExist: boolean, change: (secret: StoredSecret | undefined) => Change): Promise<void> {
+    const file = secretFilePath(this.path, secretId);
+    await this.#prepareWrite(secretId, file, mustExist);
+    const lockPath = secretLockPath(this.path, secretId);
+    const attempt = await this.#waitForLock(lockPath, `secret ${secretId}`);
     try {
-      const raw = await readIfExists(this.path);
-      const doc = raw === undefined ? emptyDocument(createKeyCheck(this.#key)) : this.#verify(raw);
-      if (change(doc)) {
-        // Under the store lock no live writer of ours has a temp file open, so what is there was left by a writer
-        // that died between its write and its rename: a copy of the store, with values the purger may have retired.
-        await removeAbandonedTemps(this.path, { isAlive: this.#lock.isAlive ?? isProcessAlive });
-        await writeFileAtomic(this.path, serializeDocument(doc));
+      const raw = await readIfExists(file);
+      const next = change(raw === undefined ? undefined : this.#verifySecret(raw, file, secretId));
+      if (next === 'delete') {
+        await removeIfExists(secretTempPath(file));
+        await removeIfExists(file);
+        await fsyncDir(dirname(file));
+      } else if (next !== false) {
+        await writeFileAtomic(file, serializeSecret(next), secretTempPath(file));
       }
     } catch (error) {
-      await attempt.lock.release().catch(() => undefined); // the change's error is the one worth reporting
+      await attempt.release().catch(() => undefined); // the change's error is the one worth reporting
       throw error;
     }
-    await attempt.lock.release();
+    await attempt.release();
   }
 
-  async #exists(): Promise<boolean> {
-    try {
-      await stat(this.path);
-      return true;
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return false;
-      throw ioError('read', this.path, error);
+  async #prepareWrite(secretId: string, file: string, mustExist: boolean): Promise<void> {
+    const state = await this.#state();
+    if (state.kind === 'current') {
+      // Nothing to change in a secret that does not exist: fail before creating its lock file.
+      if (mustExist && !(await fileExists(file))) throw secretNotFound(secretId, this.path);
+      if (!mustExist) await ensureDir(dirname(file));
+      return;
     }
+    if (mustExist) {
+      if (state.kind === 'missing') await this.#refuseOrphans();
+      if (state.kind === 'missing' || !state.doc.secrets.some((s) => s.secretId === secretId)) throw secretNotFound(secretId, this.path);
+    }
+    await this.#upgrade();
+  }
+
+  /** Creates the store (manifest and directory), or migrates a version-1 one, under the store lock. */
+  async #upgrade(): Promise<void> {
+    await ensureDir(dirname(this.path));
+    const lock = await this.#waitForLock(storeLockPath(this.path), `the store file ${this.path}`);
+    try {
+      const state = await this.#state(); // again, holding the lock: another process may have done it meanwhile
+      if (state.kind !== 'current') {
+        if (state.kind === 'missing') await this.#refuseOrphans();
+        // Under the store lock no live writer of ours has a temp file of the store file open, so what is there was left
+        // by a writer that died between its write and its rename: a copy of the store file.
+        await removeAbandonedTemps(this.path, { isAlive: this.#lock.isAlive ?? isProcessAlive });
+        if (state.kind === 'legacy') await migrateLegacyStore(this.path, state.doc);
+        else {
+          await ensureDir(secretsDir(this.path));
+          await writeFileAtomic(this.path, serializeManifest(createKeyCheck(this.#key)));
+        }
+      }
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw error;
+    }
+    await lock.release();
+  }
+
+  async #refuseOrphans(): Promise<void> {
+    if ((await listNames(secretsDir(this.path))).some(isSecretFileName)) throw this.#orphaned();
+  }
+
+  async #waitForLock(lockPath: string, what: string): Promise<Lease> {
+    const timeoutMs = this.#lock.timeoutMs ?? DEFAULT_STORE_LOCK_TIMEOUT_MS;
+    const attempt = await waitForLock(lockPath, { ...this.#lock, timeoutMs });
+    if (attempt.acquired) return attempt.lock;
+    throw new RotatorError(
+      'STORE_LOCKED',
+      `${what} stayed locked for ${timeoutMs} ms (by ${holderText(attempt.holder)}); retry, or if that process is gone, delete ${lockPath}`,
+      { retryable: true },
+    );
   }
 }
 
-// ---- stage labels ----
-
-function withStage(secret: StoredSecret, stage: Stage): StoredVersion | undefined {
-  return secret.versions.find((v) => v.stages.includes(stage));
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw ioError('read', path, error);
+  }
 }
 
-function findVersion(secret: StoredSecret, versionId: string): StoredVersion | undefined {
-  return secret.versions.find((v) => v.versionId === versionId);
-}
-
-/** Takes `stage` off whichever version has it. */
-function removeStage(secret: StoredSecret, stage: Stage): void {
-  for (const v of secret.versions) v.stages = v.stages.filter((s) => s !== stage);
-  pruneStubs(secret);
-}
-
-/** Puts `stage` on `target` (already in the secret's versions) and on no other: label uniqueness lives here. */
-function moveStage(secret: StoredSecret, stage: Stage, target: StoredVersion): void {
-  for (const v of secret.versions) if (v !== target) v.stages = v.stages.filter((s) => s !== stage);
-  if (!target.stages.includes(stage)) target.stages = STAGES.filter((s) => s === stage || target.stages.includes(s));
-  pruneStubs(secret);
-}
-
-/** A value-less stub that lost PENDING to another rotation holds nothing and no operation can use it: drop it. */
-function pruneStubs(secret: StoredSecret): void {
-  secret.versions = secret.versions.filter((v) => v.value !== undefined || v.stages.includes('PENDING'));
-}
-
-function labels(version: StoredVersion): string {
-  return version.stages.length === 0 ? 'no stage label' : `labelled ${version.stages.join(', ')}`;
-}
-
-function byCreation(versions: StoredVersion[]): StoredVersion[] {
-  // Array.prototype.sort is stable: versions created in the same millisecond keep their insertion order.
-  return [...versions].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+function describeSecret(secret: StoredSecret): SecretInfo {
+  return {
+    secretId: secret.secretId,
+    rotation: { ...secret.rotation, ...(secret.rotation.schedule === undefined ? {} : { schedule: { ...secret.rotation.schedule } }) },
+    tags: { ...secret.tags },
+    ...lastErrorOf(secret),
+    versions: byCreation(secret.versions).map((v) => ({
+      versionId: v.versionId,
+      stages: [...v.stages],
+      createdAt: new Date(v.createdAt),
+      hasValue: v.value !== undefined,
+      ...(v.promotedAt === undefined ? {} : { promotedAt: new Date(v.promotedAt) }),
+    })),
+  };
 }
 
 // ---- lookups and input checks ----
 
-function findSecret(doc: StoreDocument | undefined, secretId: string): StoredSecret | undefined {
-  return doc?.secrets.find((s) => s.secretId === secretId);
-}
-
-function requireSecret(doc: StoreDocument | undefined, secretId: string, path: string): StoredSecret {
-  const secret = findSecret(doc, secretId);
+function requireSecret(secret: StoredSecret | undefined, secretId: string, path: string): StoredSecret {
   if (secret === undefined) throw secretNotFound(secretId, path);
   return secret;
 }

@@ -5,20 +5,37 @@ import { checkSchedule, parseFailure } from '../../shared/schedule.js';
 import type { Sealed } from './crypto.js';
 
 /**
- * The store file: one JSON document, rewritten whole on every change (see io.ts). Metadata (ids, labels,
- * dates, rotation settings) is plaintext so a person can inspect the file; each value is an AES-256-GCM
- * ciphertext bound to its secret and version id; `keyCheck` is a known constant under the same key.
+ * The store on disk (format version 2): a small manifest at the store path (ROTATOR_STORE) and one file per secret
+ * in a directory beside it, so that reading or writing one secret touches only that secret's file.
  *
- *   { "format": "rotator-file-store", "version": 1, "keyCheck": {iv,tag,data},
- *     "secrets": [ { "secretId", "description"?, "rotation": {enabled, schedule?, strategy?, safeWindowMs?, keepSuperseded?},
- *                    "tags"?: {key: value}, "createdAt", "lastError"?: "CODE step time",
- *                    "versions": [ { "versionId", "createdAt", "stages": [...], "value"?: {iv,tag,data} } ] } ] }
+ *   <path>                       the manifest: { "format": "rotator-file-store", "version": 2, "keyCheck": {iv,tag,data} }
+ *   <path>.d/<sha256(id)>.json   one secret: { "format": "rotator-file-store-secret", "version": 2, "secretId",
+ *                                  "description"?, "rotation": {enabled, schedule?, strategy?, safeWindowMs?, keepSuperseded?},
+ *                                  "tags"?: {key: value}, "createdAt", "lastError"?: "CODE step time",
+ *                                  "versions": [ { "versionId", "createdAt", "stages": [...], "value"?: {iv,tag,data},
+ *                                                  "promotedAt"? } ] }
+ *   <path>.d/<sha256(id)>.json.lock   the short lock a write of that secret holds (lock.ts)
+ *   <path>.d/.<sha256(id)>.json.tmp   that write's temporary file before its rename (io.ts)
+ *   <path>.lock                  the store lock, held only to create the store or migrate it
+ *   <path>.locks/<sha256(id)>.lock    the rotation lock of a secret (file-store.ts)
  *
- * Secrets are kept sorted by id and versions in creation order, so successive files diff cleanly. A version
- * without `value` is the PENDING stub a rotation starts with.
+ * A secret's file is named by the SHA-256 of its id (hex), since ids may contain "/" and names have length limits;
+ * the file also names its secret, and one whose `secretId` does not hash to its name (a file copied or renamed onto
+ * another secret's) is refused as corrupt. Metadata (ids, labels, dates, rotation settings) is plaintext so a person
+ * can inspect the files; each value is an AES-256-GCM ciphertext bound to its secret and version id; `keyCheck` is
+ * a known constant under the same key, so a wrong key is told apart from a damaged file. Versions are kept in
+ * creation order, so successive files diff cleanly. A version without `value` is the PENDING stub a rotation starts
+ * with.
+ *
+ * Version 1 was one JSON document at the store path, rewritten whole on every change:
+ *   { "format": "rotator-file-store", "version": 1, "keyCheck", "secrets": [ <secret as above, without format and
+ *     version>, ... ] }  (sorted by id)
+ * It is still read as it is; the first write migrates it (migrate.ts).
  */
 export const FORMAT_MARKER = 'rotator-file-store';
-export const FORMAT_VERSION = 1;
+export const SECRET_FORMAT_MARKER = 'rotator-file-store-secret';
+export const FORMAT_VERSION = 2;
+export const LEGACY_FORMAT_VERSION = 1;
 
 export const SECRET_ID_RULE = '1 to 512 characters of A-Z a-z 0-9 and / _ + = . @ : -';
 export const secretIdSchema = z
@@ -91,7 +108,7 @@ const versionSchema = z.strictObject({
   promotedAt: timestamp.optional(),
 });
 
-const secretSchema = z.strictObject({
+const secretFields = {
   secretId: secretIdSchema,
   description: z.string().max(DESCRIPTION_MAX).optional(),
   rotation: rotationSettingsSchema,
@@ -101,74 +118,118 @@ const secretSchema = z.strictObject({
   versions: z.array(versionSchema),
   /** The last failed rotation (shared/schedule.ts formatFailure), until one succeeds. */
   lastError: z.string().max(128).refine((text) => parseFailure(text) !== undefined, 'must be a recorded failure: CODE step time').optional(),
-});
+};
+
+/** Version ids unique, each stage on at most one version, only the PENDING stub without a value. */
+function checkVersions(secret: { versions: StoredVersion[] }, ctx: z.RefinementCtx, at: PropertyKey[]): void {
+  const versionIds = new Set<string>();
+  const seen = new Set<string>();
+  secret.versions.forEach((version, j) => {
+    const path = [...at, 'versions', j];
+    if (versionIds.has(version.versionId)) ctx.addIssue({ code: 'custom', path: [...path, 'versionId'], message: 'duplicate version id' });
+    versionIds.add(version.versionId);
+    for (const stage of version.stages) {
+      if (seen.has(stage)) ctx.addIssue({ code: 'custom', path: [...path, 'stages'], message: `${stage} is on more than one version` });
+      seen.add(stage);
+    }
+    if (version.value === undefined && !version.stages.includes('PENDING')) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'value'], message: 'only the PENDING version may lack a value' });
+    }
+  });
+}
 
 // Strict objects: a key this version does not know is refused rather than silently dropped on the next write.
-const documentSchema = z
+const manifestSchema = z.strictObject({
+  format: z.literal(FORMAT_MARKER),
+  version: z.literal(FORMAT_VERSION),
+  keyCheck: sealedSchema,
+});
+
+const secretFileSchema = z
+  .strictObject({ format: z.literal(SECRET_FORMAT_MARKER), version: z.literal(FORMAT_VERSION), ...secretFields })
+  .superRefine((secret, ctx) => checkVersions(secret, ctx, []));
+
+const legacyDocumentSchema = z
   .strictObject({
     format: z.literal(FORMAT_MARKER),
-    version: z.literal(FORMAT_VERSION),
+    version: z.literal(LEGACY_FORMAT_VERSION),
     keyCheck: sealedSchema,
-    secrets: z.array(secretSchema),
+    secrets: z.array(z.strictObject(secretFields)),
   })
   .superRefine((doc, ctx) => {
     const ids = new Set<string>();
     doc.secrets.forEach((secret, i) => {
       if (ids.has(secret.secretId)) ctx.addIssue({ code: 'custom', path: ['secrets', i, 'secretId'], message: 'duplicate secret id' });
       ids.add(secret.secretId);
-      const versionIds = new Set<string>();
-      const seen = new Set<string>();
-      secret.versions.forEach((version, j) => {
-        const at = ['secrets', i, 'versions', j];
-        if (versionIds.has(version.versionId)) ctx.addIssue({ code: 'custom', path: [...at, 'versionId'], message: 'duplicate version id' });
-        versionIds.add(version.versionId);
-        for (const stage of version.stages) {
-          if (seen.has(stage)) ctx.addIssue({ code: 'custom', path: [...at, 'stages'], message: `${stage} is on more than one version` });
-          seen.add(stage);
-        }
-        if (version.value === undefined && !version.stages.includes('PENDING')) {
-          ctx.addIssue({ code: 'custom', path: [...at, 'value'], message: 'only the PENDING version may lack a value' });
-        }
-      });
+      checkVersions(secret, ctx, ['secrets', i]);
     });
   });
 
 export type StoredVersion = z.infer<typeof versionSchema> & { value?: Sealed };
-export type StoredSecret = z.infer<typeof secretSchema>;
-export type StoreDocument = z.infer<typeof documentSchema>;
+export type StoredSecret = z.infer<z.ZodObject<typeof secretFields>>;
+export type Manifest = z.infer<typeof manifestSchema>;
+export type LegacyDocument = z.infer<typeof legacyDocumentSchema>;
 
-/** Why a file could not be read as a store; the caller adds the path and what to do. */
-export type ParseOutcome =
-  | { ok: true; document: StoreDocument }
-  | { ok: false; reason: 'not-json' | 'not-a-store' | 'newer-version' | 'invalid'; detail: string };
+/** Why a file could not be read; the caller adds the path and what to do. */
+export type ParseFailure = { ok: false; reason: 'not-json' | 'not-a-store' | 'newer-version' | 'invalid'; detail: string };
 
-export function parseDocument(raw: string): ParseOutcome {
+/** The file at the store path: the manifest, or a whole version-1 store. */
+export type StoreFileOutcome = { ok: true; manifest: Manifest } | { ok: true; legacy: LegacyDocument } | ParseFailure;
+
+export function parseStoreFile(raw: string): StoreFileOutcome {
+  const json = parseMarked(raw, FORMAT_MARKER);
+  if (!json.ok) return json;
+  if ((json.value as { version?: unknown }).version === LEGACY_FORMAT_VERSION) {
+    const legacy = validate(legacyDocumentSchema, json.value);
+    return legacy.ok ? { ok: true, legacy: legacy.data } : legacy;
+  }
+  const manifest = validate(manifestSchema, json.value);
+  return manifest.ok ? { ok: true, manifest: manifest.data } : manifest;
+}
+
+export function parseSecretFile(raw: string): { ok: true; secret: StoredSecret } | ParseFailure {
+  const json = parseMarked(raw, SECRET_FORMAT_MARKER);
+  if (!json.ok) return json;
+  const result = validate(secretFileSchema, json.value);
+  if (!result.ok) return result;
+  const secret: Partial<typeof result.data> = { ...result.data };
+  delete secret.format; // the file's own marker, not the secret's
+  delete secret.version;
+  return { ok: true, secret: secret as StoredSecret };
+}
+
+/** JSON carrying `marker`, and not a version newer than this Rotator's (refused untouched, naming the upgrade). */
+function parseMarked(raw: string, marker: string): { ok: true; value: object } | ParseFailure {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
     return { ok: false, reason: 'not-json', detail: 'it is not valid JSON' };
   }
-  if (json === null || typeof json !== 'object' || (json as { format?: unknown }).format !== FORMAT_MARKER) {
-    return { ok: false, reason: 'not-a-store', detail: `it does not carry the "${FORMAT_MARKER}" format marker` };
+  if (json === null || typeof json !== 'object' || (json as { format?: unknown }).format !== marker) {
+    return { ok: false, reason: 'not-a-store', detail: `it does not carry the "${marker}" format marker` };
   }
   const version = (json as { version?: unknown }).version;
   if (typeof version === 'number' && Number.isInteger(version) && version > FORMAT_VERSION) {
-    return { ok: false, reason: 'newer-version', detail: `it is format version ${version}; this Rotator reads version ${FORMAT_VERSION}` };
+    return { ok: false, reason: 'newer-version', detail: `it is format version ${version}; this Rotator reads versions ${LEGACY_FORMAT_VERSION} and ${FORMAT_VERSION}` };
   }
-  const result = documentSchema.safeParse(json);
-  if (!result.success) {
-    // Paths and messages only: zod does not put the offending input into an issue's message.
-    const issues = result.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`);
-    return { ok: false, reason: 'invalid', detail: `it fails validation (${issues.join('; ')})` };
-  }
-  return { ok: true, document: result.data };
+  return { ok: true, value: json };
 }
 
-export function serializeDocument(document: StoreDocument): string {
-  return JSON.stringify(document, null, 2) + '\n';
+function validate<S extends z.ZodType>(schema: S, json: unknown): { ok: true; data: z.infer<S> } | ParseFailure {
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, data: result.data };
+  // Paths and messages only: zod does not put the offending input into an issue's message.
+  const issues = result.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`);
+  return { ok: false, reason: 'invalid', detail: `it fails validation (${issues.join('; ')})` };
 }
 
-export function emptyDocument(keyCheck: Sealed): StoreDocument {
-  return { format: FORMAT_MARKER, version: FORMAT_VERSION, keyCheck, secrets: [] };
+export function serializeManifest(keyCheck: Sealed): string {
+  const manifest: Manifest = { format: FORMAT_MARKER, version: FORMAT_VERSION, keyCheck };
+  return JSON.stringify(manifest, null, 2) + '\n';
+}
+
+/** A secret's file; its content depends only on the secret, so a migration that is re-run writes the same bytes. */
+export function serializeSecret(secret: StoredSecret): string {
+  return JSON.stringify({ format: SECRET_FORMAT_MARKER, version: FORMAT_VERSION, ...secret }, null, 2) + '\n';
 }

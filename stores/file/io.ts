@@ -82,10 +82,15 @@ export async function fsyncDir(dir: string): Promise<void> {
  * Replaces `path` with `data` so that a reader (or a crash) sees either the old file or the new one, never a
  * mix: write a temporary file in the same directory (so the rename stays on one filesystem), fsync it,
  * rename it over the target, fsync the directory. The file is created owner-only (0600).
+ *
+ * The temporary file is `.<name>.<pid>.<nonce>.tmp` (see removeAbandonedTemps), or `fixedTemp` when the caller
+ * holds a lock that makes that name its own: whatever is found there was left by a writer that died holding the
+ * lock before its rename, and is removed first.
  */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(path: string, data: string, fixedTemp?: string): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, tempName(path, process.pid, randomBytes(TEMP_NONCE_BYTES).toString('hex')));
+  const temp = fixedTemp ?? join(dir, tempName(path, process.pid, randomBytes(TEMP_NONCE_BYTES).toString('hex')));
+  if (fixedTemp !== undefined) await removeIfExists(fixedTemp);
   let handle;
   try {
     handle = await open(temp, 'wx', 0o600);
@@ -151,4 +156,23 @@ export async function removeAbandonedTemps(path: string, options: AbandonedTempO
     }
   }
   return removed;
+}
+
+/** Deletes a file; one that is already gone is fine. STORE_IO otherwise. */
+export async function removeIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw ioError('remove', path, error);
+  }
+}
+
+/** The names in a directory; none when it does not exist. STORE_IO otherwise (including a file in its place). */
+export async function listNames(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list', dir, error);
+  }
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, symlinkSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,7 +24,7 @@ import { canaryLogger, recordOutput, recordSecrets } from '../support/canary.js'
 import { MemoryTarget } from '../support/memory-target.js';
 import { createTestStore, storeWith } from '../support/stores.js';
 import { rejection } from '../support/unreachable.js';
-import { makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
+import { makeTempDir, randomKey, storeSnapshot } from '../fixtures/file-store-helpers.js';
 
 /**
  * Limits at the edge (issue 9, item 2). Table-driven so the hostile-input suite can take the rows as they are:
@@ -186,18 +186,18 @@ describe('secret ids: one grammar at every entry point, checked before anything 
   ];
 
   it.each(rows(commands))('CLI %s with %s in the id: INVALID_INPUT, nothing echoed, store unchanged', async (_command, args, _name, char) => {
-    const before = readFileSync(storePath);
+    const before = storeSnapshot(storePath);
     // Not JSON: the old `put` quoted the id in its JSON error before the store looked at it.
     const { code, out } = await cli(args(hostile('db/app', char)), 'not json');
     expect(code).toBe(EXIT.USAGE);
     expect(out).toContain('INVALID_INPUT: the secret id is invalid: must not contain control characters');
     expect(out).not.toContain(MARK);
-    expect(readFileSync(storePath).equals(before)).toBe(true);
+    expect(storeSnapshot(storePath)).toBe(before);
   });
 
   it.each(CONTROL_CHARS)('file store and AWS store refuse %s in an id before any I/O', async (_name, char) => {
     const id = hostile('db/app', char);
-    const before = readFileSync(storePath);
+    const before = storeSnapshot(storePath);
     const store = new FileStore({ path: storePath, key: randomKey() });
     for (const call of [() => store.describe(id), () => store.createSecret(id, good), () => store.lockRotation(id)]) {
       const e = await rejection(call);
@@ -205,7 +205,7 @@ describe('secret ids: one grammar at every entry point, checked before anything 
       expect(e.message).toContain('the secret id');
       expect(e.message).not.toContain(MARK);
     }
-    expect(readFileSync(storePath).equals(before)).toBe(true);
+    expect(storeSnapshot(storePath)).toBe(before);
     expect(existsSync(`${storePath}.locks`)).toBe(false);
 
     let calls = 0;

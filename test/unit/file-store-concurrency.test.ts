@@ -1,10 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError } from '../../shared/errors.js';
 import { FileStore, KEY_ENV } from '../../stores/file/index.js';
-import { rotationLockPath } from '../../stores/file/file-store.js';
+import { rotationLockPath, secretFilePath, secretsDir } from '../../stores/file/file-store.js';
 import { readLockHolder } from '../../stores/file/lock.js';
 import { deadPid, makeTempDir, randomKey, spawnFixture, type FixtureProcess } from '../fixtures/file-store-helpers.js';
 
@@ -73,8 +73,11 @@ describe('FileStore across processes', () => {
     expect(values.sort()).toEqual(expected.sort());
     expect(shared.versions.filter((v) => v.stages.includes('CURRENT'))).toHaveLength(1);
     expect(shared.versions.filter((v) => v.stages.includes('PREVIOUS'))).toHaveLength(1);
-    // The file on disk is a whole store document, not a torn or interleaved write.
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ format: 'rotator-file-store', version: 1 });
+    // Every file on disk is whole, not a torn or interleaved write, and the directory holds exactly the secrets' files.
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ format: 'rotator-file-store', version: 2 });
+    const names = readdirSync(secretsDir(path));
+    expect(names.sort()).toEqual(list.map((s) => basename(secretFilePath(path, s.secretId))).sort());
+    for (const name of names) expect(JSON.parse(readFileSync(join(secretsDir(path), name), 'utf8'))).toMatchObject({ format: 'rotator-file-store-secret', version: 2 });
   });
 
   it('refuses a second rotation lock from another process while the first holds it, then hands it over on release', async () => {
@@ -142,5 +145,23 @@ describe('FileStore across processes', () => {
     }
     for (const p of procs) p.child.stdin?.end();
     for (const p of procs) expect((await p.exited).code).toBe(0);
+  });
+});
+
+describe('FileStore: writers in one process', () => {
+  it('lands every write when many secrets are written at once, each by several writers', async () => {
+    const store = new FileStore({ path, key });
+    const secrets = Array.from({ length: 24 }, (_, i) => `fleet/secret-${i}`);
+    await Promise.all(secrets.map((id) => store.createSecret(id, `${id}-v0`)));
+    const writes = 4;
+    await Promise.all(secrets.flatMap((id) => Array.from({ length: writes }, (_, w) => store.putValue(id, `${id}-v${w + 1}`))));
+    expect(await store.listSecretIds()).toEqual([...secrets].sort());
+    const infos = await store.describeAll();
+    for (const info of infos) {
+      expect(info.versions, info.secretId).toHaveLength(1 + writes);
+      expect(info.versions.filter((v) => v.stages.includes('CURRENT'))).toHaveLength(1);
+      const values = await Promise.all(info.versions.map((v) => store.getValue(info.secretId, { versionId: v.versionId })));
+      expect(values.sort()).toEqual(Array.from({ length: 1 + writes }, (_, w) => `${info.secretId}-v${w}`).sort());
+    }
   });
 });

@@ -1,14 +1,15 @@
-import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import { MAX_SECRET_BYTES } from '../../shared/secret.js';
 import { STAGES, type SecretInfo, type Stage } from '../../shared/store.js';
 import { FileStore, type FileStoreOptions } from '../../stores/file/index.js';
-import { storeLockPath } from '../../stores/file/file-store.js';
+import { secretFilePath, secretLockPath, secretsDir, storeLockPath } from '../../stores/file/file-store.js';
 import { tryLock } from '../../stores/file/lock.js';
+import { secretTempPath } from '../../stores/file/layout.js';
 import { recordSecrets } from '../support/canary.js';
-import { deadPid, makeTempDir, randomKey } from '../fixtures/file-store-helpers.js';
+import { deadPid, makeTempDir, randomKey, readSecretFile, storeSnapshot } from '../fixtures/file-store-helpers.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -58,7 +59,8 @@ function expectInvariants(info: SecretInfo): void {
   expect(new Set(info.versions.map((v) => v.versionId)).size).toBe(info.versions.length);
 }
 
-const raw = (store: FileStore): Buffer => readFileSync(store.path);
+/** Every file of the store: a refused or no-op write must leave all of them as they were. */
+const raw = (store: FileStore): string => storeSnapshot(store.path);
 
 describe('FileStore: creating and listing', () => {
   it('treats a missing file as an empty store and creates file and directory on the first write', async () => {
@@ -74,6 +76,8 @@ describe('FileStore: creating and listing', () => {
     await store.createSecret('db/app', 'value-one', { rotation: { enabled: true, strategy: 'single-user' }, description: 'app db' });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'nested', 'deeper')).mode & 0o777).toBe(0o700);
+    expect(statSync(secretsDir(path)).mode & 0o777).toBe(0o700);
+    expect(statSync(secretFilePath(path, 'db/app')).mode & 0o777).toBe(0o600);
     expect(await store.list()).toEqual([
       { secretId: 'db/app', rotation: { enabled: true, strategy: 'single-user' }, versionCount: 1, description: 'app db' },
     ]);
@@ -83,7 +87,9 @@ describe('FileStore: creating and listing', () => {
       { versionId: 'v1', stages: ['CURRENT'], createdAt: new Date('2024-01-01T00:00:01Z'), hasValue: true, promotedAt: new Date('2024-01-01T00:00:01Z') },
     ]);
     expect(await store.getValue('db/app', { stage: 'CURRENT' })).toBe('value-one');
-    // No temporary file or lock is left next to the store.
+    // No temporary file or lock is left next to the store, nor beside the secret's file.
+    expect(readdirSync(join(dir, 'nested', 'deeper')).sort()).toEqual(['store.json', 'store.json.d']);
+    expect(readdirSync(secretsDir(path))).toEqual([secretFilePath(path, 'db/app').slice(secretsDir(path).length + 1)]);
     expect(existsSync(storeLockPath(path))).toBe(false);
   });
 
@@ -93,7 +99,7 @@ describe('FileStore: creating and listing', () => {
     const before = raw(store);
     const error = await expectCode(store.createSecret('a', 'second-value'), 'SECRET_EXISTS');
     expect(error.message).not.toContain('second-value');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
     expect(await store.getValue('a', { stage: 'CURRENT' })).toBe('first-value');
     // Rotation starts disabled unless asked.
     expect((await store.describe('a')).rotation).toEqual({ enabled: false });
@@ -120,7 +126,7 @@ describe('FileStore: creating and listing', () => {
     expect((await store.describe('s')).rotation).toEqual({ enabled: true, strategy: 'alternating-users' });
     const before = raw(store);
     await store.updateRotation('s', { enabled: true, strategy: 'alternating-users' });
-    expect(raw(store).equals(before)).toBe(true); // unchanged settings do not rewrite the file
+    expect(raw(store)).toBe(before); // unchanged settings do not rewrite the file
     await expectCode(store.updateRotation('s', { enabled: true, strategy: 'sideways' as never }), 'INVALID_INPUT');
     await expectCode(store.updateRotation('s', { enabled: 'yes' as never }), 'INVALID_INPUT');
     await expectCode(store.updateRotation('missing', { enabled: true }), 'SECRET_NOT_FOUND');
@@ -178,11 +184,11 @@ describe('FileStore: versions and stage labels', () => {
 
     const before = raw(store);
     await store.startRotation('s', 'tok-1');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     const error = await expectCode(store.startRotation('s', 'v1'), 'VERSION_CONFLICT');
     expect(error.message).toContain('CURRENT');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     // A new token takes PENDING; the old stub, which held nothing, is dropped.
     await store.startRotation('s', 'tok-2');
@@ -202,13 +208,13 @@ describe('FileStore: versions and stage labels', () => {
 
     const before = raw(store);
     await store.putPending('s', 'tok', 'pending-secret-A');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     recordSecrets('pending-secret-A', 'pending-secret-B');
     const error = await expectCode(store.putPending('s', 'tok', 'pending-secret-B'), 'VERSION_CONFLICT');
     expect(error.message).not.toContain('pending-secret-A');
     expect(error.message).not.toContain('pending-secret-B');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     // The same token with another value is refused on a promoted version too.
     await store.promote('s', 'tok');
@@ -243,7 +249,7 @@ describe('FileStore: versions and stage labels', () => {
 
     const before = raw(store);
     await store.promote('s', 'tok-1'); // already CURRENT: no-op
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     await store.putPending('s', 'tok-2', 'three');
     await store.promote('s', 'tok-2');
@@ -275,7 +281,7 @@ describe('FileStore: versions and stage labels', () => {
       expect(error.message).toMatch(/CURRENT|PENDING/);
     }
     await expectCode(store.retire('s', 'v404'), 'VERSION_NOT_FOUND');
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
 
     await store.retire('s', 'v1'); // unlabelled
     await store.retire('s', 'v2'); // PREVIOUS
@@ -378,26 +384,30 @@ describe('FileStore: input validation', () => {
       expect(error.message).toContain(String(MAX_SECRET_BYTES));
       expect(error.message).not.toContain('secret-é');
     }
-    expect(raw(store).equals(before)).toBe(true);
+    expect(raw(store)).toBe(before);
   });
 });
 
-describe('FileStore: the store lock', () => {
-  it('gives STORE_LOCKED (retryable, naming the holder) when the store lock stays held, and writes nothing', async () => {
+describe('FileStore: the write lock of a secret', () => {
+  it('gives STORE_LOCKED (retryable, naming the holder) when the secret\'s lock stays held, and writes nothing; other secrets are written meanwhile', async () => {
     const store = makeStore({ lock: { timeoutMs: 150 } });
     await store.createSecret('s', 'v');
-    const before = raw(store);
-    const held = await tryLock(storeLockPath(store.path));
-    if (!held.acquired) throw new Error('could not take the store lock');
+    await store.createSecret('t', 'v');
+    const before = readFileSync(secretFilePath(store.path, 's'));
+    const held = await tryLock(secretLockPath(store.path, 's'));
+    if (!held.acquired) throw new Error('could not take the secret\'s lock');
     const started = Date.now();
     const error = await expectCode(store.putValue('s', 'other'), 'STORE_LOCKED');
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(isRotatorError(error) && error.retryable).toBe(true);
     expect(error.message).toContain(`pid ${process.pid}`);
-    expect(error.message).toContain(storeLockPath(store.path));
-    expect(raw(store).equals(before)).toBe(true);
-    // Reads take no lock.
+    expect(error.message).toContain(secretLockPath(store.path, 's'));
+    expect(readFileSync(secretFilePath(store.path, 's')).equals(before)).toBe(true);
+    // Reads take no lock, and another secret has its own.
     expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('v');
+    await store.putValue('t', 'other-t');
+    await store.createSecret('u', 'v');
+    expect(await store.getValue('t', { stage: 'CURRENT' })).toBe('other-t');
     await held.lock.release();
     await store.putValue('s', 'other');
     expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('other');
@@ -430,8 +440,7 @@ describe('FileStore: tags', () => {
     await store.setTags('db-app', {});
     expect((await store.describe('db-app')).tags).toEqual({});
     // A secret without tags is written without the key, so a store with none reads as before.
-    const doc = JSON.parse(readFileSync(store.path, 'utf8')) as { secrets: Array<Record<string, unknown>> };
-    expect(doc.secrets.map((secret) => Object.hasOwn(secret, 'tags'))).toEqual([false]);
+    expect(Object.hasOwn(readSecretFile(store.path, 'db-app'), 'tags')).toBe(false);
   });
 
   it('refuses tags outside the limits with INVALID_INPUT and stores nothing', async () => {
@@ -456,26 +465,77 @@ describe('FileStore: tags', () => {
 });
 
 describe('FileStore: temp files of writers that died', () => {
-  it('the next write removes them (dead pid, or older than any write takes); a live writer\'s fresh one and other files stay', async () => {
+  it('the next write of a secret removes the one its killed writer left; a read removes nothing, and other secrets\' stay until they are written', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.createSecret('t', 'one');
+    // A killed writer's temp file is a whole copy of the secret: values the purger may since have retired.
+    const leftS = secretTempPath(secretFilePath(store.path, 's'));
+    const leftT = secretTempPath(secretFilePath(store.path, 't'));
+    for (const [left, id] of [[leftS, 's'], [leftT, 't']] as const) writeFileSync(left, readFileSync(secretFilePath(store.path, id)));
+    const other = join(secretsDir(store.path), 'notes.txt');
+    writeFileSync(other, 'a person\'s file');
+
+    await store.getValue('s', { stage: 'CURRENT' }); // a read writes nothing, and removes nothing
+    expect(existsSync(leftS)).toBe(true);
+    await store.putValue('s', 'two');
+    expect(existsSync(leftS)).toBe(false);
+    expect(existsSync(leftT)).toBe(true);
+    expect(existsSync(other)).toBe(true);
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('two');
+    // Neither the temp file nor the person's file is taken for a secret.
+    expect(await store.listSecretIds()).toEqual(['s', 't']);
+    await store.deleteSecret('t'); // deleting the secret removes its leftover too
+    expect(existsSync(leftT)).toBe(false);
+  });
+
+  it('the write that creates the store removes the store file\'s temp files of dead writers (dead pid, or older than any write takes); a live writer\'s fresh one and other files stay', async () => {
     const dead = deadPid();
     const store = makeStore({ lock: { isAlive: (pid) => pid !== dead } });
-    await store.createSecret('s', 'one');
     const abandoned = `.store.json.${dead}.0123456789ab.tmp`;
     const old = `.store.json.${process.pid}.abcdefabcdef.tmp`;
     const live = `.store.json.${process.pid}.fedcba987654.tmp`;
     const others = ['.store.json.notes.tmp', `.other.json.${dead}.0123456789ab.tmp`, 'store.json.bak'];
-    // A killed writer's temp file is a whole copy of the store: values the purger may since have retired.
-    for (const name of [abandoned, old, live, ...others]) writeFileSync(join(dir, name), readFileSync(join(dir, 'store.json')));
+    // A creator killed between its write and its rename leaves a temp file of the manifest and no store file.
+    for (const name of [abandoned, old, live, ...others]) writeFileSync(join(dir, name), '{}');
     const hourAgo = new Date(Date.now() - 3_600_000);
     utimesSync(join(dir, old), hourAgo, hourAgo);
 
-    await store.getValue('s', { stage: 'CURRENT' }); // a read writes nothing, and removes nothing
+    expect(await store.list()).toEqual([]); // a read writes nothing, and removes nothing
     expect(existsSync(join(dir, abandoned))).toBe(true);
-    await store.putValue('s', 'two');
+    await store.createSecret('s', 'one');
     expect(existsSync(join(dir, abandoned))).toBe(false);
     expect(existsSync(join(dir, old))).toBe(false);
     expect(existsSync(join(dir, live))).toBe(true);
     for (const name of others) expect(existsSync(join(dir, name))).toBe(true);
-    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('two');
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('one');
+  });
+});
+
+describe('FileStore: what else is in the directory of secrets', () => {
+  it('ignores names that are not a secret file, refuses a non-regular file and a symlink to another secret\'s file, without hanging', async () => {
+    const store = makeStore();
+    await store.createSecret('s', 'one');
+    await store.createSecret('t', 'two');
+    const dir = secretsDir(store.path);
+    const sFile = secretFilePath(store.path, 's');
+    // Near misses of the name pattern are a person's files, not secrets.
+    for (const name of [basename(sFile).toUpperCase(), basename(sFile).slice(1), `${basename(sFile)}.bak`, 'a'.repeat(64) + '.json~']) writeFileSync(join(dir, name), 'not a secret');
+    expect(await store.listSecretIds()).toEqual(['s', 't']);
+
+    // A symlink at another secret's name resolves to a file that names its own secret: refused, read as neither.
+    const uFile = secretFilePath(store.path, 'u');
+    symlinkSync(sFile, uFile);
+    await expectCode(store.describe('u'), 'STORE_CORRUPT');
+    await expectCode(store.listSecretIds(), 'STORE_CORRUPT');
+    expect(await store.getValue('s', { stage: 'CURRENT' })).toBe('one');
+
+    // A directory where a secret file should be is STORE_IO, for that secret and for the listing.
+    rmSync(uFile);
+    mkdirSync(uFile);
+    const error = await expectCode(store.describe('u'), 'STORE_IO');
+    expect(error.message).toContain('not a regular file');
+    await expectCode(store.list(), 'STORE_IO');
+    expect(await store.getValue('t', { stage: 'CURRENT' })).toBe('two');
   });
 });
