@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { SecretInfo } from '../shared/store.js';
 import { FileStore } from '../stores/file/index.js';
-import { mapLimited } from '../stores/file/parallel.js';
+import { mapBounded } from '../shared/fleet.js';
 
 /** What both designs offer (the old one has no describeAll). */
 interface BenchedStore {
@@ -89,7 +89,7 @@ async function measure(Store: StoreClass, dir: string, name: string): Promise<Fi
     for (const id of ids) await pass(id, 1);
   });
   step(`one at a time in ${serial.toFixed(0)} ms`);
-  const parallel = await timed(() => mapLimited(ids, 8, (id) => pass(id, 2)));
+  const parallel = await timed(() => mapBounded(ids, 8, (id) => pass(id, 2)));
   step(`8 at a time in ${parallel.toFixed(0)} ms`);
   if (store.describeAll !== undefined) return { create, serial, parallel, view: await timed(() => store.describeAll?.() ?? Promise.resolve()) };
   const view = await timed(async () => {

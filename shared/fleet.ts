@@ -18,14 +18,24 @@ export function parseConcurrency(text: string, source: string): number {
   return n;
 }
 
-/** `work` over every item, at most `limit` at a time, results in the items' order; `work` must not throw. */
+/**
+ * `work` over every item with at most `limit` calls in flight; results in the items' order. The first rejection
+ * rejects the whole and no further call starts (those in flight finish, their results dropped): fleet commands
+ * catch each secret's failure in `work`, so one secret never stops the others.
+ */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const index = next++;
-      results[index] = await work(items[index] as T);
+      try {
+        results[index] = await work(items[index] as T);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

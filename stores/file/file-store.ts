@@ -38,7 +38,7 @@ import {
 } from './layout.js';
 import { isProcessAlive, tryLock, waitForLock, type LockHolder } from './lock.js';
 import { migrateLegacyStore } from './migrate.js';
-import { mapLimited } from './parallel.js';
+import { mapBounded } from '../../shared/fleet.js';
 import { byCreation, findVersion, labels, moveStage, pruneStubs, removeStage, withStage } from './stages.js';
 
 export { rotationLockPath, secretFilePath, secretLockPath, secretsDir, storeLockPath } from './layout.js';
@@ -456,7 +456,7 @@ export class FileStore implements SecretStore {
       if (names.length > 0) throw this.#orphaned();
       return [];
     }
-    const secrets = await mapLimited(names, READS_IN_FLIGHT, async (name) => {
+    const secrets = await mapBounded(names, READS_IN_FLIGHT, async (name) => {
       const file = join(dir, name);
       const raw = await readIfExists(file);
       if (raw === undefined) return undefined; // deleted since the listing

@@ -3,7 +3,7 @@ import { RotatorError } from '../../shared/errors.js';
 import { serializeManifest, serializeSecret, type LegacyDocument } from './format.js';
 import { ensureDir, listNames, readIfExists, writeFileAtomic } from './io.js';
 import { isSecretFileName, secretFileName, secretTempPath, secretsDir } from './layout.js';
-import { mapLimited } from './parallel.js';
+import { mapBounded } from '../../shared/fleet.js';
 
 /** Files written at once while migrating: enough to overlap their fsyncs, few enough for any file-descriptor limit. */
 const MIGRATION_WRITES_IN_FLIGHT = 16;
@@ -30,7 +30,7 @@ export async function migrateLegacyStore(storePath: string, doc: LegacyDocument)
   const files = new Map(doc.secrets.map((secret) => [secretFileName(secret.secretId), serializeSecret(secret)]));
   await ensureDir(dir);
   const existing = new Set((await listNames(dir)).filter(isSecretFileName));
-  await mapLimited([...existing], MIGRATION_WRITES_IN_FLIGHT, async (name) => {
+  await mapBounded([...existing], MIGRATION_WRITES_IN_FLIGHT, async (name) => {
     const found = await readIfExists(join(dir, name));
     if (found === undefined) return;
     if (found !== files.get(name)) {
@@ -43,7 +43,7 @@ export async function migrateLegacyStore(storePath: string, doc: LegacyDocument)
     }
   });
   const missing = [...files].filter(([name]) => !existing.has(name));
-  await mapLimited(missing, MIGRATION_WRITES_IN_FLIGHT, async ([name, data]) => {
+  await mapBounded(missing, MIGRATION_WRITES_IN_FLIGHT, async ([name, data]) => {
     const file = join(dir, name);
     await writeFileAtomic(file, data, secretTempPath(file));
   });

@@ -9,6 +9,7 @@ import { fleetStatus, secretStatus } from '../../shared/status.js';
 import { RotatorError } from '../../shared/errors.js';
 import type { RotationFailure, RotationSchedule, SecretInfo, SecretStore } from '../../shared/store.js';
 import { FileStore } from '../../stores/file/index.js';
+import { secretFilePath } from '../../stores/file/layout.js';
 import { recordOutput, recordSecrets } from '../support/canary.js';
 import { cli, cliError, expectNoRawControl } from './harness.js';
 
@@ -50,12 +51,12 @@ afterEach(() => {
  * Edits the stored record of the (only) secret as a person with write access to the store file could: the metadata is
  * plaintext JSON. (Written for the single-file layout: this is the one place that knows it.)
  */
+/** Edits db/app's file by hand (the secret's fields are at the top of its file). */
 function editStoredSecret(edit: (secret: Record<string, unknown>) => void): void {
-  const doc = JSON.parse(readFileSync(storePath, 'utf8')) as { secrets: Array<Record<string, unknown>> };
-  const secret = doc.secrets[0];
-  if (secret === undefined) throw new Error('the store has no secret to edit');
+  const file = secretFilePath(storePath, 'db/app');
+  const secret = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   edit(secret);
-  writeFileSync(storePath, JSON.stringify(doc));
+  writeFileSync(file, JSON.stringify(secret));
 }
 
 const BOGUS = '<!channel> \u001b[2J\nrotation failed: FAKE';
@@ -72,7 +73,7 @@ describe('a store file edited to carry a bogus record', () => {
   ];
   it.each(edits)('%s: status, rotate --due and describe refuse the store (STORE_CORRUPT), echo nothing, alert nothing', async (_name, edit) => {
     editStoredSecret(edit);
-    const before = readFileSync(storePath);
+    const before = readFileSync(secretFilePath(storePath, 'db/app'));
     for (const args of [['status'], ['status', '--alert'], ['rotate', '--due'], ['secrets', 'describe', 'db/app']]) {
       const run = await cli(env, args, '', { post });
       expect(run.code).toBe(1);
@@ -82,7 +83,7 @@ describe('a store file edited to carry a bogus record', () => {
       expectNoRawControl(run.stdout + run.stderr);
     }
     expect(posts).toEqual([]);
-    expect(readFileSync(storePath).equals(before)).toBe(true);
+    expect(readFileSync(secretFilePath(storePath, 'db/app')).equals(before)).toBe(true);
   });
 });
 
