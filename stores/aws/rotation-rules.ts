@@ -25,7 +25,7 @@ export function scheduleFromRules(rules: RotationRulesType | undefined, source: 
   // Typed by the SDK, but what the service sent: anything may be in it.
   const raw: unknown = rules;
   if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'object') throw new RotatorError('INVALID_INPUT', `${source} is not an object`);
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new RotatorError('INVALID_INPUT', `${source} is not an object`);
   const { ScheduleExpression: expression, AutomaticallyAfterDays: days, Duration: duration } = raw as Record<string, unknown>;
   if (duration !== undefined && typeof duration !== 'string') throw new RotatorError('INVALID_INPUT', `${source}: Duration is not a string`);
   if (expression !== undefined) {

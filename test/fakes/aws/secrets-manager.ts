@@ -110,6 +110,11 @@ export interface SecretsManagerFake {
   resetCounts(): void;
   /** Makes the next matching request(s) fail with the given error type. */
   fail(failure: InjectedFailure): void;
+  /**
+   * From now on DescribeSecret and ListSecrets answer these fields for the secret as given, whatever they hold (the
+   * service's answer as hostile as a test wants: RotationRules the service would never accept, odd dates, tags).
+   */
+  answerWith(secretName: string, fields: Record<string, unknown>): void;
   /** A real SDK client pointed at the fake, with fake credentials. Extra config (e.g. maxAttempts) merges in. */
   client(config?: Partial<ConstructorParameters<typeof SecretsManagerClient>[0]>): SecretsManagerClient;
   close(): Promise<void>;
@@ -182,6 +187,9 @@ export async function startSecretsManagerFake(options: SecretsManagerFakeOptions
     fail: (failure) => {
       failures.push({ ...failure });
     },
+    answerWith: (secretName, fields) => {
+      service.overrides.set(secretName, fields);
+    },
     client: (config = {}) =>
       new SecretsManagerClient({
         endpoint,
@@ -229,7 +237,7 @@ function stringList(body: Body, key: string): string[] | undefined {
 }
 
 const MAX_TAGS = 50;
-const TAG_CHARS = /^[\p{L}\p{N}\s_.:/=+\-@]*$/u;
+const TAG_CHARS = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
 
 function tags(body: Body): Tag[] {
   const value = body.Tags;
@@ -347,6 +355,8 @@ function paging(body: Body, total: number): { start: number; end: number; next?:
 
 class FakeSecretsManagerService {
   readonly #secrets = new Map<string, Secret>();
+  /** See SecretsManagerFake.answerWith. */
+  readonly overrides = new Map<string, Body>();
 
   constructor(readonly clock: () => Date) {}
 
@@ -452,6 +462,7 @@ class FakeSecretsManagerService {
       ...(secret.lastRotatedDate === undefined ? {} : { LastRotatedDate: secret.lastRotatedDate }),
       ...(next === undefined ? {} : { NextRotationDate: next }),
       Tags: secret.tags.map((t) => ({ ...t })),
+      ...this.overrides.get(secret.name),
     };
   }
 
