@@ -282,16 +282,16 @@ describe('Secrets Manager fake: rotation rules and tags', () => {
     expect(await errorName(rotate(rules))).toBe('InvalidParameterException');
   });
 
-  it('enforces the tag limits: 50 tags, keys of 128 and values of 256 characters, the allowed characters, no aws: keys; UntagResource removes keys', async () => {
+  it('enforces the tag limits: 50 tags, keys of 127 and values of 255 characters, the allowed characters, no aws: keys; UntagResource removes keys', async () => {
     const tag = (Key: string, Value = 'v'): Promise<unknown> => sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: [{ Key, Value }] }));
-    expect(await errorName(tag('k'.repeat(128), 'v'.repeat(256)))).toBe('resolved');
-    expect(await errorName(tag('k'.repeat(129)))).toBe('ValidationException');
-    expect(await errorName(tag('long-value', 'v'.repeat(257)))).toBe('ValidationException');
+    expect(await errorName(tag('k'.repeat(127), 'v'.repeat(255)))).toBe('resolved');
+    expect(await errorName(tag('k'.repeat(128)))).toBe('ValidationException');
+    expect(await errorName(tag('long-value', 'v'.repeat(256)))).toBe('ValidationException');
     expect(await errorName(tag(''))).toBe('ValidationException');
     for (const bad of ['semi;colon', 'new\nline', 'tab\tkey', 'bell\u0007', 'AWS:reserved']) expect(await errorName(tag(bad)), bad).toBe('InvalidParameterException');
     expect(await errorName(tag('ok', 'Ünïcode letters: 1.2/3=4+5-6@7_8'))).toBe('resolved');
     expect(await errorName(tag('ok', 'spaces are allowed'))).toBe('resolved');
-    // Two tags so far (the 128-character key and `ok`): 48 more make 50.
+    // Two tags so far (the 127-character key and `ok`): 48 more make 50.
     const Tags = Array.from({ length: 49 }, (_, i) => ({ Key: `k${String(i)}`, Value: 'v' }));
     await sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: Tags.slice(0, 48) }));
     expect(await errorName(tag('k48'))).toBe('InvalidParameterException'); // 51

@@ -29,8 +29,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
  *   AutomaticallyAfterDays as well (the service computes it). NextRotationDate, while rotation is on, is roughly
  *   the service's: a rate counts from the last rotation (or the creation), a rate in days from that day's UTC
  *   midnight; a cron gets none here (the fake does not evaluate cron);
- * - tags: at most 50 per secret, keys 1-128 and values 0-256 characters of letters, digits, spaces and
- *   `_ . : / = + - @`, no key starting with `aws:`; UntagResource removes keys, absent ones silently;
+ * - tags (TagResource's reference): at most 50 per secret, keys 1-127 and values 0-255 characters of letters,
+ *   digits, spaces and `_ . : / = + - @`, no key starting with `aws:`; UntagResource removes keys, absent ones
+ *   silently;
  * - ListSecrets returns what DescribeSecret does per secret, with SecretVersionsToStages for VersionIdsToStages.
  *
  * Each request is recorded with its arrival time, so a benchmark can count calls per operation and the busiest
@@ -251,14 +252,14 @@ function tags(body: Body): Tag[] {
 }
 
 function checkTagKey(key: string): string {
-  if (key.length < 1 || key.length > 128) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 128");
+  if (key.length < 1 || key.length > 127) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 127");
   if (!TAG_CHARS.test(key)) throw invalid('A tag key can contain only letters, numbers, spaces and _ . : / = + - @');
   if (key.toLowerCase().startsWith('aws:')) throw invalid('A tag key can\u2019t start with aws:, which is reserved for AWS use');
   return key;
 }
 
 function checkTagValue(value: string): string {
-  if (value.length > 256) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 256");
+  if (value.length > 255) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 255");
   if (!TAG_CHARS.test(value)) throw invalid('A tag value can contain only letters, numbers, spaces and _ . : / = + - @');
   return value;
 }
