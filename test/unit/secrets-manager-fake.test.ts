@@ -297,9 +297,13 @@ describe('Secrets Manager fake: rotation rules and tags', () => {
     expect(await errorName(tag('k48'))).toBe('InvalidParameterException'); // 51
     expect(await errorName(tag('k0', 'replaced'))).toBe('resolved'); // replacing keeps 50
     await sm.send(new UntagResourceCommand({ SecretId: 'app/db', TagKeys: ['k0', 'absent'] }));
+    expect(await errorName(sm.send(new UntagResourceCommand({ SecretId: 'app/db', TagKeys: ['aws:rds:primaryDBInstanceArn'] })))).toBe('InvalidParameterException');
     const out = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
     expect(out.Tags).toHaveLength(49);
     expect(out.Tags?.map((t) => t.Key)).not.toContain('k0');
+    // A secret an AWS service made carries aws: tags, which do not count against the 50.
+    const rdsTags = [{ Key: 'aws:rds:primaryDBInstanceArn', Value: 'arn:aws:rds:us-east-1:123456789012:db:primary' }];
+    expect(await errorName(sm.send(new CreateSecretCommand({ Name: 'rds-made', Tags: [...Tags.slice(0, 49), { Key: 'k49', Value: 'v' }, ...rdsTags] })))).toBe('resolved');
     expect(await errorName(sm.send(new CreateSecretCommand({ Name: 'many', Tags: [...Tags, { Key: 'x', Value: 'y' }, ...Tags.slice(0, 3).map((t) => ({ ...t, Key: `${t.Key}b` }))] })))).toBe(
       'InvalidParameterException',
     );

@@ -30,8 +30,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
  *   the service's: a rate counts from the last rotation (or the creation), a rate in days from that day's UTC
  *   midnight; a cron gets none here (the fake does not evaluate cron);
  * - tags (TagResource's reference): at most 50 per secret, keys 1-127 and values 0-255 characters of letters,
- *   digits, spaces and `_ . : / = + - @`, no key starting with `aws:`; UntagResource removes keys, absent ones
- *   silently;
+ *   digits, spaces and `_ . : / = + - @`; `aws:` keys are AWS's (set by CreateSecret here, standing in for the
+ *   service that makes such a secret; never by TagResource or UntagResource; not counted); UntagResource removes
+ *   keys, absent ones silently;
  * - ListSecrets returns what DescribeSecret does per secret, with SecretVersionsToStages for VersionIdsToStages.
  *
  * Each request is recorded with its arrival time, so a benchmark can count calls per operation and the busiest
@@ -240,21 +241,37 @@ function stringList(body: Body, key: string): string[] | undefined {
 const MAX_TAGS = 50;
 const TAG_CHARS = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
 
-function tags(body: Body): Tag[] {
+/**
+ * The request's Tags. `aws:` keys are AWS's own: nobody may add, change or remove one (TagResource, UntagResource),
+ * but a secret an AWS service creates carries them (RDS's `aws:rds:primaryDBInstanceArn`), so CreateSecret, which
+ * stands in for that service here, may set them.
+ */
+function tags(body: Body, allowAwsKeys = false): Tag[] {
   const value = body.Tags;
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new FakeServiceError('SerializationException', 'Tags must be a list');
   return value.map((t: unknown) => {
     const tag = t as Partial<Tag> | null;
     if (tag === null || typeof tag.Key !== 'string' || typeof tag.Value !== 'string') throw invalid('each tag needs a Key and a Value');
+    if (!allowAwsKeys) refuseAwsKey(tag.Key);
     return { Key: checkTagKey(tag.Key), Value: checkTagValue(tag.Value) };
   });
+}
+
+function refuseAwsKey(key: string): void {
+  if (isAwsKey(key)) throw invalid('A tag key can\u2019t start with aws:, which is reserved for AWS use');
+}
+
+const isAwsKey = (key: string): boolean => key.toLowerCase().startsWith('aws:');
+
+/** The 50-tag limit, which AWS's own `aws:` tags do not count against. */
+function checkTagCount(all: readonly Tag[]): void {
+  if (all.filter((t) => !isAwsKey(t.Key)).length > MAX_TAGS) throw invalid(`A secret can have at most ${MAX_TAGS} tags.`);
 }
 
 function checkTagKey(key: string): string {
   if (key.length < 1 || key.length > 127) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 127");
   if (!TAG_CHARS.test(key)) throw invalid('A tag key can contain only letters, numbers, spaces and _ . : / = + - @');
-  if (key.toLowerCase().startsWith('aws:')) throw invalid('A tag key can\u2019t start with aws:, which is reserved for AWS use');
   return key;
 }
 
@@ -433,8 +450,8 @@ class FakeSecretsManagerService {
     const now = this.#now();
     const suffix = Array.from({ length: 6 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[Math.floor(Math.random() * 52)]).join('');
     const description = str(body, 'Description');
-    const initialTags = tags(body);
-    if (initialTags.length > MAX_TAGS) throw invalid(`A secret can have at most ${MAX_TAGS} tags.`);
+    const initialTags = tags(body, true);
+    checkTagCount(initialTags);
     const secret: Secret = {
       name,
       arn: `arn:aws:secretsmanager:${FAKE_REGION}:${FAKE_ACCOUNT}:secret:${name}-${suffix}`,
@@ -609,7 +626,7 @@ class FakeSecretsManagerService {
     const secret = this.#find(body);
     const added = tags(body);
     const merged = [...secret.tags.filter((t) => !added.some((a) => a.Key === t.Key)), ...added];
-    if (merged.length > MAX_TAGS) throw invalid(`A secret can have at most ${MAX_TAGS} tags.`);
+    checkTagCount(merged);
     secret.tags = merged;
     return {};
   }
@@ -618,6 +635,7 @@ class FakeSecretsManagerService {
     const secret = this.#find(body);
     const keys = stringList(body, 'TagKeys');
     if (keys === undefined) throw new FakeServiceError('ValidationException', "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null");
+    keys.forEach(refuseAwsKey);
     secret.tags = secret.tags.filter((t) => !keys.includes(t.Key));
     return {};
   }
