@@ -208,7 +208,8 @@ export class AwsSecretStore implements SecretStore {
    * `createdAt` only when this instance has dated them before; CURRENT's `promotedAt` is then the service's
    * LastRotatedDate (or the secret's creation, when it never rotated): ListSecrets dates no version, so a value put
    * by hand since the last rotation is not seen. The purger and the rotation steps describe with `describe`.
-   * A secret whose metadata is refused (an unknown `rotator:strategy`) is left out with a warning.
+   * A secret whose metadata is refused (an unknown `rotator:strategy`) is left out with a warning, one deleted since
+   * the listing silently; any other failure fails the call (a role without ListSecretVersionIds fails every time).
    */
   async describeAll(options: CallOptions = {}): Promise<SecretInfo[]> {
     const { signal } = options;
@@ -229,7 +230,12 @@ export class AwsSecretStore implements SecretStore {
     const secretId = entry.Name;
     const labelled = Object.entries(entry.SecretVersionsToStages ?? {});
     const pending = labelled.find(([, labels]) => isPending(labels))?.[0];
-    if (pending !== undefined) await this.#learnCreationDates(secretId, [pending], signal);
+    try {
+      if (pending !== undefined) await this.#learnCreationDates(secretId, [pending], signal);
+    } catch (error) {
+      if (error instanceof RotatorError && error.code === 'SECRET_NOT_FOUND') return undefined; // deleted since the listing
+      throw error;
+    }
     const lastRotated = entry.LastRotatedDate ?? entry.CreatedDate;
     const versions = await this.#versions(secretId, labelled, (createdAt) => (createdAt === undefined ? lastRotated : promotionTime(createdAt, entry.LastRotatedDate)), signal);
     try {

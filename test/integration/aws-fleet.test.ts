@@ -339,6 +339,11 @@ describe('describeAll: the fleet from ListSecrets pages', () => {
     expect(all).toHaveLength(129);
     expect(all.map((i) => i.secretId)).not.toContain('fleet/007');
     expect(warnings.some((w) => w.includes('leaving out a secret') && w.includes('fleet/007'))).toBe(true);
+    // Deleted between the listing and its dating: left out, silently.
+    fake.fail({ operation: 'ListSecretVersionIds', type: 'ResourceNotFoundException' });
+    expect((await new AwsSecretStore({ client: sm }).describeAll()).map((i) => i.secretId)).not.toContain('fleet/002');
+    fake.fail({ operation: 'ListSecretVersionIds', type: 'AccessDeniedException' });
+    expect((await refusal(new AwsSecretStore({ client: sm }).describeAll())).message).toContain('secretsmanager:ListSecretVersionIds');
     await seed('other/db');
     const narrowed = new AwsSecretStore({ client: sm, sweep: { namePrefix: 'other/' } });
     expect((await narrowed.describeAll()).map((i) => i.secretId)).toEqual(['other/db']);
