@@ -109,7 +109,7 @@ try {
   await admin.query(`ALTER SYSTEM SET log_statement = 'none'`);
   await admin.query('SELECT pg_reload_conf()');
   for (let i = 0; i < secrets; i++) await admin.query(`CREATE ROLE ${role(i)} LOGIN`);
-  console.log(`fleet benchmark: ${secrets} secrets, PostgreSQL ${(await admin.query<{ v: string }>('SHOW server_version AS v')).rows[0]?.v ?? '?'} (scram-sha-256) on ${cluster.host}:${cluster.port}`);
+  console.log(`fleet benchmark: ${secrets} secrets, PostgreSQL ${(await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?'} (scram-sha-256) on ${cluster.host}:${cluster.port}`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   // The baseline: one process per secret, as a shell loop over `rotator rotate <id>` does.

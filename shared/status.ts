@@ -39,8 +39,11 @@ export interface SecretStatus {
   pending?: { versionId: string; since?: Date };
   /** The last failed rotation: code, step and time; never a message. */
   lastError?: { code: string; step?: string; at: Date };
-  /** Superseded versions the purger would retire now, and those still inside the safe window. */
-  purge: { retireNow: number; insideWindow: number };
+  /**
+   * Superseded versions the purger would retire now, those still inside the safe window, and those this description
+   * does not date (AWS's ListSecrets carries no version dates: the purger dates them when it runs).
+   */
+  purge: { retireNow: number; insideWindow: number; undated: number };
 }
 
 export interface FleetSummary {
@@ -80,6 +83,7 @@ export function secretStatus(info: SecretInfo, defaults: StatusDefaults, now: Da
     purge: {
       retireNow: verdicts.filter((v) => v.retire).length,
       insideWindow: verdicts.filter((v) => v.reason === 'inside the safe window').length,
+      undated: verdicts.filter((v) => v.reason === 'not superseded' && v.version.createdAt === undefined && v.version.promotedAt === undefined).length,
     },
   };
 }

@@ -76,7 +76,7 @@ function formatStatus(secrets: readonly SecretStatus[], unreadable: readonly Des
     nextDue(s),
     s.pending === undefined ? '-' : s.pending.since === undefined ? 'yes' : isoSecond(s.pending.since),
     s.lastError === undefined ? '-' : `${s.lastError.code} ${s.lastError.step ?? '-'} ${isoSecond(s.lastError.at)}`,
-    `${s.purge.retireNow} now, ${s.purge.insideWindow} waiting`,
+    `${s.purge.retireNow} now, ${s.purge.insideWindow + s.purge.undated} waiting`,
   ]);
   for (const f of unreadable) rows.push([f.secretId, '-', '-', '-', '-', '-', `UNREADABLE ${f.code}${f.retryable ? ' (temporary)' : ''}`, '-']);
   const counts =

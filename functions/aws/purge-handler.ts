@@ -69,7 +69,7 @@ export function createPurgeHandler(deps: PurgeHandlerDeps): LambdaHandler {
   const kit = createObservability({ ...deps, logLevel: deps.config.logLevel });
   const { logger, redactor } = kit;
   const clock = deps.clock ?? ((): Date => new Date());
-  const store = new AwsSecretStore({ client: deps.client, ...(deps.sweep === undefined ? {} : { sweep: deps.sweep }) });
+  const store = new AwsSecretStore({ client: deps.client, logger, ...(deps.sweep === undefined ? {} : { sweep: deps.sweep }) });
   const purger = new Purger({
     store,
     rotators: deps.rotators,

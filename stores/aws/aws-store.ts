@@ -2,15 +2,22 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
-  ListSecretsCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
+  RotateSecretCommand,
   SecretsManagerClient,
+  TagResourceCommand,
+  UntagResourceCommand,
   UpdateSecretVersionStageCommand,
+  paginateListSecrets,
   type DescribeSecretResponse,
   type GetSecretValueResponse,
+  type SecretListEntry,
+  type Tag,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { formatFailure, parseFailure } from '../../shared/schedule.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import {
   checkStage,
@@ -20,6 +27,8 @@ import {
   type CallOptions,
   type DescribeOptions,
   type Lease,
+  type RotationFailure,
+  type RotationSchedule,
   type RotationSettings,
   type SecretInfo,
   type SecretStore,
@@ -31,12 +40,23 @@ import {
 } from '../../shared/store.js';
 import { awsClientConfig, type AwsClientOptions } from './client-config.js';
 import { awsErrorName, mapAwsError, type MapContext } from './errors.js';
+import { RequestPacer, type RequestRates } from './request-pacer.js';
+import { rulesFromSchedule, scheduleFromRules } from './rotation-rules.js';
 
 /** The port's stages and the labels Secrets Manager uses for them. Other labels are kept but not shown as stages. */
 export const AWS_STAGES: Readonly<Record<Stage, string>> = { CURRENT: 'AWSCURRENT', PENDING: 'AWSPENDING', PREVIOUS: 'AWSPREVIOUS' };
 
 /** A tag on the secret naming its rotation strategy (single-user, alternating-users, dual-password). */
 export const STRATEGY_TAG = 'rotator:strategy';
+
+/**
+ * The tag holding the last failed rotation (shared/schedule.ts formatFailure: `CODE step ISO-time`), until one
+ * succeeds. Bookkeeping: `describe` shows it as `lastError`, never among the tags.
+ */
+export const LAST_ERROR_TAG = 'rotator:last-error';
+
+/** How many secrets with a rotation under way `describeAll` looks at once (a ListSecretVersionIds and a probe each). */
+const DESCRIBE_ALL_CONCURRENCY = 8;
 
 /** Where a local or test endpoint for Secrets Manager may be given (e.g. the fake under test/fakes/). */
 export const SECRETS_MANAGER_ENDPOINT_ENV = 'SECRETS_MANAGER_ENDPOINT';
@@ -57,8 +77,12 @@ export interface AwsSecretStoreOptions {
   client: SecretsManagerClient;
   /** How many version values the read cache keeps (default 256, oldest dropped first). */
   cacheSize?: number;
-  /** Which secrets `listSecretIds` (the purger's sweep) returns; default: every secret whose rotation is on. */
+  /** Which secrets `listSecretIds` (the purger's sweep) and `describeAll` return; default: every secret whose rotation is on. */
   sweep?: SweepFilter;
+  /** Calls per second per quota group (see request-pacer.ts); default: half of each of Secrets Manager's quotas. */
+  requestRates?: RequestRates;
+  /** Where a rotation schedule the store cannot read, or a secret `describeAll` leaves out, is reported (warn). */
+  logger?: Logger;
 }
 
 /**
@@ -123,6 +147,13 @@ export interface SweepFilter {
  *   not by taking the lease.
  * - `cancelRotation` removes AWSPENDING from the rotation's version (the CLI's equivalent:
  *   `aws secretsmanager update-secret-version-stage --version-stage AWSPENDING --remove-from-version-id <id>`).
+ * - **The schedule is RotationRules** (see rotation-rules.ts), and NextRotationDate is `nextRotationAt`. What the
+ *   service returns is read as hostile: rules that do not parse are shown as no schedule, with a warning that never
+ *   repeats them. `updateSchedule` writes them with RotateSecret (RotateImmediately false).
+ * - **The last failed rotation is the tag `rotator:last-error`** (TagResource / UntagResource), hidden from `tags`;
+ *   a tag value that is not one `formatFailure` writes is not believed (no `lastError`).
+ * - **Every call waits for its slot** under this instance's share of Secrets Manager's request quotas
+ *   (request-pacer.ts), so a sweep over thousands of secrets is paced instead of throttled.
  */
 /** Secrets Manager's limit on SecretString: 65,536 bytes. */
 export const AWS_MAX_VALUE_BYTES = 65_536;
@@ -138,6 +169,8 @@ export class AwsSecretStore implements SecretStore {
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
   readonly #sweep: SweepFilter;
+  readonly #pacer: RequestPacer;
+  readonly #logger: Logger | undefined;
   /** Values by [secretId, versionId]. Versions are immutable, so an entry never goes stale. */
   readonly #values = new Map<string, string>();
   readonly #created = new Map<string, Date>();
@@ -150,6 +183,8 @@ export class AwsSecretStore implements SecretStore {
     this.#client = options.client;
     this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.#sweep = options.sweep ?? {};
+    this.#pacer = new RequestPacer(options.requestRates);
+    this.#logger = options.logger;
   }
 
   /**
@@ -163,30 +198,81 @@ export class AwsSecretStore implements SecretStore {
 
   /** The names of the secrets whose rotation is on, narrowed by the sweep filter. */
   async listSecretIds(): Promise<string[]> {
+    return (await this.#listOurs()).map((secret) => secret.Name);
+  }
+
+  /**
+   * Every secret of `listSecretIds`, described from ListSecrets pages (100 secrets a call: stages, rotation rules,
+   * tags, LastRotatedDate). Only a secret with a rotation under way costs more: its PENDING version is dated (one
+   * ListSecretVersionIds) and probed for a value, as `describe` does. As with `dates: false`, other versions have
+   * `createdAt` only when this instance has dated them before; CURRENT's `promotedAt` is then the service's
+   * LastRotatedDate (or the secret's creation, when it never rotated): ListSecrets dates no version, so a value put
+   * by hand since the last rotation is not seen. The purger and the rotation steps describe with `describe`.
+   * A secret whose metadata is refused (an unknown `rotator:strategy`) is left out with a warning, one deleted since
+   * the listing silently; any other failure fails the call (a role without ListSecretVersionIds fails every time).
+   */
+  async describeAll(options: CallOptions = {}): Promise<SecretInfo[]> {
+    const { signal } = options;
+    const entries = await this.#listOurs(signal);
+    const out: Array<SecretInfo | undefined> = new Array<SecretInfo | undefined>(entries.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < entries.length; i = next++) {
+        const entry = entries[i];
+        if (entry !== undefined) out[i] = await this.#describeEntry(entry, signal);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DESCRIBE_ALL_CONCURRENCY, entries.length) }, worker));
+    return out.filter((info): info is SecretInfo => info !== undefined);
+  }
+
+  async #describeEntry(entry: SecretListEntry & { Name: string }, signal: AbortSignal | undefined): Promise<SecretInfo | undefined> {
+    const secretId = entry.Name;
+    const labelled = Object.entries(entry.SecretVersionsToStages ?? {});
+    const pending = labelled.find(([, labels]) => isPending(labels))?.[0];
+    try {
+      if (pending !== undefined) await this.#learnCreationDates(secretId, [pending], signal);
+    } catch (error) {
+      if (error instanceof RotatorError && error.code === 'SECRET_NOT_FOUND') return undefined; // deleted since the listing
+      throw error;
+    }
+    const lastRotated = entry.LastRotatedDate ?? entry.CreatedDate;
+    const versions = await this.#versions(secretId, labelled, (createdAt) => (createdAt === undefined ? lastRotated : promotionTime(createdAt, entry.LastRotatedDate)), signal);
+    try {
+      return this.#info(secretId, entry, versions);
+    } catch (error) {
+      this.#logger?.warn('leaving out a secret whose rotation settings are refused; describe it to see why', { secretId, error });
+      return undefined;
+    }
+  }
+
+  /** ListSecrets through the SDK's paginator, narrowed as `listSecretIds` says. */
+  async #listOurs(signal?: AbortSignal): Promise<Array<SecretListEntry & { Name: string }>> {
     const { namePrefix, rotationLambdaArns } = this.#sweep;
     const ours = (arn: string | undefined): boolean =>
       rotationLambdaArns === undefined || (arn !== undefined && rotationLambdaArns.some((fn) => arn === fn || arn.startsWith(`${fn}:`)));
-    const ids: string[] = [];
-    let next: string | undefined;
-    do {
-      const token = next;
-      const page = await this.#call({ operation: 'ListSecrets' }, () =>
-        this.#client.send(
-          new ListSecretsCommand({
-            MaxResults: 100,
-            ...(namePrefix === undefined ? {} : { Filters: [{ Key: 'name', Values: [namePrefix] }] }),
-            ...(token === undefined ? {} : { NextToken: token }),
-          }),
-        ),
-      );
-      for (const secret of page.SecretList ?? []) {
-        // The name filter is a case-insensitive prefix match on the service; the IAM pattern is case-sensitive.
-        if (namePrefix !== undefined && secret.Name?.startsWith(namePrefix) !== true) continue;
-        if (secret.Name !== undefined && secret.RotationEnabled === true && ours(secret.RotationLambdaARN)) ids.push(secret.Name);
+    const found: Array<SecretListEntry & { Name: string }> = [];
+    const pages = paginateListSecrets(
+      { client: this.#client, pageSize: 100 },
+      namePrefix === undefined ? {} : { Filters: [{ Key: 'name', Values: [namePrefix] }] },
+      { abortSignal: signal },
+    );
+    try {
+      // The paginator sends the next page's request when the loop asks for it: each waits for its slot first.
+      await this.#pacer.take('ListSecrets', signal);
+      for await (const page of pages) {
+        for (const secret of page.SecretList ?? []) {
+          const name = secret.Name;
+          // The name filter is a case-insensitive prefix match on the service; the IAM pattern is case-sensitive.
+          if (name === undefined || (namePrefix !== undefined && !name.startsWith(namePrefix))) continue;
+          if (secret.RotationEnabled === true && ours(secret.RotationLambdaARN)) found.push({ ...secret, Name: name });
+        }
+        if (page.NextToken !== undefined) await this.#pacer.take('ListSecrets', signal);
       }
-      next = page.NextToken;
-    } while (next !== undefined);
-    return ids;
+    } catch (error) {
+      throw mapAwsError(error, { operation: 'ListSecrets', signal });
+    }
+    return found;
   }
 
   async describe(secretId: string, options: DescribeOptions = {}): Promise<SecretInfo> {
@@ -195,11 +281,22 @@ export class AwsSecretStore implements SecretStore {
     const out = await this.#describeSecret(secretId, signal);
     const labelled = Object.entries(out.VersionIdsToStages ?? {});
     if (options.dates !== false) await this.#learnCreationDates(secretId, labelled.map(([id]) => id), signal);
+    const versions = await this.#versions(secretId, labelled, (createdAt) => promotionTime(createdAt, out.LastRotatedDate), signal);
+    return this.#info(secretId, out, versions);
+  }
+
+  /** The versions of a description, oldest first, from their labels; `promoted` dates CURRENT from its creation. */
+  async #versions(
+    secretId: string,
+    labelled: ReadonlyArray<[string, string[]]>,
+    promoted: (createdAt: Date | undefined) => Date | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<VersionInfo[]> {
     const versions = await Promise.all(
       labelled.map(async ([versionId, labels]): Promise<VersionInfo> => {
         const stages = toStages(labels);
         const createdAt = this.#created.get(cacheKey(secretId, versionId));
-        const promotedAt = stages.includes('CURRENT') ? promotionTime(createdAt, out.LastRotatedDate) : undefined;
+        const promotedAt = stages.includes('CURRENT') ? promoted(createdAt) : undefined;
         return {
           versionId,
           stages,
@@ -209,8 +306,85 @@ export class AwsSecretStore implements SecretStore {
         };
       }),
     );
-    versions.sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
-    return { secretId, rotation: rotationSettings(out, secretId), tags: tagRecord(out), versions };
+    return versions.sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
+  }
+
+  /** What DescribeSecret and a ListSecrets entry both say of a secret, as the port's description. */
+  #info(secretId: string, meta: SecretMeta, versions: VersionInfo[]): SecretInfo {
+    const lastError = parseFailure(meta.Tags?.find((t) => t.Key === LAST_ERROR_TAG)?.Value);
+    const next = meta.NextRotationDate;
+    return {
+      secretId,
+      rotation: this.#rotationSettings(meta, secretId),
+      tags: tagRecord(meta.Tags),
+      versions,
+      ...(lastError === undefined ? {} : { lastError }),
+      ...(next instanceof Date && !Number.isNaN(next.getTime()) ? { nextRotationAt: next } : {}),
+    };
+  }
+
+  #rotationSettings(meta: SecretMeta, secretId: string): RotationSettings {
+    const settings = rotationSettings(meta, secretId);
+    let schedule: RotationSchedule | undefined;
+    try {
+      schedule = scheduleFromRules(meta.RotationRules, `the rotation rules of secret ${secretId}`);
+    } catch {
+      // Never repeated: the rules may hold anything. The secret is shown without a schedule.
+      this.#logger?.warn('ignoring rotation rules that do not parse; the secret is shown without a schedule', { secretId });
+    }
+    return schedule === undefined ? settings : { ...settings, schedule };
+  }
+
+  /**
+   * Sets the secret's rotation schedule: RotateSecret with RotationRules and RotateImmediately false, which changes
+   * the rules and starts no rotation (the service tests the rotation function's testSecret step on a throwaway
+   * version). AWS sets rules only on a secret whose rotation is configured and on: otherwise INVALID_INPUT naming
+   * `aws secretsmanager rotate-secret --rotation-lambda-arn ...`. A rotation under way is ROTATION_IN_PROGRESS
+   * (the service refuses RotateSecret then). AWS has no rotation without a schedule, so `undefined` is refused:
+   * `aws secretsmanager cancel-rotate-secret` turns rotation off altogether (and cancels a rotation under way, which
+   * can leave AWSPENDING behind: see `cancelRotation`).
+   */
+  async updateSchedule(secretId: string, schedule: RotationSchedule | undefined, options: CallOptions = {}): Promise<void> {
+    checkSecretId(secretId);
+    const { signal } = options;
+    if (schedule === undefined) {
+      throw new RotatorError(
+        'INVALID_INPUT',
+        `AWS Secrets Manager has no rotation without a schedule; to stop rotating secret ${secretId}, run "aws secretsmanager cancel-rotate-secret --secret-id ${secretId}" ` +
+          '(it also cancels a rotation under way; "aws secretsmanager rotate-secret" turns rotation on again)',
+      );
+    }
+    const RotationRules = rulesFromSchedule(schedule, `the rotation schedule of secret ${secretId}`);
+    const out = await this.#describeSecret(secretId, signal);
+    if (out.RotationEnabled !== true || out.RotationLambdaARN === undefined) {
+      throw new RotatorError(
+        'INVALID_INPUT',
+        `rotation of secret ${secretId} is not configured and on in AWS Secrets Manager, which sets a schedule only then; turn it on first with ` +
+          `"aws secretsmanager rotate-secret --secret-id ${secretId} --rotation-lambda-arn <the rotate function's ARN> --rotation-rules '{...}'"`,
+      );
+    }
+    const pending = Object.entries(out.VersionIdsToStages ?? {}).find(([, labels]) => isPending(labels))?.[0];
+    if (pending !== undefined) throw inProgress(secretId, pending);
+    const special = { InvalidRequestException: { code: 'ROTATION_IN_PROGRESS' as const, message: `a rotation of secret ${secretId} is under way; set the schedule once it finishes`, retryable: true } };
+    await this.#call({ operation: 'RotateSecret', secretId, signal, special }, () =>
+      this.#client.send(new RotateSecretCommand({ SecretId: secretId, RotationRules, RotateImmediately: false }), { abortSignal: signal }),
+    );
+  }
+
+  /** Records (TagResource) or clears (UntagResource) the `rotator:last-error` tag; see SecretStore.recordRotationError. */
+  async recordRotationError(secretId: string, failure: RotationFailure | undefined, options: CallOptions = {}): Promise<void> {
+    checkSecretId(secretId);
+    const { signal } = options;
+    if (failure === undefined) {
+      await this.#call({ operation: 'UntagResource', secretId, signal }, () =>
+        this.#client.send(new UntagResourceCommand({ SecretId: secretId, TagKeys: [LAST_ERROR_TAG] }), { abortSignal: signal }),
+      );
+      return;
+    }
+    const Value = formatFailure(failure);
+    await this.#call({ operation: 'TagResource', secretId, signal }, () =>
+      this.#client.send(new TagResourceCommand({ SecretId: secretId, Tags: [{ Key: LAST_ERROR_TAG, Value }] }), { abortSignal: signal }),
+    );
   }
 
   async getValue(secretId: string, selector: VersionSelector, options: CallOptions = {}): Promise<string> {
@@ -246,11 +420,7 @@ export class AwsSecretStore implements SecretStore {
       );
     }
     const other = Object.entries(map).find(([, l]) => isPending(l));
-    if (other !== undefined) {
-      throw new RotatorError('ROTATION_IN_PROGRESS', `a rotation of secret ${secretId} is already in progress (version ${other[0]} is PENDING); let it finish or retry later`, {
-        retryable: true,
-      });
-    }
+    if (other !== undefined) throw inProgress(secretId, other[0]);
     throw new RotatorError(
       'INVALID_INPUT',
       `AWS Secrets Manager starts rotations itself: run "aws secretsmanager rotate-secret --secret-id ${secretId}" (or "Rotate secret immediately" in the ` +
@@ -297,6 +467,7 @@ export class AwsSecretStore implements SecretStore {
     const seen = this.#lastCurrent.get(secretId);
     if (seen !== undefined && seen !== token && this.#values.has(cacheKey(secretId, token))) {
       try {
+        await this.#pacer.take('UpdateSecretVersionStage', signal);
         await this.#client.send(
           new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: AWS_STAGES.CURRENT, MoveToVersionId: token, RemoveFromVersionId: seen }),
           { abortSignal: signal },
@@ -318,6 +489,7 @@ export class AwsSecretStore implements SecretStore {
       }
       const current = Object.entries(map).find(([, l]) => l.includes(AWS_STAGES.CURRENT))?.[0];
       try {
+        await this.#pacer.take('UpdateSecretVersionStage', signal);
         await this.#client.send(
           new UpdateSecretVersionStageCommand({
             SecretId: secretId,
@@ -377,8 +549,10 @@ export class AwsSecretStore implements SecretStore {
 
   // ---- calls ----
 
+  /** One call: its request slot (see request-pacer.ts), then the call, its errors mapped. */
   async #call<T>(ctx: MapContext, run: () => Promise<T>): Promise<T> {
     try {
+      await this.#pacer.take(ctx.operation, ctx.signal);
       return await run();
     } catch (error) {
       throw mapAwsError(error, ctx);
@@ -404,6 +578,7 @@ export class AwsSecretStore implements SecretStore {
     signal: AbortSignal | undefined,
   ): Promise<GetSecretValueResponse | undefined> {
     try {
+      await this.#pacer.take('GetSecretValue', signal);
       return await this.#client.send(
         new GetSecretValueCommand({
           SecretId: secretId,
@@ -516,6 +691,12 @@ function promotionTime(createdAt: Date | undefined, lastRotated: Date | undefine
   return lastRotated !== undefined && lastRotated > createdAt ? lastRotated : createdAt;
 }
 
+function inProgress(secretId: string, pending: string): RotatorError {
+  return new RotatorError('ROTATION_IN_PROGRESS', `a rotation of secret ${secretId} is already in progress (version ${pending} is PENDING); let it finish or retry later`, {
+    retryable: true,
+  });
+}
+
 function isPending(labels: readonly string[]): boolean {
   return labels.includes(AWS_STAGES.PENDING) && !labels.includes(AWS_STAGES.CURRENT);
 }
@@ -525,12 +706,18 @@ function toStages(labels: readonly string[]): Stage[] {
   return STAGES.filter((stage) => labels.includes(AWS_STAGES[stage]) && !(stage === 'PENDING' && labels.includes(AWS_STAGES.CURRENT)));
 }
 
-/** The secret's tags as the port's record (own properties only: a key such as `__proto__` stays a plain key). */
-function tagRecord(out: DescribeSecretResponse): Record<string, string> {
-  return Object.fromEntries((out.Tags ?? []).flatMap(({ Key, Value }) => (Key === undefined ? [] : [[Key, Value ?? '']])));
+/** What DescribeSecret and a ListSecrets entry share, that a description is made of. */
+type SecretMeta = Pick<DescribeSecretResponse, 'RotationEnabled' | 'RotationRules' | 'NextRotationDate' | 'Tags'>;
+
+/**
+ * The secret's tags as the port's record (own properties only: a key such as `__proto__` stays a plain key), without
+ * the store's own bookkeeping (`rotator:last-error`, shown as `lastError`).
+ */
+function tagRecord(tags: readonly Tag[] | undefined): Record<string, string> {
+  return Object.fromEntries((tags ?? []).flatMap(({ Key, Value }) => (Key === undefined || Key === LAST_ERROR_TAG ? [] : [[Key, Value ?? '']])));
 }
 
-function rotationSettings(out: DescribeSecretResponse, secretId: string): RotationSettings {
+function rotationSettings(out: SecretMeta, secretId: string): RotationSettings {
   const tag = out.Tags?.find((t) => t.Key === STRATEGY_TAG)?.Value;
   if (tag === undefined) return { enabled: out.RotationEnabled === true };
   if (!(STRATEGIES as readonly string[]).includes(tag)) {

@@ -5,6 +5,7 @@
 export {
   AWS_STAGES,
   AwsSecretStore,
+  LAST_ERROR_TAG,
   SECRETS_MANAGER_ENDPOINT_ENV,
   STRATEGY_TAG,
   createSecretsManagerClient,

@@ -119,7 +119,7 @@ describe('AwsSecretStore: what is particular to AWS', () => {
     const { VersionId } = await sm.send(new RotateSecretCommand({ SecretId: arn }));
     const token = VersionId ?? '';
     const info = await store.describe(arn);
-    expect(info.rotation).toEqual({ enabled: true });
+    expect(info.rotation).toEqual({ enabled: true, schedule: { kind: 'rate', everyMs: 30 * 86_400_000 } });
     expect(info.versions.map((v) => [v.stages, v.hasValue])).toEqual([
       [['CURRENT'], true],
       [['PENDING'], false],
@@ -232,7 +232,7 @@ describe('AwsSecretStore: what is particular to AWS', () => {
   it('reads the strategy from the rotator:strategy tag and lists secrets across pages', async () => {
     await seed(sm, 'app/db', 'current-value-1');
     await sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: [{ Key: 'rotator:strategy', Value: 'alternating-users' }] }));
-    expect((await store.describe('app/db')).rotation).toEqual({ enabled: true, strategy: 'alternating-users' });
+    expect((await store.describe('app/db')).rotation).toEqual({ enabled: true, schedule: { kind: 'rate', everyMs: 30 * 86_400_000 }, strategy: 'alternating-users' });
     await sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: [{ Key: 'rotator:strategy', Value: 'sideways' }] }));
     expect(await codeOf(store.describe('app/db'))).toBe('INVALID_INPUT');
     // The sweep lists the secrets whose rotation is on (here every even one), across the service's pages.

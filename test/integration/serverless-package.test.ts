@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, type Tags } from 'yaml';
 import { execFileChild } from '../support/child.js';
 import { readZip } from '../support/zip.js';
+import { LAST_ERROR_TAG } from '../../stores/aws/index.js';
 
 /**
  * serverless.yml, packaged by osls exactly as `osls deploy` would package it, but offline: no AWS credentials exist
@@ -388,6 +389,25 @@ describe('serverless.yml packaged by osls, offline', () => {
         expect(subText(write.Condition?.StringEquals?.['secretsmanager:resource/AllowRotationLambdaArn'])).toBe(functionArn(spec.name));
         expect(statementWith(statements, 'secretsmanager:UpdateSecretVersionStage')).toEqual([write]);
       }
+    });
+
+    it('lets each rotation function set and remove the rotator:last-error tag, and no other tag key, on its own secrets only', () => {
+      for (const spec of ROTATORS) {
+        const statements = statementsOf(template(), spec.role);
+        const tagging = statements.filter((s) => actionsOf(s).some((a) => /^secretsmanager:(Tag|Untag)Resource$/.test(a)));
+        expect(tagging, spec.key).toHaveLength(1);
+        const tag = tagging[0] as Statement;
+        expect(actionsOf(tag).sort()).toEqual(['secretsmanager:TagResource', 'secretsmanager:UntagResource']);
+        expect(resourcesOf(tag).map((r) => subText(r))).toEqual([`arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${withOptions ? SECRET_PREFIX : ''}*`]);
+        // Its own secrets, as for the rotation itself; every key a request names must be rotator:last-error, and a
+        // request must name its keys (ForAllValues alone lets a request with no aws:TagKeys through).
+        expect(Object.keys(tag.Condition ?? {}).sort()).toEqual(['ForAllValues:StringEquals', 'Null', 'StringEquals']);
+        expect(subText(tag.Condition?.StringEquals?.['secretsmanager:resource/AllowRotationLambdaArn'])).toBe(functionArn(spec.name));
+        expect(tag.Condition?.['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': [LAST_ERROR_TAG] }); // the key the store writes
+        expect(tag.Condition?.Null).toEqual({ 'aws:TagKeys': 'false' });
+      }
+      // The purger writes no tag at all.
+      expect(statementsOf(template(), 'PurgeRole').filter((s) => actionsOf(s).some((a) => a.includes('Tag')))).toEqual([]);
     });
 
     it('lets the purger list secrets, and read and relabel only the secrets this deployment rotates', () => {

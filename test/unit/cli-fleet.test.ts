@@ -382,7 +382,7 @@ describe('status', () => {
       overdueSince: '2026-01-07T00:00:00.000Z',
       due: true,
       overdue: true,
-      purge: { retireNow: 0, insideWindow: 0 },
+      purge: { retireNow: 0, insideWindow: 0, undated: 0 },
     });
     expect(json.secrets[3]).toMatchObject({ pending: { versionId: 'stuck-token', since: '2026-01-05T09:00:00.000Z' }, purge: { retireNow: 2, insideWindow: 0 } });
     expect(run.stdout).not.toContain(UNREACHABLE_PASSWORD);

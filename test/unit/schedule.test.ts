@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkSchedule, formatFailure, formatSchedule, nextDue, parseFailure, parseSchedule, scheduleState, windowMs } from '../../shared/schedule.js';
+import { DEFAULT_RETENTION } from '../../shared/purger.js';
+import { secretStatus } from '../../shared/status.js';
 import type { RotationSchedule, SecretInfo } from '../../shared/store.js';
 
 const H = 3_600_000;
@@ -125,5 +127,23 @@ describe('the recorded failure', () => {
     ]) expect(parseFailure(text), String(text)).toBeUndefined();
     expect(() => formatFailure({ code: 'not a code', at: t })).toThrow(/error code/);
     expect(() => formatFailure({ code: 'STORE_IO', at: new Date(Number.NaN) })).toThrow();
+  });
+});
+
+describe('what status counts for the purger', () => {
+  it('counts superseded versions a listing does not date (AWS ListSecrets) as waiting, never as retirable', () => {
+    const promoted = at('2026-11-01T00:00:00Z');
+    const info: SecretInfo = {
+      secretId: 'db/app',
+      rotation: { enabled: true },
+      tags: {},
+      versions: [
+        { versionId: 'old', stages: ['PREVIOUS'], hasValue: true },
+        { versionId: 'older', stages: [], hasValue: true },
+        { versionId: 'now', stages: ['CURRENT'], hasValue: true, promotedAt: promoted },
+      ],
+    };
+    const status = secretStatus(info, { strategy: 'single-user', retention: DEFAULT_RETENTION }, at('2026-11-29T00:00:00Z'));
+    expect(status.purge).toEqual({ retireNow: 0, insideWindow: 0, undated: 2 });
   });
 });

@@ -7,6 +7,7 @@ import {
   PutSecretValueCommand,
   RotateSecretCommand,
   TagResourceCommand,
+  UntagResourceCommand,
   UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
@@ -235,6 +236,80 @@ describe('Secrets Manager fake: RotateSecret', () => {
   });
 });
 
+describe('Secrets Manager fake: rotation rules and tags', () => {
+  beforeEach(async () => {
+    await create();
+  });
+
+  const rotate = (RotationRules: Record<string, unknown>): Promise<unknown> =>
+    sm.send(new RotateSecretCommand({ SecretId: 'app/db', RotateImmediately: false, RotationRules }));
+
+  it('accepts what the service accepts, describes a rate in days with AutomaticallyAfterDays too, and dates the next rotation', async () => {
+    for (const [rules, described] of [
+      [{ ScheduleExpression: 'rate(4 hours)', Duration: '4h' }, { ScheduleExpression: 'rate(4 hours)', Duration: '4h' }],
+      [{ ScheduleExpression: 'rate(23 hours)' }, { ScheduleExpression: 'rate(23 hours)' }],
+      [{ ScheduleExpression: 'rate(999 days)' }, { ScheduleExpression: 'rate(999 days)', AutomaticallyAfterDays: 999 }],
+      [{ AutomaticallyAfterDays: 1000, Duration: '24h' }, { AutomaticallyAfterDays: 1000, Duration: '24h' }],
+      [{ ScheduleExpression: 'cron(0 4 ? * SUN *)', Duration: '1h' }, { ScheduleExpression: 'cron(0 4 ? * SUN *)', Duration: '1h' }],
+    ] as const) {
+      await rotate(rules);
+      const out = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+      expect(out.RotationRules).toEqual(described);
+      const listed = (await sm.send(new ListSecretsCommand({}))).SecretList?.[0];
+      expect(listed?.RotationRules).toEqual(described);
+      expect(listed?.NextRotationDate).toEqual(out.NextRotationDate);
+      if ('ScheduleExpression' in rules && rules.ScheduleExpression.startsWith('cron')) expect(out.NextRotationDate).toBeUndefined();
+      else expect(out.NextRotationDate).toBeInstanceOf(Date);
+    }
+    await rotate({ ScheduleExpression: 'rate(6 hours)' });
+    const out = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+    expect(out.NextRotationDate?.getTime()).toBe((out.CreatedDate?.getTime() ?? 0) + 6 * 3_600_000);
+  });
+
+  it.each([
+    ['both forms', { AutomaticallyAfterDays: 3, ScheduleExpression: 'rate(3 days)' }],
+    ['neither', { Duration: '3h' }],
+    ['3 hours', { ScheduleExpression: 'rate(3 hours)' }],
+    ['24 hours', { ScheduleExpression: 'rate(24 hours)' }],
+    ['0 days', { ScheduleExpression: 'rate(0 days)' }],
+    ['1000 days as a rate', { ScheduleExpression: 'rate(1000 days)' }],
+    ['1001 days', { AutomaticallyAfterDays: 1001 }],
+    ['a cron of five fields', { ScheduleExpression: 'cron(0 4 * * ?)' }],
+    ['a window of 25h', { AutomaticallyAfterDays: 3, Duration: '25h' }],
+    ['a window of 0h', { AutomaticallyAfterDays: 3, Duration: '0h' }],
+    ['a window longer than the rate', { ScheduleExpression: 'rate(4 hours)', Duration: '5h' }],
+  ])('refuses RotationRules with %s', async (_label, rules) => {
+    expect(await errorName(rotate(rules))).toBe('InvalidParameterException');
+  });
+
+  it('enforces the tag limits: 50 tags, keys of 127 and values of 255 characters, the allowed characters, no aws: keys; UntagResource removes keys', async () => {
+    const tag = (Key: string, Value = 'v'): Promise<unknown> => sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: [{ Key, Value }] }));
+    expect(await errorName(tag('k'.repeat(127), 'v'.repeat(255)))).toBe('resolved');
+    expect(await errorName(tag('k'.repeat(128)))).toBe('ValidationException');
+    expect(await errorName(tag('long-value', 'v'.repeat(256)))).toBe('ValidationException');
+    expect(await errorName(tag(''))).toBe('ValidationException');
+    for (const bad of ['semi;colon', 'new\nline', 'tab\tkey', 'bell\u0007', 'AWS:reserved']) expect(await errorName(tag(bad)), bad).toBe('InvalidParameterException');
+    expect(await errorName(tag('ok', 'Ünïcode letters: 1.2/3=4+5-6@7_8'))).toBe('resolved');
+    expect(await errorName(tag('ok', 'spaces are allowed'))).toBe('resolved');
+    // Two tags so far (the 127-character key and `ok`): 48 more make 50.
+    const Tags = Array.from({ length: 49 }, (_, i) => ({ Key: `k${String(i)}`, Value: 'v' }));
+    await sm.send(new TagResourceCommand({ SecretId: 'app/db', Tags: Tags.slice(0, 48) }));
+    expect(await errorName(tag('k48'))).toBe('InvalidParameterException'); // 51
+    expect(await errorName(tag('k0', 'replaced'))).toBe('resolved'); // replacing keeps 50
+    await sm.send(new UntagResourceCommand({ SecretId: 'app/db', TagKeys: ['k0', 'absent'] }));
+    expect(await errorName(sm.send(new UntagResourceCommand({ SecretId: 'app/db', TagKeys: ['aws:rds:primaryDBInstanceArn'] })))).toBe('InvalidParameterException');
+    const out = await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
+    expect(out.Tags).toHaveLength(49);
+    expect(out.Tags?.map((t) => t.Key)).not.toContain('k0');
+    // A secret an AWS service made carries aws: tags, which do not count against the 50.
+    const rdsTags = [{ Key: 'aws:rds:primaryDBInstanceArn', Value: 'arn:aws:rds:us-east-1:123456789012:db:primary' }];
+    expect(await errorName(sm.send(new CreateSecretCommand({ Name: 'rds-made', Tags: [...Tags.slice(0, 49), { Key: 'k49', Value: 'v' }, ...rdsTags] })))).toBe('resolved');
+    expect(await errorName(sm.send(new CreateSecretCommand({ Name: 'many', Tags: [...Tags, { Key: 'x', Value: 'y' }, ...Tags.slice(0, 3).map((t) => ({ ...t, Key: `${t.Key}b` }))] })))).toBe(
+      'InvalidParameterException',
+    );
+  });
+});
+
 describe('Secrets Manager fake: listing, counting and failures', () => {
   it('lists secrets page by page', async () => {
     for (const name of ['c', 'a', 'b']) await sm.send(new CreateSecretCommand({ Name: name, SecretString: 'some-value-1' }));
@@ -263,6 +338,9 @@ describe('Secrets Manager fake: listing, counting and failures', () => {
     await sm.send(new DescribeSecretCommand({ SecretId: 'app/db' }));
     expect(fake.counts()).toEqual({ GetSecretValue: 1, DescribeSecret: 1 });
     expect(JSON.stringify(fake.requests)).not.toContain('initial-value-1');
+    // Each request carries its arrival time, in order.
+    const times = fake.requests.map((r) => r.at);
+    expect(times.every((t, i) => i === 0 || t >= (times[i - 1] ?? 0))).toBe(true);
 
     fake.fail({ operation: 'GetSecretValue', type: 'AccessDeniedException' });
     expect(await errorName(sm.send(new GetSecretValueCommand({ SecretId: 'app/db' })))).toBe('AccessDeniedException');

@@ -25,7 +25,21 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
  *   throwaway version and remove it again);
  * - LastRotatedDate is set when a rotation completes, i.e. when AWSCURRENT moves onto the AWSPENDING version;
  * - versions that lose their last label stay (the service deletes them later); ListSecretVersionIds shows
- *   them with IncludeDeprecated, DescribeSecret's VersionIdsToStages does not.
+ *   them with IncludeDeprecated, DescribeSecret's VersionIdsToStages does not;
+ * - RotationRules as the service checks them: AutomaticallyAfterDays (1-1000) or ScheduleExpression, not both;
+ *   `rate(N hours)` from 4 to 23 hours, `rate(N days)` from 1 to 999 days, `cron(...)` with six fields; Duration
+ *   `Nh` from 1h to 24h and, for a rate in hours, no longer than the rate. A rate in days is described with
+ *   AutomaticallyAfterDays as well (the service computes it). NextRotationDate, while rotation is on, is roughly
+ *   the service's: a rate counts from the last rotation (or the creation), a rate in days from that day's UTC
+ *   midnight; a cron gets none here (the fake does not evaluate cron);
+ * - tags (TagResource's reference): at most 50 per secret, keys 1-127 and values 0-255 characters of letters,
+ *   digits, spaces and `_ . : / = + - @`; `aws:` keys are AWS's (set by CreateSecret here, standing in for the
+ *   service that makes such a secret; never by TagResource or UntagResource; not counted); UntagResource removes
+ *   keys, absent ones silently;
+ * - ListSecrets returns what DescribeSecret does per secret, with SecretVersionsToStages for VersionIdsToStages.
+ *
+ * Each request is recorded with its arrival time, so a benchmark can count calls per operation and the busiest
+ * second of each.
  */
 
 export const FAKE_REGION = 'us-east-1';
@@ -75,6 +89,8 @@ export class FakeServiceError extends Error {
 
 export interface RecordedRequest {
   operation: string;
+  /** When it arrived (Date.now(), the real clock whatever the fake's: it measures request rates). */
+  at: number;
   /** The JSON body, with SecretString replaced by its length so test output never holds a value. */
   body: Body;
 }
@@ -99,6 +115,11 @@ export interface SecretsManagerFake {
   resetCounts(): void;
   /** Makes the next matching request(s) fail with the given error type. */
   fail(failure: InjectedFailure): void;
+  /**
+   * From now on DescribeSecret and ListSecrets answer these fields for the secret as given, whatever they hold (the
+   * service's answer as hostile as a test wants: RotationRules the service would never accept, odd dates, tags).
+   */
+  answerWith(secretName: string, fields: Record<string, unknown>): void;
   /** A real SDK client pointed at the fake, with fake credentials. Extra config (e.g. maxAttempts) merges in. */
   client(config?: Partial<ConstructorParameters<typeof SecretsManagerClient>[0]>): SecretsManagerClient;
   /** Every step the rotation function was invoked for, in order (with `rotationFunction` only). */
@@ -178,7 +199,7 @@ export async function startSecretsManagerFake(options: SecretsManagerFakeOptions
       } catch {
         throw new FakeServiceError('SerializationException', 'the request body is not a JSON object');
       }
-      requests.push({ operation, body: typeof body.SecretString === 'string' ? { ...body, SecretString: `<${body.SecretString.length} chars>` } : body });
+      requests.push({ operation, at: Date.now(), body: typeof body.SecretString === 'string' ? { ...body, SecretString: `<${body.SecretString.length} chars>` } : body });
       const failure = failures.find((f) => f.operation === operation);
       if (failure !== undefined) {
         failure.times = (failure.times ?? 1) - 1;
@@ -215,6 +236,9 @@ export async function startSecretsManagerFake(options: SecretsManagerFakeOptions
     },
     fail: (failure) => {
       failures.push({ ...failure });
+    },
+    answerWith: (secretName, fields) => {
+      service.overrides.set(secretName, fields);
     },
     client: (config = {}) =>
       new SecretsManagerClient({
@@ -266,15 +290,95 @@ function stringList(body: Body, key: string): string[] | undefined {
   return value;
 }
 
-function tags(body: Body): Tag[] {
+const MAX_TAGS = 50;
+const TAG_CHARS = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
+
+/**
+ * The request's Tags. `aws:` keys are AWS's own: nobody may add, change or remove one (TagResource, UntagResource),
+ * but a secret an AWS service creates carries them (RDS's `aws:rds:primaryDBInstanceArn`), so CreateSecret, which
+ * stands in for that service here, may set them.
+ */
+function tags(body: Body, allowAwsKeys = false): Tag[] {
   const value = body.Tags;
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new FakeServiceError('SerializationException', 'Tags must be a list');
   return value.map((t: unknown) => {
     const tag = t as Partial<Tag> | null;
     if (tag === null || typeof tag.Key !== 'string' || typeof tag.Value !== 'string') throw invalid('each tag needs a Key and a Value');
-    return { Key: tag.Key, Value: tag.Value };
+    if (!allowAwsKeys) refuseAwsKey(tag.Key);
+    return { Key: checkTagKey(tag.Key), Value: checkTagValue(tag.Value) };
   });
+}
+
+function refuseAwsKey(key: string): void {
+  if (isAwsKey(key)) throw invalid('A tag key can\u2019t start with aws:, which is reserved for AWS use');
+}
+
+const isAwsKey = (key: string): boolean => key.toLowerCase().startsWith('aws:');
+
+/** The 50-tag limit, which AWS's own `aws:` tags do not count against. */
+function checkTagCount(all: readonly Tag[]): void {
+  if (all.filter((t) => !isAwsKey(t.Key)).length > MAX_TAGS) throw invalid(`A secret can have at most ${MAX_TAGS} tags.`);
+}
+
+function checkTagKey(key: string): string {
+  if (key.length < 1 || key.length > 127) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 127");
+  if (!TAG_CHARS.test(key)) throw invalid('A tag key can contain only letters, numbers, spaces and _ . : / = + - @');
+  return key;
+}
+
+function checkTagValue(value: string): string {
+  if (value.length > 255) throw new FakeServiceError('ValidationException', "1 validation error detected: Value at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 255");
+  if (!TAG_CHARS.test(value)) throw invalid('A tag value can contain only letters, numbers, spaces and _ . : / = + - @');
+  return value;
+}
+
+/** The service's RotationRules checks; what it keeps (a rate in days also as AutomaticallyAfterDays). */
+function checkRules(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FakeServiceError('SerializationException', 'RotationRules must be an object');
+  const { AutomaticallyAfterDays: days, ScheduleExpression: expression, Duration: duration, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw new FakeServiceError('SerializationException', `unknown RotationRules field ${Object.keys(rest)[0] ?? ''}`);
+  if (days !== undefined && expression !== undefined) throw invalid('You can set AutomaticallyAfterDays or ScheduleExpression, but not both.');
+  if (days === undefined && expression === undefined) throw invalid('RotationRules needs AutomaticallyAfterDays or ScheduleExpression.');
+  const rules: Record<string, unknown> = {};
+  let rateHours: number | undefined;
+  if (days !== undefined) {
+    if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 1000) throw invalid('AutomaticallyAfterDays must be between 1 and 1000.');
+    rules.AutomaticallyAfterDays = days;
+  } else {
+    if (typeof expression !== 'string' || expression.length > 256) throw invalid('ScheduleExpression must be a string of at most 256 characters.');
+    const rate = /^rate\((\d+) (hour|hours|day|days)\)$/.exec(expression);
+    if (rate !== null) {
+      const n = Number(rate[1]);
+      const inHours = (rate[2] ?? '').startsWith('hour');
+      if (inHours ? n < 4 || n > 23 : n < 1 || n > 999) throw invalid(`Invalid rate() expression: ${inHours ? 'hours must be between 4 and 23' : 'days must be between 1 and 999'}.`);
+      if (inHours) rateHours = n;
+      else rules.AutomaticallyAfterDays = n;
+    } else if (!/^cron\(\S+( \S+){5}\)$/.test(expression)) {
+      throw invalid('Invalid ScheduleExpression: use rate(N hours|days) or cron(minutes hours day-of-month month day-of-week year).');
+    }
+    rules.ScheduleExpression = expression;
+  }
+  if (duration !== undefined) {
+    const match = typeof duration === 'string' ? /^(\d{1,2})h$/.exec(duration) : null;
+    const hours = Number(match?.[1] ?? NaN);
+    if (!(hours >= 1 && hours <= 24)) throw invalid('Duration must be between 1h and 24h.');
+    if (rateHours !== undefined && hours > rateHours) throw invalid('The rotation window must not extend into the next rotation window.');
+    rules.Duration = duration;
+  }
+  return rules;
+}
+
+/** Roughly when the service rotates next: the rate after the last rotation (a rate in days from that UTC midnight). */
+function nextRotationDate(secret: Secret): number | undefined {
+  const rules = secret.rotationRules;
+  if (secret.rotationEnabled !== true || rules === undefined) return undefined;
+  const from = (secret.lastRotatedDate ?? secret.createdDate) * 1000;
+  const rate = typeof rules.ScheduleExpression === 'string' ? /^rate\((\d+) hours?\)$/.exec(rules.ScheduleExpression) : null;
+  if (rate !== null) return (from + Number(rate[1]) * 3_600_000) / 1000;
+  if (typeof rules.AutomaticallyAfterDays !== 'number') return undefined;
+  const day = new Date(from);
+  return Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate() + rules.AutomaticallyAfterDays) / 1000;
 }
 
 /** ListSecrets' Filters: only `name` (a case-insensitive prefix match, as the service does) is implemented. */
@@ -321,6 +425,8 @@ function paging(body: Body, total: number): { start: number; end: number; next?:
 
 class FakeSecretsManagerService {
   readonly #secrets = new Map<string, Secret>();
+  /** See SecretsManagerFake.answerWith. */
+  readonly overrides = new Map<string, Body>();
 
   constructor(
     readonly clock: () => Date,
@@ -348,6 +454,8 @@ class FakeSecretsManagerService {
         return this.rotateSecret(body);
       case 'TagResource':
         return this.tagResource(body);
+      case 'UntagResource':
+        return this.untagResource(body);
       default:
         throw new FakeServiceError('UnknownOperationException', `the fake does not implement ${operation}`);
     }
@@ -398,13 +506,15 @@ class FakeSecretsManagerService {
     const now = this.#now();
     const suffix = Array.from({ length: 6 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[Math.floor(Math.random() * 52)]).join('');
     const description = str(body, 'Description');
+    const initialTags = tags(body, true);
+    checkTagCount(initialTags);
     const secret: Secret = {
       name,
       arn: `arn:aws:secretsmanager:${FAKE_REGION}:${FAKE_ACCOUNT}:secret:${name}-${suffix}`,
       createdDate: now,
       lastChangedDate: now,
       versions: [],
-      tags: tags(body),
+      tags: initialTags,
       ...(description === undefined ? {} : { description }),
     };
     if (value !== undefined) secret.versions.push({ versionId: token, value: checkSecretString(value), stages: ['AWSCURRENT'], createdDate: now });
@@ -412,9 +522,9 @@ class FakeSecretsManagerService {
     return { ...this.#ids(secret), ...(value === undefined ? {} : { VersionId: token }) };
   }
 
-  describeSecret(body: Body): Body {
-    const secret = this.#find(body);
-    const labelled = secret.versions.filter((v) => v.stages.length > 0);
+  /** What DescribeSecret and each ListSecrets entry say of a secret, but its labelled versions. */
+  #metadata(secret: Secret): Body {
+    const next = nextRotationDate(secret);
     return {
       ...this.#ids(secret),
       ...(secret.description === undefined ? {} : { Description: secret.description }),
@@ -424,9 +534,19 @@ class FakeSecretsManagerService {
       CreatedDate: secret.createdDate,
       LastChangedDate: secret.lastChangedDate,
       ...(secret.lastRotatedDate === undefined ? {} : { LastRotatedDate: secret.lastRotatedDate }),
-      Tags: secret.tags,
-      VersionIdsToStages: Object.fromEntries(labelled.map((v) => [v.versionId, [...v.stages]])),
+      ...(next === undefined ? {} : { NextRotationDate: next }),
+      Tags: secret.tags.map((t) => ({ ...t })),
+      ...this.overrides.get(secret.name),
     };
+  }
+
+  #labelled(secret: Secret): Record<string, string[]> {
+    return Object.fromEntries(secret.versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]]));
+  }
+
+  describeSecret(body: Body): Body {
+    const secret = this.#find(body);
+    return { ...this.#metadata(secret), VersionIdsToStages: this.#labelled(secret) };
   }
 
   getSecretValue(body: Body): Body {
@@ -510,16 +630,7 @@ class FakeSecretsManagerService {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const page = paging(body, all.length);
     return {
-      SecretList: all.slice(page.start, page.end).map((s) => ({
-        ...this.#ids(s),
-        ...(s.rotationEnabled === undefined ? {} : { RotationEnabled: s.rotationEnabled }),
-        ...(s.rotationLambdaArn === undefined ? {} : { RotationLambdaARN: s.rotationLambdaArn }),
-        ...(s.lastRotatedDate === undefined ? {} : { LastRotatedDate: s.lastRotatedDate }),
-        CreatedDate: s.createdDate,
-        LastChangedDate: s.lastChangedDate,
-        Tags: s.tags,
-        SecretVersionsToStages: Object.fromEntries(s.versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]])),
-      })),
+      SecretList: all.slice(page.start, page.end).map((s) => ({ ...this.#metadata(s), SecretVersionsToStages: this.#labelled(s) })),
       ...(page.next === undefined ? {} : { NextToken: page.next }),
     };
   }
@@ -543,8 +654,7 @@ class FakeSecretsManagerService {
     const secret = this.#find(body);
     const token = checkToken(str(body, 'ClientRequestToken') ?? randomUUID());
     const lambda = str(body, 'RotationLambdaARN');
-    const rules = body.RotationRules;
-    if (rules !== undefined && (rules === null || typeof rules !== 'object' || Array.isArray(rules))) throw new FakeServiceError('SerializationException', 'RotationRules must be an object');
+    const rules = body.RotationRules === undefined ? undefined : checkRules(body.RotationRules);
     const immediately = body.RotateImmediately !== false;
     const current = this.#withStage(secret, 'AWSCURRENT');
     const pending = this.#withStage(secret, 'AWSPENDING');
@@ -562,7 +672,7 @@ class FakeSecretsManagerService {
     }
     secret.rotationEnabled = true;
     if (lambda !== undefined) secret.rotationLambdaArn = lambda;
-    if (rules !== undefined) secret.rotationRules = rules as Record<string, unknown>;
+    if (rules !== undefined) secret.rotationRules = rules;
     secret.lastChangedDate = this.#now();
     if (!immediately) return this.#ids(secret);
     const stub: Version = { versionId: token, stages: [], createdDate: this.#now() };
@@ -574,10 +684,19 @@ class FakeSecretsManagerService {
 
   tagResource(body: Body): Body {
     const secret = this.#find(body);
-    for (const tag of tags(body)) {
-      secret.tags = secret.tags.filter((t) => t.Key !== tag.Key);
-      secret.tags.push(tag);
-    }
+    const added = tags(body);
+    const merged = [...secret.tags.filter((t) => !added.some((a) => a.Key === t.Key)), ...added];
+    checkTagCount(merged);
+    secret.tags = merged;
+    return {};
+  }
+
+  untagResource(body: Body): Body {
+    const secret = this.#find(body);
+    const keys = stringList(body, 'TagKeys');
+    if (keys === undefined) throw new FakeServiceError('ValidationException', "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null");
+    keys.forEach(refuseAwsKey);
+    secret.tags = secret.tags.filter((t) => !keys.includes(t.Key));
     return {};
   }
 }
