@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { EXIT } from '../../cli/exit-codes.js';
 import { buildProgram } from '../../cli/program.js';
 import { Redactor } from '../../shared/redact.js';
 import { FileStore } from '../../stores/file/index.js';
+import { secretFilePath } from '../../stores/file/layout.js';
 import { recordSecrets } from '../support/canary.js';
 import { completionTree } from '../../cli/completion.js';
 import { closestId, editDistance } from '../../cli/suggest.js';
@@ -50,6 +51,11 @@ function tree(root: string): string[] {
   return readdirSync(root, { recursive: true, encoding: 'utf8' }).sort();
 }
 
+/** A secret's file in the store at `dir`/store.json, relative to `dir`. */
+function fileOf(secretId: string): string {
+  return relative(dir, secretFilePath(join(dir, 'store.json'), secretId));
+}
+
 describe('read-only commands on a store that does not exist', () => {
   const readOnly: ReadonlyArray<readonly [string, string[], string]> = [
     ['secrets list', ['secrets', 'list'], 'INVALID_INPUT'],
@@ -88,7 +94,7 @@ describe('read-only commands on a store that does not exist', () => {
   it('`secrets put` still creates the store and its key', async () => {
     const run = await rotator(['secrets', 'put', 'cfg/app'], '{"token":"conventions-not-secret"}');
     expect(run).toMatchObject({ code: 0, stdout: 'created cfg/app\n' });
-    expect(tree(dir)).toEqual(['store.json', 'store.json.key']);
+    expect(tree(dir)).toEqual(['store.json', 'store.json.d', fileOf('cfg/app'), 'store.json.key']);
     expect((await rotator(['secrets', 'list'])).code).toBe(0);
   });
 });
@@ -286,8 +292,8 @@ describe('secrets delete', () => {
     await store.putValue('db/app', '{"a":2}');
     expect(await rotator(['secrets', 'delete', 'db/app', '--yes'])).toMatchObject({ code: 0, stdout: 'deleted secret db/app and its 2 version(s) (PREVIOUS, CURRENT)\n' });
     expect(await store.listSecretIds()).toEqual(['db/other']);
-    expect(readFileSync(join(dir, 'store.json'), 'utf8')).not.toContain('db/app');
-    expect(tree(dir)).toEqual(['store.json', 'store.json.locks']); // the rotation lock was released
+    // db/app's file is gone, and the rotation lock was released
+    expect(tree(dir)).toEqual(['store.json', 'store.json.d', fileOf('db/other'), 'store.json.locks']);
     expect((await rotator(['secrets', 'get', 'db/app'])).stderr).toMatch(/^rotator: SECRET_NOT_FOUND: /);
     expect(JSON.parse((await rotator(['secrets', 'delete', 'db/other', '--yes', '--json'])).stdout)).toEqual({ ok: true, secretId: 'db/other', deletedVersions: 1 });
     expect(await store.listSecretIds()).toEqual([]);
@@ -309,7 +315,7 @@ describe('secrets delete', () => {
     expect(missing.stderr).toMatch(/SECRET_NOT_FOUND: .*\(did you mean db\/app\?\)/);
     env.ROTATOR_STORE = join(dir, 'absent', 'store.json');
     expect((await rotator(['secrets', 'delete', 'db/app', '--yes'])).stderr).toMatch(/SECRET_NOT_FOUND: secret db\/app does not exist: there is no store at /);
-    expect(tree(dir)).toEqual(['store.json', 'store.json.locks']);
+    expect(tree(dir)).toEqual(['store.json', 'store.json.d', fileOf('db/app'), 'store.json.locks']);
   });
 });
 

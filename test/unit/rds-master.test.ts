@@ -153,7 +153,7 @@ describe('RDS master resolver: instances', () => {
   });
 
   it('a tag that is not an RDS ARN of the right kind, or names another region, is INVALID_SECRET before any RDS call', async () => {
-    for (const tag of ['not-an-arn', rdsFake.clusterArn('c1'), `arn:aws:rds:${FAKE_REGION}:123456789012:db:${'x'.repeat(300)}`]) {
+    for (const tag of ['not-an-arn', rdsFake.clusterArn('c1'), `arn:aws:rds:${FAKE_REGION}:123456789012:db:${'x'.repeat(200)}`]) {
       const { arn, value } = await masterSecret([{ Key: RDS_INSTANCE_TAG, Value: tag }]);
       expect((await refusal(resolve(arn, value, ctx))).code).toBe('INVALID_SECRET');
     }
