@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -13,6 +12,7 @@ import { describeUnreachableTargets, rejection } from '../support/unreachable.js
 import { canaryLogger, recordSecrets } from '../support/canary.js';
 import { CLEARTEXT_ROLE, TRUST_ROLE } from '../support/postgres-cluster.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
+import { startNoTlsProxy, type NoTlsProxy } from '../support/no-tls-proxy.js';
 
 /**
  * The PostgreSQL rotator against a real server that enforces scram-sha-256 (test/support/global-setup.ts).
@@ -346,38 +346,6 @@ describe('hostile role names', () => {
   });
 });
 
-/** A server that answers the TLS request with "N" (no TLS) and forwards plaintext connections to the cluster. */
-async function startNoTlsProxy(): Promise<{ port: number; seen: string[]; close: () => Promise<void> }> {
-  const seen: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.once('data', (first: Buffer) => {
-      const upstream = netConnect(pg.port, pg.host);
-      sockets.add(upstream);
-      upstream.on('error', () => socket.destroy());
-      const isSslRequest = first.length >= 8 && first.readUInt32BE(0) === 8 && first.readUInt32BE(4) === 80877103;
-      seen.push(isSslRequest ? 'ssl-request' : 'plaintext-startup');
-      if (isSslRequest) socket.write('N');
-      else upstream.write(first);
-      socket.pipe(upstream).pipe(socket);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address !== 'object') throw new Error('no proxy address');
-  return {
-    port: address.port,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 describe('TLS', () => {
   let user: string;
   let password: string;
@@ -436,9 +404,9 @@ describe('TLS', () => {
   });
 
   describe('against a server without TLS', () => {
-    let proxy: Awaited<ReturnType<typeof startNoTlsProxy>>;
+    let proxy: NoTlsProxy;
     beforeAll(async () => {
-      proxy = await startNoTlsProxy();
+      proxy = await startNoTlsProxy(pg.host, pg.port);
     });
     afterAll(async () => {
       await proxy.close();
