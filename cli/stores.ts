@@ -1,7 +1,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { ContainerClient } from '@azure/storage-blob';
-import type { BlobLeaseLock, KeyVaultCredential } from '../stores/azure/index.js';
+import type { KeyVaultCredential } from '../stores/azure/index.js';
 import { RotatorError } from '../shared/errors.js';
 import { CONTROL_CHARACTER_RULE, hasControlCharacter } from '../shared/control-chars.js';
 import type { RotationReport, RunOptions } from '../shared/engine.js';
@@ -176,21 +176,8 @@ async function openAzure(vaultUrl: string, { io, env, logger }: OpenOptions): Pr
   const identity = () => (credential ??= azure.defaultKeyVaultCredential(env));
   const client = io.azure?.keyVault(vaultUrl) ?? azure.createKeyVaultClient({ vaultUrl, credential: identity(), env });
   const container = io.azure?.lockContainer?.() ?? (await lockContainerFrom(env, identity));
-  const lock: BlobLeaseLock =
-    container === undefined
-      ? {
-          durationSeconds: azure.DEFAULT_LEASE_SECONDS,
-          lock: () =>
-            Promise.reject(
-              new RotatorError(
-                'INVALID_INPUT',
-                'rotating or purging a Key Vault secret takes its rotation lock, a blob lease in the Function App\'s storage: set ROTATOR_LOCK_CONTAINER_URL ' +
-                  'to the lock container (https://<account>.blob.core.windows.net/<container>, the Function App\'s setting of the same name)',
-              ),
-            ),
-        }
-      : azure.createBlobLeaseLock({ container, logger });
-  const store = new azure.KeyVaultSecretStore({ client, lock, logger, ...(namePrefix === undefined ? {} : { namePrefix }) });
+  const lock = container === undefined ? undefined : azure.createBlobLeaseLock({ container, logger });
+  const store = new azure.KeyVaultSecretStore({ client, logger, ...(lock === undefined ? {} : { lock }), ...(namePrefix === undefined ? {} : { namePrefix }) });
   return { store, close: () => Promise.resolve() };
 }
 

@@ -1,8 +1,8 @@
 /**
  * `rotator/stores/azure`: the Azure Key Vault store and the client it expects (loads @azure/keyvault-secrets and
- * @azure/identity only). BlobLeaseLock is the type of the store's required rotation lock; a process that only reads
- * never takes it (README, "Reading secrets in your application"), so the blob-lease implementation and its storage
- * SDK stay out of this entry.
+ * @azure/identity only). A process that only reads gives the store no rotation lock (README, "Reading secrets in your
+ * application"), so the blob-lease lock and its storage SDK stay out of this entry; BlobLeaseLock is the lock's type,
+ * for a process that does rotate.
  */
 export { createKeyVaultClient, type KeyVaultClientOptions } from '../stores/azure/client.js';
 export { KeyVaultSecretStore, type KeyVaultSecretStoreOptions } from '../stores/azure/key-vault-store.js';

@@ -65,8 +65,11 @@ const ACTIONS = {
 export interface KeyVaultSecretStoreOptions {
   /** Built with createKeyVaultClient, one per vault. */
   client: SecretClient;
-  /** The rotation lock: a blob lease in the Function App's storage account (createBlobLeaseLock). */
-  lock: BlobLeaseLock;
+  /**
+   * The rotation lock: a blob lease in the Function App's storage account (createBlobLeaseLock). Absent in a process
+   * that only reads (an application, `rotator status`): then whatever needs the lock (a rotation, a purge) is refused.
+   */
+  lock?: BlobLeaseLock;
   /** Only secrets whose name starts with this (case-insensitive, as Key Vault names are) are listed and swept. */
   namePrefix?: string;
   clock?: () => Date;
@@ -142,7 +145,7 @@ export class KeyVaultSecretStore implements SecretStore {
     enableRotation: (secretId) => `Key Vault: set the tag ${KV_TAG.enabled}=true on the latest version of ${secretId}, keeping its other tags`,
   };
   readonly #client: SecretClient;
-  readonly #lock: BlobLeaseLock;
+  readonly #lock: BlobLeaseLock | undefined;
   readonly #prefix: string | undefined;
   readonly #clock: () => Date;
   readonly #logger: Logger | undefined;
@@ -329,6 +332,13 @@ export class KeyVaultSecretStore implements SecretStore {
 
   async lockRotation(secretId: string): Promise<Lease> {
     checkId(secretId);
+    if (this.#lock === undefined) {
+      throw new RotatorError(
+        'INVALID_INPUT',
+        `rotating or purging ${secretId} takes its rotation lock, a blob lease in the Function App's storage, and this store was opened without one: ` +
+          'give it the lock container (ROTATOR_LOCK_CONTAINER_URL, https://<account>.blob.core.windows.net/<container>, the Function App\'s setting of the same name)',
+      );
+    }
     return this.#lock.lock(secretId);
   }
 

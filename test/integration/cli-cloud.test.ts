@@ -386,7 +386,7 @@ describe('rotator --store azure://<vault>', () => {
     fake.resetCounts();
     const run = await rotator(['rotate', id], vaultOnly);
     expect(run.code).toBe(EXIT.USAGE);
-    expect(run.stderr).toMatch(/INVALID_INPUT: rotating or purging a Key Vault secret takes its rotation lock.*set ROTATOR_LOCK_CONTAINER_URL/);
+    expect(run.stderr).toMatch(/INVALID_INPUT: rotating or purging cli-az-app-\d+ takes its rotation lock.*opened without one.*ROTATOR_LOCK_CONTAINER_URL/);
     expect(fake.count('SetSecret') + fake.count('UpdateSecret')).toBe(0);
     expect(await logsIn(user, password)).toBe(true);
   });
