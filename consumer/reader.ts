@@ -183,10 +183,20 @@ export function createSecretReader(options: SecretReaderOptions): SecretReader {
  * Whether `error` says the credential was refused, so a value read again might work: PostgreSQL's 28P01
  * (invalid_password) and 28000 (invalid_authorization_specification), MySQL/MariaDB's 1045 (ER_ACCESS_DENIED_ERROR),
  * an HTTP 401 or 403 (an error with `status` or `statusCode`, or a fetch Response), and Rotator's own
- * TARGET_AUTH_FAILED.
+ * TARGET_AUTH_FAILED. Also when the application wrapped such an error as another's `cause` (a few levels deep).
  */
 export function isAuthenticationError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
+  let e = error;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && typeof e === 'object' && e !== null; depth++) {
+    if (isRefusal(e)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+const MAX_CAUSE_DEPTH = 5;
+
+function isRefusal(error: object): boolean {
   const e = error as { code?: unknown; errno?: unknown; status?: unknown; statusCode?: unknown };
   if (e.code === '28P01' || e.code === '28000' || e.code === 'ER_ACCESS_DENIED_ERROR' || e.errno === 1045) return true;
   if (e.status === 401 || e.status === 403 || e.statusCode === 401 || e.statusCode === 403) return true;

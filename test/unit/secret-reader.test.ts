@@ -284,6 +284,7 @@ describe('withSecret', () => {
     ['HTTP 403 (statusCode)', Object.assign(new Error('Forbidden'), { statusCode: 403 })],
     ['a fetch Response 401', new Response(null, { status: 401 })],
     ['TARGET_AUTH_FAILED', new RotatorError('TARGET_AUTH_FAILED', 'the database refused the credential')],
+    ['28P01 wrapped by the application', new Error('could not load the orders', { cause: new Error('query failed', { cause: pg('28P01') }) })],
   ];
   const otherErrors: Array<[string, unknown]> = [
     ['PostgreSQL 42P01', pg('42P01')],
@@ -294,6 +295,7 @@ describe('withSecret', () => {
     ['TARGET_UNREACHABLE', new RotatorError('TARGET_UNREACHABLE', 'could not connect')],
     ['a string', '28P01'],
     ['null', null],
+    ['28P01 wrapped deeper than five causes', [1, 2, 3, 4, 5].reduce<unknown>((cause) => new Error('wrapped', { cause }), pg('28P01'))],
   ];
 
   it.each(authErrors)('calls fn again, once, with the value read again, after %s', async (_name, error) => {
