@@ -17,7 +17,8 @@ export interface AwsClientOptions {
  * the client on the token bucket it learns from throttling responses, so a purger sweeping many secrets slows down
  * instead of failing. Building a client makes no network call; build it once per container and inject it.
  */
-export function awsClientConfig(options: AwsClientOptions, endpointEnv: string) {
+// Annotated so the emitted declaration names only this package's own dependency, not the SDK's internal @smithy types.
+export function awsClientConfig(options: AwsClientOptions, endpointEnv: string): Pick<SecretsManagerClientConfig, 'retryMode' | 'maxAttempts' | 'endpoint' | 'region' | 'credentials'> {
   const env = options.env ?? process.env;
   const endpoint = options.endpoint ?? nonEmpty(env[endpointEnv]);
   const region = options.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
