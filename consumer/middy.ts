@@ -1,5 +1,4 @@
-import type { MiddlewareObj } from '@middy/core';
-import type { Context } from 'aws-lambda';
+import type { MiddlewareObj, Request } from '@middy/core';
 import { RotatorError, toRotatorError } from '../shared/errors.js';
 import type { SecretObject } from '../shared/secret.js';
 import { createSecretReader, isAuthenticationError, type SecretReader, type SecretReaderOptions } from './reader.js';
@@ -24,8 +23,11 @@ export type RotatorSecretOptions<K extends string = 'secret'> = ({ reader: Secre
   onRefreshError?: (error: RotatorError) => void;
 };
 
+/** Lambda's context as middy types it (so these declarations name no package the application may lack). */
+type LambdaContext = Request['context'];
+
 /** The context the handler receives: Lambda's, with the secret under `contextKey`. */
-export type ContextWithSecret<K extends string = 'secret'> = Context & { readonly [key in K]: Readonly<SecretObject> };
+export type ContextWithSecret<K extends string = 'secret'> = LambdaContext & { readonly [key in K]: Readonly<SecretObject> };
 
 /** Names the Lambda runtime or middy put on the context, and names that reach prototypes. */
 const RESERVED_KEYS: ReadonlySet<string> = new Set([
