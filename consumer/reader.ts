@@ -17,7 +17,8 @@ import type { SecretStore } from '../shared/store.js';
  * - `versionCheck`: instead of reading the value again when the TTL runs out, ask the store which version is CURRENT
  *   (`currentVersionStamp`, one metadata call: DescribeSecret on AWS, GetSecretVersion on Secret Manager) and keep the
  *   cached value when it has not changed. A store without such a call (Key Vault, whose only answer for the latest
- *   version carries its value; the file store) is read as without the option.
+ *   version carries its value; the file store) is read as without the option. A check that fails is told to
+ *   `onError` and the value is read instead; one refused for good (no permission for the metadata) is not tried again.
  * - A background refresh that fails is told to `onError` and tried again no sooner than BACKGROUND_RETRY_MS later.
  * - The parsed value is frozen and shared by every caller: spread it to change it.
  * - Nothing it throws or logs carries the value: errors name the secret and the store's error code.
@@ -76,25 +77,38 @@ export function createSecretReader(options: SecretReaderOptions): SecretReader {
   const now = options.now ?? Date.now;
   // Only where the store has a metadata call cheaper than the value (SecretStore.currentVersionStamp): elsewhere a
   // "check" would cost more than the read it saves (Key Vault's description reads the value and lists versions).
-  const stampOf = options.versionCheck === true && store.currentVersionStamp !== undefined ? store.currentVersionStamp.bind(store) : undefined;
+  let stampOf = options.versionCheck === true && store.currentVersionStamp !== undefined ? store.currentVersionStamp.bind(store) : undefined;
   let cached: Cached | undefined;
   let inFlight: Promise<Cached> | undefined;
   let backgroundFailedAt = Number.NEGATIVE_INFINITY;
 
+  /** The store's stamp of CURRENT, or undefined (no check, or it failed: the value is read instead). */
+  const currentStamp = async (): Promise<string | undefined> => {
+    const ask = stampOf;
+    if (ask === undefined) return undefined;
+    try {
+      return await ask(secretId);
+    } catch (error) {
+      const failure = readError(secretId, error);
+      // A refusal that will not pass (a role allowed to read the value but not its metadata: AWS without
+      // secretsmanager:DescribeSecret, Google without secretmanager.versions.get) turns the check off for good.
+      if (!failure.retryable) stampOf = undefined;
+      options.onError?.(failure);
+      return undefined;
+    }
+  };
+
   const fetchValue = async (checkVersion: boolean): Promise<Cached> => {
     try {
       const entry = cached;
-      if (checkVersion && stampOf !== undefined && entry?.stamp !== undefined) {
-        const stamp = await stampOf(secretId);
-        if (stamp === entry.stamp) {
-          // Renewed in place: withSecret tells "someone else read a new value" by the entry's identity.
-          entry.fetchedAt = now();
-          return entry;
-        }
-      }
       // The stamp first, then the value: a rotation in between gives a newer value under an older stamp, which the
       // next check reads again (never an old value under a new stamp, which it would keep).
-      const stamp = stampOf === undefined ? undefined : await stampOf(secretId);
+      const stamp = await currentStamp();
+      if (checkVersion && stamp !== undefined && entry?.stamp === stamp) {
+        // Renewed in place: withSecret tells "someone else read a new value" by the entry's identity.
+        entry.fetchedAt = now();
+        return entry;
+      }
       const value = await store.getValue(secretId, { stage: 'CURRENT' });
       return { value, answer: Promise.resolve(value), fetchedAt: now(), ...(stamp === undefined ? {} : { stamp }) };
     } catch (error) {

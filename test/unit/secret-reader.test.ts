@@ -250,7 +250,30 @@ describe('the version check', () => {
     const second = await rotate();
     clock += 1;
     sameValue(await r.get(), second);
-    expect(c.calls).toEqual({ getValue: 2, describe: 0, stamp: 4 }); // the check, then the stamp read with the value
+    expect(c.calls).toEqual({ getValue: 2, describe: 0, stamp: 3 }); // the check's stamp is the new value's
+  });
+
+  it.each([
+    ['refused for good (no permission for the metadata): reads the value and stops checking', false, 0],
+    ['failed for now: reads the value, and checks again next time', true, 1],
+  ])('a check that is %s', async (_name, retryable, laterChecks) => {
+    const first = await seed();
+    const c = counted();
+    let checks = 0;
+    const failing = storeWith(c.store, {
+      currentVersionStamp: () => {
+        checks += 1;
+        return Promise.reject(new RotatorError('STORE_IO', `AWS Secrets Manager refused DescribeSecret on ${SECRET} (AccessDeniedException)`, { retryable }));
+      },
+    });
+    const reports: RotatorError[] = [];
+    const r = reader(failing, { versionCheck: true, staleMs: 0, onError: (e) => reports.push(e) });
+    sameValue(await r.get(), first);
+    expect([checks, c.calls.getValue, reports.length]).toEqual([1, 1, 1]);
+    const second = await rotate();
+    clock += TTL;
+    sameValue(await r.get(), second);
+    expect([checks, c.calls.getValue]).toEqual([1 + laterChecks, 2]);
   });
 
   it('reads the value each TTL on a store without a cheap version call (never describe, which costs more)', async () => {
