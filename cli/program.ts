@@ -5,6 +5,7 @@ import { registerGcpCommands } from './commands/gcp.js';
 import { registerCompletionCommand } from './completion.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerRotateCommand } from './commands/rotate.js';
+import { registerRunCommand } from './commands/run.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import { registerStatusCommand } from './commands/status.js';
 import type { CliIO, CliState } from './context.js';
@@ -93,6 +94,7 @@ export function buildProgram(io: CliIO, state: CliState): Command {
   registerRotateCommand(program, io, state);
   registerStatusCommand(program, io, state);
   registerPurgeCommand(program, io, state);
+  registerRunCommand(program, io, state);
   registerGcpCommands(program, io, state, io.google);
   registerCompletionCommand(program, io); // last: its script covers every command registered before it
   return program;

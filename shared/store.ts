@@ -188,6 +188,15 @@ export interface SecretStore {
    */
   getValue(secretId: string, selector: VersionSelector, options?: CallOptions): Promise<string>;
   /**
+   * A stamp of the version consumers read now, from one metadata call that reads no value: it changes whenever CURRENT
+   * moves, so a consumer holding a cached value can tell whether it is still CURRENT (the reader's version check).
+   * Opaque: compare it only with another answer of this method for the same secret. AWS: the AWSCURRENT version id from
+   * DescribeSecret; Secret Manager: the number behind the alias `current` (or `latest`) from GetSecretVersion. Absent
+   * where no call is cheaper than reading the value (Key Vault answers for the latest version only with its value; the
+   * file store reads one file either way), and `describe` is no substitute: it reads values and lists versions.
+   */
+  currentVersionStamp?(secretId: string, options?: CallOptions): Promise<string>;
+  /**
    * Records `token` as the rotation under way: from now on it is described as a version with stages ['PENDING'] and
    * `hasValue: false`, and reading it is VERSION_NOT_FOUND, until `putPending` stores its value. A marker only: it
    * stores no value, makes no version consumers can see, and changes nothing they read. A no-op when the token is

@@ -407,6 +407,15 @@ export class AwsSecretStore implements SecretStore {
     return value;
   }
 
+  /** DescribeSecret only: the version AWSCURRENT is on (no value read, not even a PENDING one's as `describe` does). */
+  async currentVersionStamp(secretId: string, options: CallOptions = {}): Promise<string> {
+    checkSecretId(secretId);
+    const out = await this.#describeSecret(secretId, options.signal);
+    const current = Object.entries(out.VersionIdsToStages ?? {}).find(([, labels]) => labels.includes(AWS_STAGES.CURRENT))?.[0];
+    if (current === undefined) throw new RotatorError('VERSION_NOT_FOUND', `secret ${secretId} has no version labelled CURRENT`);
+    return current;
+  }
+
   async startRotation(secretId: string, token: string): Promise<void> {
     checkSecretId(secretId);
     checkToken(token);

@@ -519,6 +519,19 @@ export class SecretManagerStore implements SecretStore {
     return (await this.#calls.access(secretId, aliases[ALIAS.current] ?? 'latest', signal)).value;
   }
 
+  /** GetSecretVersion on what `#readCurrent` reads (metadata only): the version number is the stamp. */
+  async currentVersionStamp(secretId: string, options: CallOptions = {}): Promise<string> {
+    checkSecretManagerSecretId(secretId);
+    const { signal } = options;
+    try {
+      return String((await this.#calls.getVersion(secretId, ALIAS.current, signal)).n);
+    } catch (error) {
+      if (causeStatus(error) !== 'NOT_FOUND') throw error;
+    }
+    const aliases = bookkeepingOf(await this.#calls.getSecret(secretId, signal)).aliases;
+    return String((await this.#calls.getVersion(secretId, aliases[ALIAS.current] ?? 'latest', signal)).n);
+  }
+
   /** The value of a version the store stored for `token`, compared with `value`: VERSION_CONFLICT when it differs. */
   async #expectSame(secretId: string, location: Location, token: string, value: string, signal: AbortSignal | undefined): Promise<void> {
     const stored = await this.#calls.access(location.companion ? companionId(secretId) : secretId, location.n, signal);

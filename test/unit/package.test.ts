@@ -37,6 +37,7 @@ const reader: Omit<EntryPoint, 'subpath'> = {
 const ENTRY_POINTS: EntryPoint[] = [
   { subpath: '.', ...reader },
   { subpath: './reader', ...reader },
+  { subpath: './middy', values: ['rotatorSecret'], types: ['ContextWithSecret', 'RotatorSecretOptions'], dependencies: ['zod'] },
   { subpath: './api-key', values: ['createApiKeyVerifier'], types: ['ApiKeyVerifier', 'ApiKeyVerifierOptions'], dependencies: ['zod'] },
   { subpath: './stores/file', values: ['FileStore', 'loadOrCreateKey'], types: ['FileStoreOptions', 'LoadKeyOptions'], dependencies: ['croner', 'zod'] },
   {
