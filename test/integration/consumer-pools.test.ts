@@ -257,7 +257,7 @@ describe.each(engines)('$target.engine', (engine) => {
       const [helperTally, fixedTally] = (await underLoad([helper, fixed], rotate)) as [Tally, Tally];
       console.log(
         `${target.engine} ${strategy}, ${ROTATIONS} rotations: helper ${helperTally.ok} ok, ${helperTally.failed} failed (${[...helperTally.errors].join(', ') || 'none'}), ` +
-          `${counting.reads()} store reads; read-once pool ${fixedTally.ok} ok, ${fixedTally.failed} failed (${[...fixedTally.errors].join(', ') || 'none'})`,
+          `${counting.reads()} store reads, password-to-promotion windows ${windows.map((w) => (w.to - w.from).toFixed(0)).join('/')} ms; read-once pool ${fixedTally.ok} ok, ${fixedTally.failed} failed (${[...fixedTally.errors].join(', ') || 'none'})`,
       );
 
       const user = secret.username as string;
