@@ -355,7 +355,7 @@ describe.each(engines)('$target.engine', (engine) => {
 });
 
 describe('pool options', () => {
-  const reader = createSecretReader({ store: storeWith({} as SecretStore, {}), secretId: SECRET });
+  const reader = createSecretReader({ store: {} as SecretStore, secretId: SECRET }); // never read: the options are refused first;
 
   it.each([
     ['createPgPool', () => createPgPool({ reader, ...({ user: 'app', password: 'p' } as object) })],
