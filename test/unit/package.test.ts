@@ -38,6 +38,8 @@ const ENTRY_POINTS: EntryPoint[] = [
   { subpath: '.', ...reader },
   { subpath: './reader', ...reader },
   { subpath: './middy', values: ['rotatorSecret'], types: ['ContextWithSecret', 'RotatorSecretOptions'], dependencies: ['zod'] },
+  { subpath: './pg', values: ['createPgPool'], types: ['PgPoolOptions'], dependencies: ['pg', 'zod'] },
+  { subpath: './mysql', values: ['createMysqlPool'], types: ['MysqlPoolOptions'], dependencies: ['mysql2', 'zod'] },
   { subpath: './api-key', values: ['createApiKeyVerifier'], types: ['ApiKeyVerifier', 'ApiKeyVerifierOptions'], dependencies: ['zod'] },
   { subpath: './stores/file', values: ['FileStore', 'loadOrCreateKey'], types: ['FileStoreOptions', 'LoadKeyOptions'], dependencies: ['croner', 'zod'] },
   {
