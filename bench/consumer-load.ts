@@ -27,7 +27,8 @@ import { RotationEngine } from '../shared/engine.js';
 import { createLogger } from '../shared/logger.js';
 import type { SecretStore, Strategy } from '../shared/store.js';
 import { FileStore } from '../stores/file/index.js';
-import { startScramCluster, type ScramCluster } from '../test/support/postgres-cluster.js';
+import type { ScramCluster } from '../test/support/postgres-cluster.js';
+import { startBenchPostgres } from './postgres.js';
 import { median, percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -166,16 +167,9 @@ function codes(load: Load): string {
   return load.codes.size === 0 ? '' : ` (${[...load.codes].map(([c, k]) => `${c}: ${k}`).join(', ')})`;
 }
 
-const cluster = await startScramCluster();
-const admin = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.superuser, password: cluster.superuserPassword, database: 'postgres' });
-await admin.connect();
+const { cluster, admin, version, stop } = await startBenchPostgres();
 try {
-  // Statement logging is the test suite's proof that no plaintext password reaches the server; here it would only
-  // measure the disk.
-  await admin.query(`ALTER SYSTEM SET log_statement = 'none'`);
-  await admin.query('SELECT pg_reload_conf()');
   const ca = await readFile(cluster.caFile, 'utf8');
-  const version = (await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?';
   console.log(
     `consumer load: ${clients} clients per pool (think ${thinkMs} ms), pools of ${POOL_MAX} connections recycled every ${lifetime} s, ${rotations} rotations ${intervalMs} ms apart; PostgreSQL ${version} (scram-sha-256, verified TLS) on ${cluster.host}:${cluster.port}`,
   );
@@ -195,6 +189,5 @@ try {
     }
   }
 } finally {
-  await admin.end();
-  await cluster.stop();
+  await stop();
 }

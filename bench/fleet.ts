@@ -19,7 +19,8 @@ import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import { scramSha256Verifier } from '../rotators/postgres/index.js';
 import { FileStore } from '../stores/file/index.js';
-import { startScramCluster, type ScramCluster } from '../test/support/postgres-cluster.js';
+import type { ScramCluster } from '../test/support/postgres-cluster.js';
+import { startBenchPostgres } from './postgres.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -100,16 +101,10 @@ async function verify(cluster: ScramCluster, fleet: Fleet): Promise<{ loggedIn: 
   return { loggedIn, rotated };
 }
 
-const cluster = await startScramCluster();
-const admin = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.superuser, password: cluster.superuserPassword, database: 'postgres' });
-await admin.connect();
+const { cluster, admin, version, stop } = await startBenchPostgres();
 try {
-  // Statement logging is the test suite's proof that no plaintext password reaches the server; here it would only
-  // measure the disk.
-  await admin.query(`ALTER SYSTEM SET log_statement = 'none'`);
-  await admin.query('SELECT pg_reload_conf()');
   for (let i = 0; i < secrets; i++) await admin.query(`CREATE ROLE ${role(i)} LOGIN`);
-  console.log(`fleet benchmark: ${secrets} secrets, PostgreSQL ${(await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?'} (scram-sha-256) on ${cluster.host}:${cluster.port}`);
+  console.log(`fleet benchmark: ${secrets} secrets, PostgreSQL ${version} (scram-sha-256) on ${cluster.host}:${cluster.port}`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   // The baseline: one process per secret, as a shell loop over `rotator rotate <id>` does.
@@ -140,6 +135,5 @@ try {
     await rm(fleet.dir, { recursive: true, force: true });
   }
 } finally {
-  await admin.end();
-  await cluster.stop();
+  await stop();
 }
