@@ -21,7 +21,8 @@ import { ExitStatus } from '../exit-codes.js';
  *   and Rotator's own (ROTATOR_*) are refused always: whoever can write the secret would run code in the application.
  * - A variable already in the environment is refused unless `--override` is given, and two fields that map to one
  *   name are refused: a secret never silently replaces a setting.
- * - ROTATOR_STORE_KEY is not passed on: the command gets its secrets, not the key to the whole store.
+ * - ROTATOR_STORE_KEY and ROTATOR_ALERT_WEBHOOK (a token) are not passed on: the command gets its secrets, not the key
+ *   to the whole store or Rotator's own credentials.
  * - No shell: the command and its arguments are passed to the OS as they are, and no value is ever in argv.
  * - SIGINT, SIGTERM and SIGHUP are forwarded to the command; `rotator run` exits with its exit code, or 128 + the
  *   signal's number when a signal ended it (as shells report it), 127 when the command is not found, 126 when it
@@ -84,10 +85,12 @@ export function variablesOf(spec: SecretSpec, value: string, maxBytes: number): 
   return out;
 }
 
-/** The command's environment: ours without the store key, plus every secret's variables, checked against each other. */
+/** Rotator's own secrets in its environment, never handed to the command. */
+const WITHHELD = ['ROTATOR_STORE_KEY', 'ROTATOR_ALERT_WEBHOOK'] as const;
+
+/** The command's environment: ours without Rotator's secrets (WITHHELD), plus every secret's variables, checked against each other. */
 export function childEnvironment(parent: NodeJS.ProcessEnv, secrets: ReadonlyArray<{ spec: SecretSpec; variables: Map<string, string> }>, override: boolean): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...parent };
-  delete env.ROTATOR_STORE_KEY;
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(parent).filter(([name]) => !(WITHHELD as readonly string[]).includes(name)));
   const setBy = new Map<string, string>();
   for (const { spec, variables } of secrets) {
     for (const [name, text] of variables) {
@@ -143,8 +146,9 @@ export function registerRunCommand(program: Command, io: CliIO, state: CliState)
         '  rotator run --secret db/app=PG --secret api/stripe=STRIPE -- ./start.sh\n' +
         'Strings are passed as they are, anything else as JSON. A field that is not a valid variable name, a value with a\n' +
         'NUL, a variable that changes what programs load (PATH, LD_*, NODE_OPTIONS, ...) or Rotator\'s own (ROTATOR_*), and\n' +
-        'one that is already set (unless --override) are refused before the command starts. ROTATOR_STORE_KEY is not\n' +
-        'passed on. SIGINT, SIGTERM and SIGHUP are forwarded. Exit code: the command\'s; 128 + N when signal N ended it;\n' +
+        'one that is already set (unless --override) are refused before the command starts. ROTATOR_STORE_KEY and\n' +
+        'ROTATOR_ALERT_WEBHOOK are not passed on. SIGINT, SIGTERM and SIGHUP are forwarded. Exit code: the command\'s;\n' +
+        '128 + N when signal N ended it;\n' +
         '127 command not found; 126 cannot run it; 2 bad input or secret; 75 the store is temporarily unavailable.\n',
     )
     .action(async (command: string, args: string[], opts: { secret: string[]; override?: boolean }) => {

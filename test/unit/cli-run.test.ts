@@ -16,6 +16,8 @@ import { createTestStore, type TestStore } from '../support/stores.js';
  */
 
 const cliPath = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+/** A webhook URL as a deployment sets it: it carries a token, so the command must not get it. */
+const WEBHOOK = 'https://hooks.example.com/services/T000/B000/run-test-token';
 /** Prints `NAME=<length>:<sha256>` (or `NAME=unset`) for each variable named in its arguments. */
 const PRINT_VARS =
   "for (const n of process.argv.slice(1)) { const v = process.env[n]; console.log(n + '=' + (v === undefined ? 'unset' : v.length + ':' + require('node:crypto').createHash('sha256').update(v).digest('hex'))); }";
@@ -33,7 +35,7 @@ beforeEach(async () => {
     JSON.stringify({ engine: 'postgres', host: 'db.internal', port: 5432, username: 'app', password, ssl: true, options: { sslmode: 'verify-full' }, replica: null }),
   );
   // A small environment of our own: nothing in it that a secret's field could collide with by accident.
-  env = { PATH: process.env.PATH, ROTATOR_STORE: t.path, ROTATOR_STORE_KEY: t.key.toString('base64') };
+  env = { PATH: process.env.PATH, ROTATOR_STORE: t.path, ROTATOR_STORE_KEY: t.key.toString('base64'), ROTATOR_ALERT_WEBHOOK: WEBHOOK };
 });
 afterEach(async () => {
   await t.dispose();
@@ -56,8 +58,8 @@ async function finished(child: CapturedChild): Promise<{ code: number | null; st
 }
 
 describe('rotator run, as a process', () => {
-  it('passes each field as PREFIX_FIELD (strings as they are, the rest as JSON) and not the store key', async () => {
-    const vars = ['DB_PASSWORD', 'DB_USERNAME', 'DB_PORT', 'DB_SSL', 'DB_OPTIONS', 'DB_REPLICA', 'ROTATOR_STORE_KEY', 'PASSWORD'];
+  it('passes each field as PREFIX_FIELD (strings as they are, the rest as JSON), and neither the store key nor the webhook', async () => {
+    const vars = ['DB_PASSWORD', 'DB_USERNAME', 'DB_PORT', 'DB_SSL', 'DB_OPTIONS', 'DB_REPLICA', 'ROTATOR_STORE_KEY', 'ROTATOR_ALERT_WEBHOOK', 'PASSWORD'];
     const run = await finished(cli(['run', '--secret', 'db/app=db', '--', process.execPath, '-e', PRINT_VARS, ...vars]));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -69,6 +71,7 @@ describe('rotator run, as a process', () => {
       `DB_OPTIONS=${described('{"sslmode":"verify-full"}')}`,
       `DB_REPLICA=${described('null')}`,
       'ROTATOR_STORE_KEY=unset',
+      'ROTATOR_ALERT_WEBHOOK=unset',
       'PASSWORD=unset',
     ]);
   });
