@@ -1,12 +1,18 @@
 /**
- * `npm run bench:aws`: single-user rotations driven exactly as Secrets Manager drives them (RotateSecret's stub,
- * then one invocation of the real Lambda handler per step), against the Secrets Manager fake (test/fakes/) and
- * the local database servers. Prints the Secrets Manager calls per rotation (the figure the AWS issue targets:
- * <= 8; AWS's Python templates make 14) and the time per rotation, for a warm container (one handler serves
- * every rotation) and a cold one (a new handler per rotation, as a rotation 30 days later gets).
- * Usage: npm run bench:aws [-- --rotations 30] [-- --engine postgres|mariadb]; servers as for the demo.
+ * `npm run bench:aws`: rotations driven exactly as Secrets Manager drives them (RotateSecret's stub, then one
+ * invocation of the real Lambda handler per step), against the Secrets Manager fake (test/fakes/) and the local
+ * database servers, single-user and alternating-users. Prints, per rotation: the Secrets Manager calls (the figure
+ * the AWS issue targets: <= 8; AWS's Python templates make 14), the time, and what the handler writes (its log lines
+ * by level and their bytes, and the EMF metric lines: on Lambda all of it is CloudWatch Logs volume), for a warm
+ * container (one handler serves every rotation) and a cold one (a new handler per rotation, as a rotation 30 days
+ * later gets). The handler logs at LOG_LEVEL (info unless set), as a deployment does.
+ * PostgreSQL is a throwaway cluster that enforces scram-sha-256 (bench/postgres.ts), as on RDS: a trust-auth server
+ * would make logins cheaper than they are and add a warning per login; `--postgres local` uses the PG* variables
+ * instead, as the demo does. MariaDB is the local server (MYSQL_* variables).
+ * Usage: npm run bench:aws [-- --rotations 30] [-- --engine postgres|mariadb] [-- --strategy single-user|alternating-users]
+ * [-- --postgres local].
  */
-import { CreateSecretCommand, RotateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, RotateSecretCommand, type Tag } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -14,22 +20,65 @@ import { createRotateHandler, type RotateHandler } from '../functions/aws/rotate
 import { createRotators } from '../rotators/index.js';
 import { loadConfig } from '../shared/config.js';
 import { STEPS } from '../shared/engine.js';
-import { createSecretsManagerClient } from '../stores/aws/index.js';
-import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalEngine } from '../scripts/local-databases.js';
+import type { Strategy } from '../shared/store.js';
+import { STRATEGY_TAG, createSecretsManagerClient } from '../stores/aws/index.js';
+import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalDatabase, type LocalEngine } from '../scripts/local-databases.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/aws/secrets-manager.js';
+import { startBenchPostgres } from './postgres.js';
 import { percentile } from './stats.js';
 
 const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-bench';
+const STRATEGIES_BENCHED = ['single-user', 'alternating-users'] as const satisfies readonly Strategy[];
 const context = { functionName: 'rotator-bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
+const config = loadConfig(process.env);
 
-/** The handler's log lines and EMF metrics go to stdout; the benchmark prints only its figures. */
-async function quietly<T>(run: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = () => true;
+/** What the handler wrote during one rotation: log lines by level, EMF metric lines, and the bytes of each. */
+interface Output {
+  levels: Map<string, number>;
+  logBytes: number;
+  metricLines: number;
+  metricBytes: number;
+}
+
+const emptyOutput = (): Output => ({ levels: new Map(), logBytes: 0, metricLines: 0, metricBytes: 0 });
+
+/** Counts one written line: an EMF document (it has `_aws`) or a Powertools log line (its `level`). */
+function countLine(line: string, into: Output): void {
+  const bytes = Buffer.byteLength(line, 'utf8') + 1;
+  let record: { _aws?: unknown; level?: unknown } = {};
+  try {
+    record = JSON.parse(line) as typeof record;
+  } catch {
+    // Not JSON: counted as a log line of unknown level.
+  }
+  if (record._aws !== undefined) {
+    into.metricLines += 1;
+    into.metricBytes += bytes;
+    return;
+  }
+  const level = typeof record.level === 'string' ? record.level.toUpperCase() : 'OTHER';
+  into.levels.set(level, (into.levels.get(level) ?? 0) + 1);
+  into.logBytes += bytes;
+}
+
+/**
+ * Runs `run` with stdout and stderr captured (Powertools writes INFO/DEBUG and EMF to stdout, WARN/ERROR to stderr),
+ * counting every line into `into`; the benchmark itself prints only its figures.
+ */
+async function captured<T>(into: Output, run: () => Promise<T>): Promise<T> {
+  const streams = [process.stdout, process.stderr];
+  const restore = streams.map((stream) => {
+    const write = stream.write.bind(stream);
+    stream.write = (chunk: string | Uint8Array) => {
+      for (const line of String(chunk).split('\n')) if (line.length > 0) countLine(line, into);
+      return true;
+    };
+    return () => (stream.write = write);
+  });
   try {
     return await run();
   } finally {
-    process.stdout.write = write;
+    for (const undo of restore) undo();
   }
 }
 
@@ -38,38 +87,63 @@ function newHandler(fake: SecretsManagerFake): RotateHandler {
     env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION },
     credentials: { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' },
   });
-  return createRotateHandler({ client, rotators: createRotators(loadConfig(process.env)), engineFamily: 'bench', config: { defaultStrategy: 'single-user', logLevel: 'error' } });
+  return createRotateHandler({ client, rotators: createRotators(config), engineFamily: 'bench', config: { defaultStrategy: 'single-user', logLevel: config.logLevel } });
 }
 
 interface Figures {
   times: number[];
   calls: number[];
   perOperation: Map<string, number>;
+  output: Output;
 }
 
-async function bench(engineName: LocalEngine, rotations: number, fake: SecretsManagerFake, warm: boolean): Promise<Figures> {
-  const db = await connectLocal(engineName, process.env);
-  const user = `rotator_awsb_${uniqueSuffix()}`;
+/** The users and secrets of one case: the app's user, and for alternating-users its master user and secret. */
+async function setUp(db: LocalDatabase, strategy: Strategy, fake: SecretsManagerFake): Promise<{ name: string; users: string[] }> {
   const sm = fake.client();
   try {
-    const name = `bench/${engineName}/${user}`;
+    const user = `rotator_awsb_${uniqueSuffix()}`;
+    const name = `bench/${db.engine}/${user}`;
     const password = throwawayPassword();
     await db.createUser(user, password);
-    await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password)) }));
+    if (strategy === 'single-user') {
+      await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password)) }));
+      return { name, users: [user] };
+    }
+    const master = `${user}_admin`;
+    const masterPassword = throwawayPassword();
+    await db.createUser(master, masterPassword, { masterOf: user });
+    await sm.send(new CreateSecretCommand({ Name: `${name}/master`, SecretString: JSON.stringify(db.secret(master, masterPassword)) }));
+    const tags: Tag[] = [{ Key: STRATEGY_TAG, Value: strategy }];
+    await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password, { masterarn: `${name}/master` })), Tags: tags }));
+    // The alternate (_clone) goes before the master, which holds rights on it.
+    return { name, users: [`${user}_clone`, user, master] };
+  } finally {
+    sm.destroy();
+  }
+}
+
+async function bench(engineName: LocalEngine, strategy: Strategy, rotations: number, fake: SecretsManagerFake, warm: boolean, env: NodeJS.ProcessEnv): Promise<Figures> {
+  const db = await connectLocal(engineName, env);
+  const sm = fake.client();
+  let users: string[] = [];
+  try {
+    const setup = await setUp(db, strategy, fake);
+    const { name } = setup;
+    users = setup.users;
     await sm.send(new RotateSecretCommand({ SecretId: name, RotateImmediately: false, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 } }));
     let handler = newHandler(fake);
-    const rotate = async (): Promise<{ ms: number; calls: number }> => {
+    const rotate = async (output: Output): Promise<{ ms: number; calls: number }> => {
       const token = (await sm.send(new RotateSecretCommand({ SecretId: name }))).VersionId ?? '';
       if (!warm) handler = newHandler(fake);
       fake.resetCounts();
       const started = performance.now();
-      for (const step of STEPS) await quietly(() => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
+      for (const step of STEPS) await captured(output, () => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
       return { ms: performance.now() - started, calls: fake.count() };
     };
-    await rotate(); // warm-up: module loading, first connections
-    const figures: Figures = { times: [], calls: [], perOperation: new Map() };
+    await rotate(emptyOutput()); // warm-up: module loading, first connections, the alternate user's creation
+    const figures: Figures = { times: [], calls: [], perOperation: new Map(), output: emptyOutput() };
     for (let i = 0; i < rotations; i++) {
-      const { ms, calls } = await rotate();
+      const { ms, calls } = await rotate(figures.output);
       figures.times.push(ms);
       figures.calls.push(calls);
       for (const [op, n] of Object.entries(fake.counts())) figures.perOperation.set(op, (figures.perOperation.get(op) ?? 0) + n);
@@ -77,31 +151,60 @@ async function bench(engineName: LocalEngine, rotations: number, fake: SecretsMa
     return figures;
   } finally {
     sm.destroy();
-    await db.dropUsers([user]);
+    await db.dropUsers(users);
     await db.close();
   }
 }
 
-const { values } = parseArgs({ options: { rotations: { type: 'string', default: '30' }, engine: { type: 'string', multiple: true } } });
+function report(engine: string, strategy: Strategy, warm: boolean, rotations: number, f: Figures): string {
+  const times = [...f.times].sort((a, b) => a - b);
+  const per = (n: number): string => (n / rotations).toFixed(1);
+  const calls = f.calls.reduce((a, b) => a + b, 0) / rotations;
+  const perOp = [...f.perOperation].map(([op, n]) => `${op} ${per(n)}`).join(', ');
+  const { levels, logBytes, metricLines, metricBytes } = f.output;
+  const lines = [...levels.values()].reduce((a, b) => a + b, 0);
+  const byLevel = [...levels].map(([level, n]) => `${level} ${per(n)}`).join(', ');
+  return (
+    `${engine} ${strategy}, ${warm ? 'warm container (one handler)' : 'cold container (a handler per rotation)'}, ${rotations} rotations\n` +
+    `  Secrets Manager calls per rotation: ${calls.toFixed(1)} (max ${Math.max(...f.calls)}; ${perOp}); vs AWS's templates' 14: ${(calls / 14).toFixed(2)}\n` +
+    `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation (four invocations)\n` +
+    `  log lines per rotation at ${config.logLevel}: ${per(lines)} (${byLevel || 'none'}), ${per(logBytes)} bytes; ` +
+    `EMF metric lines: ${per(metricLines)}, ${per(metricBytes)} bytes\n`
+  );
+}
+
+const { values } = parseArgs({
+  options: {
+    rotations: { type: 'string', default: '30' },
+    engine: { type: 'string', multiple: true },
+    strategy: { type: 'string', multiple: true },
+    postgres: { type: 'string', default: 'scram' },
+  },
+});
 const rotations = Number(values.rotations);
 if (!Number.isInteger(rotations) || rotations < 1) throw new Error(`--rotations is "${values.rotations}"; use a whole number of at least 1`);
 const engines = values.engine ?? [...LOCAL_ENGINES];
+for (const name of engines) if (!(LOCAL_ENGINES as readonly string[]).includes(name)) throw new Error(`--engine is "${name}"; use one of ${LOCAL_ENGINES.join(', ')}`);
+const strategies = values.strategy ?? [...STRATEGIES_BENCHED];
+for (const s of strategies) if (!(STRATEGIES_BENCHED as readonly string[]).includes(s)) throw new Error(`--strategy is "${s}"; use one of ${STRATEGIES_BENCHED.join(', ')}`);
+if (values.postgres !== 'scram' && values.postgres !== 'local') throw new Error(`--postgres is "${values.postgres}"; use scram or local`);
+const scram = values.postgres === 'scram' && engines.includes('postgres') ? await startBenchPostgres() : undefined;
+const env: NodeJS.ProcessEnv =
+  scram === undefined
+    ? process.env
+    : { ...process.env, PGHOST: scram.cluster.host, PGPORT: String(scram.cluster.port), PGUSER: scram.cluster.superuser, PGPASSWORD: scram.cluster.superuserPassword, PGDATABASE: 'postgres' };
+if (scram !== undefined) process.stdout.write(`PostgreSQL ${scram.version}, a throwaway cluster enforcing scram-sha-256\n`);
 const fake = await startSecretsManagerFake();
 try {
-  for (const name of engines) {
-    if (!(LOCAL_ENGINES as readonly string[]).includes(name)) throw new Error(`--engine is "${name}"; use one of ${LOCAL_ENGINES.join(', ')}`);
-    for (const warm of [true, false]) {
-      const f = await bench(name as LocalEngine, rotations, fake, warm);
-      const times = [...f.times].sort((a, b) => a - b);
-      const calls = f.calls.reduce((a, b) => a + b, 0) / rotations;
-      const perOp = [...f.perOperation].map(([op, n]) => `${op} ${(n / rotations).toFixed(1)}`).join(', ');
-      process.stdout.write(
-        `${name} single-user, ${warm ? 'warm container (one handler)' : 'cold container (a handler per rotation)'}, ${rotations} rotations\n` +
-          `  Secrets Manager calls per rotation: ${calls.toFixed(1)} (max ${Math.max(...f.calls)}; ${perOp}); vs AWS's templates' 14: ${(calls / 14).toFixed(2)}\n` +
-          `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation (four invocations)\n`,
-      );
+  for (const engine of engines) {
+    for (const strategy of strategies) {
+      for (const warm of [true, false]) {
+        const f = await bench(engine as LocalEngine, strategy as Strategy, rotations, fake, warm, env);
+        process.stdout.write(report(engine, strategy as Strategy, warm, rotations, f));
+      }
     }
   }
 } finally {
   await fake.close();
+  await scram?.stop();
 }

@@ -176,7 +176,7 @@ export async function changeAsUser<S extends Credential>(
       return true;
     } catch (error) {
       if (!(error instanceof RotatorError && error.code === 'TARGET_AUTH_FAILED')) throw error;
-      ctx.logger.info(`the ${label} password of the user no longer logs in`, { user: current.username, host: current.host });
+      ctx.logger.debug(`the ${label} password of the user no longer logs in`, { user: current.username, host: current.host });
       return false;
     }
   };
@@ -185,7 +185,7 @@ export async function changeAsUser<S extends Credential>(
   if (previous !== undefined) {
     rememberPasswords(ctx, previous);
     if (previous.username !== current.username || previous.host !== current.host) {
-      ctx.logger.info('not trying the previous secret: it names another user or host', { user: previous.username, host: previous.host });
+      ctx.logger.debug('not trying the previous secret: it names another user or host', { user: previous.username, host: previous.host });
     } else if (await attempt({ ...previous, ssl: current.ssl }, 'previous')) {
       // With current's TLS setting: an older value must not weaken the connection.
       return;

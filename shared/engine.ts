@@ -97,6 +97,12 @@ export interface RunOptions {
 interface StepOptions extends RunOptions {
   /** Service-driven: nothing proves testSecret ran before finishSecret, so finishSecret tests again. */
   testBeforePromote?: boolean;
+  /**
+   * The level of the step's outcome line. Self-driven, it is the step's one INFO line; service-driven, the caller
+   * logs each invocation's outcome itself (success or failure, with its runtime's context: functions/aws/rotate.ts),
+   * so the engine's line would be a second copy and goes to DEBUG.
+   */
+  outcomeLevel: 'info' | 'debug';
 }
 
 /** How far a self-driven rotation got, for the failure it records: the step, and the secret as first described. */
@@ -158,7 +164,7 @@ export class RotationEngine {
     // AWSCURRENT under it, and the service would otherwise set and promote the old value's credential.
     let result: StepResult;
     try {
-      result = await this.#timedStep(info, token, step, { ...options, testBeforePromote: true }, async () => {
+      result = await this.#timedStep(info, token, step, { ...options, testBeforePromote: true, outcomeLevel: 'debug' }, async () => {
         const loaded = await this.#load(info, options);
         await this.#assertFits(loaded, token, options);
         return loaded;
@@ -330,7 +336,8 @@ export class RotationEngine {
     } else {
       token = pending.versionId;
       progress.token = token;
-      this.#logger.info('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
+      // DEBUG: the steps' lines and the caller's summary (RotationReport.resumed) say it at INFO.
+      this.#logger.debug('resuming the rotation left pending by an earlier run', { secretId, versionId: token });
       try {
         // Dates say how old the PENDING is and whether CURRENT was replaced after it (see DescribeOptions).
         if (pending.createdAt === undefined) info = await describe(true);
@@ -347,7 +354,7 @@ export class RotationEngine {
       progress.step = step;
       try {
         assertLeaseHeld(lost, secretId);
-        const result = await this.#timedStep(info, token, step, options, load);
+        const result = await this.#timedStep(info, token, step, { ...options, outcomeLevel: 'info' }, load);
         steps.push(result);
         options.onStep?.(result);
       } catch (error) {
@@ -442,7 +449,7 @@ export class RotationEngine {
     const logger = this.#logger.child({ secretId: info.secretId, versionId: token, step });
     const outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options));
     const result = { step, outcome, ms: Math.round(performance.now() - started) };
-    logger.info(`${step}: ${outcome}`, { ms: result.ms });
+    logger[options.outcomeLevel](`${step}: ${outcome}`, { outcome, ms: result.ms });
     return result;
   }
 
@@ -456,7 +463,7 @@ export class RotationEngine {
       );
     }
     if (version.stages.includes('CURRENT')) {
-      logger.info('the version is already CURRENT; nothing to do');
+      logger.debug('the version is already CURRENT; nothing to do');
       return 'already-current';
     }
     if (!version.stages.includes('PENDING')) {

@@ -1,6 +1,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { performance } from 'node:perf_hooks';
 import * as z from 'zod';
 import type { Config } from '../../shared/config.js';
 import { RotationEngine, STEPS, type Step } from '../../shared/engine.js';
@@ -28,6 +29,8 @@ import { createObservability, remainingTimeSignal, safeError, type LambdaHandler
  * - **RotationToken** is registered with the redactor before anything else runs and never logged. It is AWS's, not
  *   the engine's: the step runs inside `store.withRotationToken(...)`, so the AWS store hands it to PutSecretValue,
  *   which needs it when the function reaches Secrets Manager through an assumed role.
+ * - **One INFO line per invocation**: the step's outcome (secretId, versionId, step, outcome, ms), or one ERROR line
+ *   with the error code instead; the engine and the rotators write everything else at DEBUG.
  * - **Errors are rethrown**, so Secrets Manager marks the step failed and retries it with the same token. What is
  *   thrown is a fresh RotatorError with the same code and a redacted message and no cause (a driver error may
  *   quote what it was sent; the Lambda runtime prints errorMessage and the stack).
@@ -101,21 +104,35 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
   });
 
   const rotate = async (event: unknown, context: Context): Promise<void> => {
+    // The whole invocation, describe and bookkeeping included, on success and failure alike.
+    const started = performance.now();
+    const ms = (): number => Math.round(performance.now() - started);
     let step: Step | 'invalid' = 'invalid';
+    // Unknown until the event parses: a refused event's SecretId is not echoed.
+    let about: { secretId?: string; versionId?: string } = {};
     try {
       const e = parseRotationEvent(event);
       step = e.Step;
+      about = { secretId: e.SecretId, versionId: e.ClientRequestToken };
       const deadline = remainingTimeSignal(context, margin, 'the step');
       try {
         const result = await store.withRotationToken(e.RotationToken, () => engine.runStep(e.SecretId, e.ClientRequestToken, e.Step, { signal: deadline.signal }));
-        logger.info(`rotation step ${e.Step} succeeded`, { secretId: e.SecretId, versionId: e.ClientRequestToken, step: e.Step, outcome: result.outcome, ms: result.ms });
+        logger.info(`rotation step ${e.Step} succeeded`, { ...about, step: e.Step, outcome: result.outcome, ms: ms() });
         kit.count('StepSucceeded', { Step: step, Engine: deps.engineFamily }, { outcome: result.outcome });
       } finally {
         deadline.dispose();
       }
     } catch (error) {
       const safe = safeError(error, redactor);
-      logger.error(`rotation step ${step} failed: ${safe.code}`, { step, code: safe.code, retryable: safe.retryable, error: safe });
+      logger.error(`rotation step ${step} failed: ${safe.code}`, {
+        ...about,
+        step,
+        outcome: 'failed',
+        ms: ms(),
+        code: safe.code,
+        retryable: safe.retryable,
+        error: safe,
+      });
       kit.count('StepFailed', { Step: step, Engine: deps.engineFamily }, { errorCode: safe.code });
       throw safe;
     }

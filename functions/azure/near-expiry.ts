@@ -44,12 +44,13 @@ export function createNearExpiryHandler(deps: AzureFunctionDeps): NearExpiryHand
       return { outcome: 'refused', code: safe.code };
     }
     if (decision.action === 'ignore') {
-      logger.info('event ignored', { eventId: decision.eventId, reason: decision.reason });
+      logger.debug('event ignored', { eventId: decision.eventId, reason: decision.reason });
       return { outcome: 'ignored', reason: decision.reason };
     }
     const { secretId, eventId } = decision;
     const log = logger.child({ secretId, eventId });
-    log.info('SecretNearExpiry received', {
+    // DEBUG: the rotation's own lines (one per step and the summary below) are its INFO record.
+    log.debug('SecretNearExpiry received', {
       schema: decision.schema,
       eventTime: decision.eventTime.toISOString(),
       ...(decision.version === undefined ? {} : { keyVaultVersion: decision.version }),
@@ -60,7 +61,7 @@ export function createNearExpiryHandler(deps: AzureFunctionDeps): NearExpiryHand
       if (result.outcome === 'already-rotated') {
         log.info('rotation not needed: CURRENT was renewed after the event was raised (a duplicate delivery)', { versionId: result.versionId, renewedAt: result.renewedAt });
       } else {
-        log.info('rotation succeeded', { outcome: result.outcome, report: result.report });
+        log.info('rotation succeeded', { outcome: result.outcome, ms: result.report.totalMs, report: result.report });
       }
       return result;
     } catch (error) {

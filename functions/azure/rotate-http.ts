@@ -46,7 +46,7 @@ export function createRotateHttpHandler(deps: AzureFunctionDeps): RotateHttpHand
       if (request.method.toUpperCase() !== 'POST') return problem(405, 'INVALID_INPUT', 'use POST', { Allow: 'POST' });
       secretId = await requestedSecret(request, deps);
       const report = await kit.engine().rotate(secretId);
-      logger.info('rotation succeeded', { secretId, report });
+      logger.info('rotation succeeded', { secretId, outcome: report.resumed ? 'resumed' : 'rotated', ms: report.totalMs, report });
       return { status: 200, jsonBody: { report }, headers: JSON_HEADERS };
     } catch (error) {
       const safe = safeError(error, redactor);

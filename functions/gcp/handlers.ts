@@ -134,7 +134,7 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
       try {
         const result = await rotateUnlessRenewed(kit, deps.store, secretId, eventTime);
         if (result.outcome === 'already-rotated') log.info('rotation not needed: CURRENT was renewed after the notification was published', { versionId: result.versionId, renewedAt: result.renewedAt });
-        else log.info('rotation succeeded', { outcome: result.outcome, report: result.report });
+        else log.info('rotation succeeded', { outcome: result.outcome, ms: result.report.totalMs, report: result.report });
         return result;
       } catch (error) {
         const safe = safeError(error, redactor);
@@ -165,7 +165,7 @@ export function createGcpHandlers(deps: GcpFunctionDeps): GcpHandlers {
           kit.logger.info('rotation not needed: CURRENT was renewed moments ago', { secretId, versionId: result.versionId, renewedAt: result.renewedAt });
           return { outcome: result.outcome, versionId: result.versionId, renewedAt: result.renewedAt };
         }
-        kit.logger.info('rotation succeeded', { secretId, outcome: result.outcome, report: result.report });
+        kit.logger.info('rotation succeeded', { secretId, outcome: result.outcome, ms: result.report.totalMs, report: result.report });
         return { outcome: result.outcome, report: result.report };
       });
     },

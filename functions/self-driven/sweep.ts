@@ -81,7 +81,7 @@ async function sweepOne(kit: Invocation, store: SelfDrivenDeps['store'], secretI
   try {
     const result = await rotateUnlessRenewed(kit, store, secretId, now);
     if (result.outcome === 'already-rotated') return { secretId, outcome: 'already-rotated', versionId: result.versionId };
-    log.info('rotation succeeded', { outcome: result.outcome, report: result.report });
+    log.info('rotation succeeded', { outcome: result.outcome, ms: result.report.totalMs, report: result.report });
     return { secretId, outcome: result.outcome, versionId: result.report.versionId };
   } catch (error) {
     const safe = safeError(error, kit.redactor);

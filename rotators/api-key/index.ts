@@ -198,7 +198,7 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       }
       const minted = await mint(secret, api, name, ctx);
       ctx.logger.redactor.add(minted.key);
-      ctx.logger.info('minted a new API key', { provider: secret.provider });
+      ctx.logger.debug('minted a new API key', { provider: secret.provider });
       next.key = minted.key;
       next.key_id = minted.id;
       return next;
@@ -209,7 +209,7 @@ export function createApiKeyRotator(options: ApiKeyRotatorOptions = {}): Rotator
       if (managed(secret) === undefined || secret.key_id === undefined || secret.key_id === input.current.key_id) return;
       const master = await input.readMaster();
       const outcome = await adminApi(secret, master, ctx, allowedFor(secret, master, 'discarding an unstored key')).remove(secret.key_id);
-      ctx.logger.info('deleted the key minted for a value the store did not take', { provider: secret.provider, outcome });
+      ctx.logger.debug('deleted the key minted for a value the store did not take', { provider: secret.provider, outcome });
     },
 
     async works(pending, ctx) {

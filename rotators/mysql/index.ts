@@ -167,7 +167,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
       const loginEndpoint = endpoint(login);
       await withSession(loginEndpoint, settings, ctx, async (session) => {
         await changeOwnPassword(session, targetOf(loginEndpoint), login.password, pending.username, material, limit);
-        ctx.logger.info('set the new password', {
+        ctx.logger.debug('set the new password', {
           user: pending.username,
           host: pending.host,
           account: `${session.account.user}@${session.account.host}`,

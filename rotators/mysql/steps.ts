@@ -116,7 +116,7 @@ export async function setAlternatePassword(
   const hosts = await accountHosts(session, to, target);
   const accounts = hosts.map((host) => ({ user: to, host }));
   for (const statement of statements.alterAccountPassword(session.server, accounts, material)) await session.run(statement);
-  ctx.logger.info(report.created > 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
+  ctx.logger.debug(report.created > 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
     user: to,
     accounts: hosts.length,
     created: report.created,
@@ -153,7 +153,7 @@ export async function setRetainingPassword(session: StepSession, target: StepTar
   const hosts = await accountHosts(session, user, target);
   const accounts = hosts.map((host) => ({ user, host }));
   for (const statement of statements.alterAccountPassword(session.server, accounts, material, { retainCurrent: true })) await session.run(statement);
-  ctx.logger.info('set the new password, keeping the current one as the secondary password', { user, accounts: hosts.length, server: describeServer(session.server) });
+  ctx.logger.debug('set the new password, keeping the current one as the secondary password', { user, accounts: hosts.length, server: describeServer(session.server) });
 }
 
 /**
@@ -165,7 +165,7 @@ export async function resetAlternatePassword(session: StepSession, target: StepT
   const hosts = await accountHosts(session, user, target);
   const accounts = hosts.map((host) => ({ user, host }));
   for (const statement of statements.alterAccountPassword(session.server, accounts, material)) await session.run(statement);
-  ctx.logger.info('set a random password nobody stores on the retired alternate user', { user, accounts: hosts.length, server: describeServer(session.server) });
+  ctx.logger.debug('set a random password nobody stores on the retired alternate user', { user, accounts: hosts.length, server: describeServer(session.server) });
 }
 
 /**
@@ -177,5 +177,5 @@ export async function discardRetainedPassword(session: StepSession, target: Step
   if (!supportsDualPassword(session.server)) throw dualPasswordUnsupported(session.server);
   const hosts = await accountHosts(session, user, target);
   await session.run(statements.discardOldPassword(session.server, hosts.map((host) => ({ user, host }))));
-  ctx.logger.info('discarded the secondary password of the user', { user, accounts: hosts.length, server: describeServer(session.server) });
+  ctx.logger.debug('discarded the secondary password of the user', { user, accounts: hosts.length, server: describeServer(session.server) });
 }

@@ -88,7 +88,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     };
     await changeAsUser({ current, readPrevious, where: where(current) }, ctx, async (login, label) => {
       await withSession(endpointOf(login), settings, ctx, (session) => session.query(sql.alterRolePassword(pending.username, verifier)));
-      ctx.logger.info('set the new password', { user: pending.username, host: pending.host, loggedInWith: label });
+      ctx.logger.debug('set the new password', { user: pending.username, host: pending.host, loggedInWith: label });
     });
   };
 
@@ -127,7 +127,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
           await session.query(sql.alterRolePassword(pending.username, verifier));
         }
         await session.query(sql.commit);
-        ctx.logger.info(existing.rows.length === 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
+        ctx.logger.debug(existing.rows.length === 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {
           user: pending.username,
           host: pending.host,
         });

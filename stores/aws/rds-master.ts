@@ -110,7 +110,7 @@ export function createRdsMasterResolver(deps: RdsMasterResolverDeps): MasterReso
     if (completed.port === undefined) completed.port = server.port;
     if (completed.engine === undefined) completed.engine = server.engine;
     if (completed.dbname === undefined && server.dbname !== undefined) completed.dbname = server.dbname;
-    ctx.logger.info(`completed the RDS-managed master secret from its DB ${tagged.kind}`, {
+    ctx.logger.debug(`completed the RDS-managed master secret from its DB ${tagged.kind}`, {
       secretId,
       [tagged.kind]: tagged.arn,
       host: server.host,

@@ -10,7 +10,7 @@ import type { Step } from '../../shared/engine.js';
 import { Redactor } from '../../shared/redact.js';
 import { startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { recordSecretValue, recordSecrets } from '../support/canary.js';
-import { REQUEST_ID, captureOutput, databaseRotateHandler, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
+import { REQUEST_ID, captureOutput, databaseRotateHandler, expectOneInfoLinePerStep, lambdaContext, refusal, rotateSecret, stages, type OutputCapture } from '../support/lambda.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
 
 /**
@@ -123,6 +123,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     const outcomes = output.logLines().filter((l) => typeof l.message === 'string' && l.message.endsWith('succeeded'));
     expect(outcomes.map((l) => [l.step, l.outcome])).toEqual(STEPS.map((s) => [s, 'done']));
     expect(outcomes[0]?.function_request_id).toBe(REQUEST_ID);
+    expectOneInfoLinePerStep(output, arn, STEPS);
     expectNoLeak(oldPassword, now.password);
 
     // The figure the issue targets (<= 8 on one warm container; AWS's templates make 14).
@@ -150,7 +151,11 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     const failed = output.emf().at(-1);
     expect(failed?._aws.CloudWatchMetrics[0]?.Metrics).toEqual([{ Name: 'StepFailed', Unit: 'Count' }]);
     expect([failed?.Step, failed?.errorCode]).toEqual(['createSecret', 'STORE_IO']);
-    expect(output.logLines().some((l) => l.level === 'ERROR' && l.code === 'STORE_IO')).toBe(true);
+    // One ERROR line for the failure, with what an operator filters on, and no INFO line for the step.
+    const errors = output.logLines().filter((l) => l.level === 'ERROR');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ secretId: arn, step: 'createSecret', outcome: 'failed', code: 'STORE_IO', ms: expect.any(Number) as unknown });
+    expect(output.logLines().filter((l) => l.level === 'INFO')).toEqual([]);
 
     // Secrets Manager retries the failed step with the same token, then carries on.
     for (const step of STEPS) await invoke(handler, arn, token, step);
@@ -201,7 +206,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     expect(fake.count('UpdateSecretVersionStage')).toBe(0);
     expect(await stages(sm, arn)).toEqual(before);
     expect(await target.logsIn(user, newPassword)).toBe(true);
-    expect(output.logLines().filter((l) => l.outcome === 'already-current')).toHaveLength(4);
+    expect(output.logLines().filter((l) => l.level === 'INFO' && l.outcome === 'already-current')).toHaveLength(4);
     expect(output.emf().map((d) => d.outcome)).toEqual(['already-current', 'already-current', 'already-current', 'already-current']);
     expectNoLeak(newPassword);
   });

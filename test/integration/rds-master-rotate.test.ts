@@ -17,7 +17,7 @@ import {
 import { startRdsFake, type RdsFake } from '../fakes/aws/rds.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../fakes/aws/secrets-manager.js';
 import { canaryLogger, recordSecretValue, recordSecrets } from '../support/canary.js';
-import { FAKE_CREDENTIALS, captureOutput, lambdaContext, refusal, rotateSecret, type OutputCapture } from '../support/lambda.js';
+import { FAKE_CREDENTIALS, captureOutput, expectOneInfoLinePerStep, lambdaContext, refusal, rotateSecret, type OutputCapture } from '../support/lambda.js';
 import { mariadbAdmin } from '../support/mariadb-admin.js';
 import { postgresAdmin } from '../support/postgres-admin.js';
 import { testTargets, type TestTarget } from '../support/targets.js';
@@ -202,6 +202,7 @@ describe.each(targets.map((t) => [t.engine, t] as const))('alternating users wit
     // testSecret and finishSecret's test too, which compare the clone's grants with the original's through it.
     expect(rdsFake.count('DescribeDBInstances')).toBe(target.engine === 'postgres' ? 1 : 3);
     expect(output.text()).toContain('completed the RDS-managed master secret from its DB instance');
+    expectOneInfoLinePerStep(output, arn, STEPS);
     expectNoLeak(oldPassword, String(now.value.password));
   });
 

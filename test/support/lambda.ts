@@ -1,5 +1,6 @@
 import { DescribeSecretCommand, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { expect } from 'vitest';
 import { createRotateHandler, type RotateHandler } from '../../functions/aws/rotate.js';
 import { isRotatorError, type RotatorError } from '../../shared/errors.js';
 import type { Strategy } from '../../shared/store.js';
@@ -98,6 +99,20 @@ export function captureOutput(): OutputCapture {
       recordOutput(captured.join(''));
     },
   };
+}
+
+/**
+ * Issue 14's log budget for a service-driven rotation: at most 5 INFO lines (here exactly one per invocation, in step
+ * order), each with what an operator filters on. Counted by the `level` Powertools writes, so it holds at any log
+ * level the handler was built with.
+ */
+export function expectOneInfoLinePerStep(output: OutputCapture, secretId: string, steps: readonly string[]): void {
+  const info = output.logLines().filter((l) => l.level === 'INFO');
+  expect(info.length).toBeLessThanOrEqual(5);
+  expect(info.map((l) => l.step)).toEqual(steps);
+  for (const line of info) {
+    expect(line).toMatchObject({ secretId, outcome: expect.any(String) as unknown, ms: expect.any(Number) as unknown });
+  }
 }
 
 // ---- the service's side ----
