@@ -12,7 +12,7 @@ const config = loadConfig(process.env);
 // One store for the engine and the resolver (which reads a master secret's tags from its description); the RDS client
 // is only called for a master secret that RDS manages (no "host"). Nothing here makes a network call when built.
 const client = createSecretsManagerClient();
-const store = new AwsSecretStore({ client });
+const store = new AwsSecretStore({ client, requestRates: 'unpaced' });
 
 export const handler = createRotateHandler({
   client,

@@ -93,7 +93,7 @@ export function createRotateHandler(deps: RotateHandlerDeps): RotateHandler {
   const kit = createObservability({ ...deps, logLevel: deps.config.logLevel });
   const { logger, redactor } = kit;
   const margin = deps.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
-  const store = deps.store ?? new AwsSecretStore({ client: deps.client, logger });
+  const store = deps.store ?? new AwsSecretStore({ client: deps.client, logger, requestRates: 'unpaced' });
   const engine = new RotationEngine({
     store,
     rotators: deps.rotators,

@@ -79,8 +79,13 @@ export interface AwsSecretStoreOptions {
   cacheSize?: number;
   /** Which secrets `listSecretIds` (the purger's sweep) and `describeAll` return; default: every secret whose rotation is on. */
   sweep?: SweepFilter;
-  /** Calls per second per quota group (see request-pacer.ts); default: half of each of Secrets Manager's quotas. */
-  requestRates?: RequestRates;
+  /**
+   * Calls per second per quota group (see request-pacer.ts); default: half of each of Secrets Manager's quotas.
+   * `'unpaced'`: no pacing, for a rotation function. Its few calls belong to one secret's steps, a warm container
+   * would otherwise wait out the write group's spacing between two steps' writes (about 35 ms a rotation, billed),
+   * and a throttle is left to the SDK's retry. Sweeps (the purger, `status`, the CLI) keep the pacing.
+   */
+  requestRates?: RequestRates | 'unpaced';
   /** Where a rotation schedule the store cannot read, or a secret `describeAll` leaves out, is reported (warn). */
   logger?: Logger;
 }
@@ -169,7 +174,7 @@ export class AwsSecretStore implements SecretStore {
   readonly #client: SecretsManagerClient;
   readonly #cacheSize: number;
   readonly #sweep: SweepFilter;
-  readonly #pacer: RequestPacer;
+  readonly #pacer: RequestPacer | undefined;
   readonly #logger: Logger | undefined;
   /** Values by [secretId, versionId]. Versions are immutable, so an entry never goes stale. */
   readonly #values = new Map<string, string>();
@@ -183,7 +188,7 @@ export class AwsSecretStore implements SecretStore {
     this.#client = options.client;
     this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.#sweep = options.sweep ?? {};
-    this.#pacer = new RequestPacer(options.requestRates);
+    this.#pacer = options.requestRates === 'unpaced' ? undefined : new RequestPacer(options.requestRates);
     this.#logger = options.logger;
   }
 
@@ -259,7 +264,7 @@ export class AwsSecretStore implements SecretStore {
     );
     try {
       // The paginator sends the next page's request when the loop asks for it: each waits for its slot first.
-      await this.#pacer.take('ListSecrets', signal);
+      await this.#pacer?.take('ListSecrets', signal);
       for await (const page of pages) {
         for (const secret of page.SecretList ?? []) {
           const name = secret.Name;
@@ -267,7 +272,7 @@ export class AwsSecretStore implements SecretStore {
           if (name === undefined || (namePrefix !== undefined && !name.startsWith(namePrefix))) continue;
           if (secret.RotationEnabled === true && ours(secret.RotationLambdaARN)) found.push({ ...secret, Name: name });
         }
-        if (page.NextToken !== undefined) await this.#pacer.take('ListSecrets', signal);
+        if (page.NextToken !== undefined) await this.#pacer?.take('ListSecrets', signal);
       }
     } catch (error) {
       throw mapAwsError(error, { operation: 'ListSecrets', signal });
@@ -476,7 +481,7 @@ export class AwsSecretStore implements SecretStore {
     const seen = this.#lastCurrent.get(secretId);
     if (seen !== undefined && seen !== token && this.#values.has(cacheKey(secretId, token))) {
       try {
-        await this.#pacer.take('UpdateSecretVersionStage', signal);
+        await this.#pacer?.take('UpdateSecretVersionStage', signal);
         await this.#client.send(
           new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: AWS_STAGES.CURRENT, MoveToVersionId: token, RemoveFromVersionId: seen }),
           { abortSignal: signal },
@@ -498,7 +503,7 @@ export class AwsSecretStore implements SecretStore {
       }
       const current = Object.entries(map).find(([, l]) => l.includes(AWS_STAGES.CURRENT))?.[0];
       try {
-        await this.#pacer.take('UpdateSecretVersionStage', signal);
+        await this.#pacer?.take('UpdateSecretVersionStage', signal);
         await this.#client.send(
           new UpdateSecretVersionStageCommand({
             SecretId: secretId,
@@ -561,7 +566,7 @@ export class AwsSecretStore implements SecretStore {
   /** One call: its request slot (see request-pacer.ts), then the call, its errors mapped. */
   async #call<T>(ctx: MapContext, run: () => Promise<T>): Promise<T> {
     try {
-      await this.#pacer.take(ctx.operation, ctx.signal);
+      await this.#pacer?.take(ctx.operation, ctx.signal);
       return await run();
     } catch (error) {
       throw mapAwsError(error, ctx);
@@ -587,7 +592,7 @@ export class AwsSecretStore implements SecretStore {
     signal: AbortSignal | undefined,
   ): Promise<GetSecretValueResponse | undefined> {
     try {
-      await this.#pacer.take('GetSecretValue', signal);
+      await this.#pacer?.take('GetSecretValue', signal);
       return await this.#client.send(
         new GetSecretValueCommand({
           SecretId: secretId,
