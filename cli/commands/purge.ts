@@ -5,7 +5,8 @@ import type { PurgeReport } from '../../shared/purger.js';
 import { checkSecretId } from '../../shared/secret-id.js';
 import { alertingFailures } from '../alerts.js';
 import { escapeControl } from '../format.js';
-import { createContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { usingContext, type CliIO, type CliState, type GlobalOptions } from '../context.js';
+import { ExitStatus, exitCodeFor } from '../exit-codes.js';
 
 export function registerPurgeCommand(program: Command, io: CliIO, state: CliState): void {
   program
@@ -23,9 +24,9 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
     .action(async (secretIds: string[], opts: { dryRun?: boolean; json?: boolean }) => {
       state.json = opts.json === true;
       for (const id of secretIds) checkSecretId(id);
-      const ctx = await createContext(program.opts<GlobalOptions>(), io, state.redactor, secretIds.length === 1 ? { secretId: secretIds[0] } : {});
       const dryRun = opts.dryRun === true;
-      try {
+      let reported: RotatorError | undefined;
+      await usingContext(program.opts<GlobalOptions>(), io, state.redactor, secretIds.length === 1 ? { secretId: secretIds[0] } : {}, async (ctx) => {
         await alertingFailures(io, ctx.logger, 'purge', {}, async () => {
           // A dry run takes no rotation lock: it only reads, and a lock is a write (and a right) on every store.
           const report = await ctx.purger({ dryRun }).purge(secretIds.length === 0 ? undefined : secretIds, { dryRun });
@@ -33,14 +34,16 @@ export function registerPurgeCommand(program: Command, io: CliIO, state: CliStat
           if (report.failed > 0) {
             const failures = report.secrets.filter((s) => !s.ok);
             const allRetryable = failures.every((s) => s.error?.retryable === true);
-            throw new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
+            reported = new RotatorError('TARGET_ERROR', `${report.failed} of ${report.secrets.length} secret(s) could not be purged; see the report`, {
               retryable: allRetryable,
             });
+            throw reported;
           }
         });
-      } finally {
-        await ctx.close();
-      }
+      }).catch((error: unknown) => {
+        // With --json the report is the command's one object: the failure it already holds only sets the exit code.
+        throw state.json && error === reported ? new ExitStatus(exitCodeFor(error)) : error;
+      });
     });
 }
 

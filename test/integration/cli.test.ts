@@ -226,8 +226,13 @@ describe('rotator rotate', () => {
     const left = JSON.parse((await rotator(['secrets', 'describe', 'db/app', '--json'])).stdout) as { versions: Array<{ stages: string[] }> };
     expect(left.versions.map((v) => v.stages)).toEqual([['CURRENT']]);
 
-    // A secret that cannot be purged (it does not exist) makes the run exit 1; the others still go.
+    // A secret that cannot be purged (it does not exist) makes the run exit 1; the others still go. With --json the
+    // report is the one object printed, and the failure in it sets the exit code.
     expect((await rotator(['purge', 'db/absent', 'db/app'])).code).toBe(EXIT.FAILED);
+    const failing = await rotator(['purge', '--json', 'db/absent', 'db/app']);
+    expect(failing.code).toBe(EXIT.FAILED);
+    expect(JSON.parse(failing.stdout)).toMatchObject({ failed: 1, secrets: [{ secretId: 'db/absent', ok: false }, { secretId: 'db/app', ok: true }] });
+    expect(failing.stdout.trim().split('\n')).toHaveLength(1); // no second object after the report
     expect((await rotator(['secrets', 'rotation', 'db/app', '--safe-window', 'soon'])).stderr).toMatch(/--safe-window is "soon"; use a whole number with a unit/);
   });
 
