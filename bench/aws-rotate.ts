@@ -5,7 +5,8 @@
  * the AWS issue targets: <= 8; AWS's Python templates make 14), the time, and what the handler writes (its log lines
  * by level and their bytes, and the EMF metric lines: on Lambda all of it is CloudWatch Logs volume), for a warm
  * container (one handler serves every rotation) and a cold one (a new handler per rotation, as a rotation 30 days
- * later gets). The handler logs at LOG_LEVEL (info unless set), as a deployment does.
+ * later gets). The handler logs at LOG_LEVEL (info unless set), as a deployment does. Logins per rotation are the
+ * database logins the handler attempts, accepted and refused, counted at the drivers' connect (see countLogins).
  * PostgreSQL is a throwaway cluster that enforces scram-sha-256 (bench/postgres.ts), as on RDS: a trust-auth server
  * would make logins cheaper than they are and add a warning per login; `--postgres local` uses the PG* variables
  * instead, as the demo does. MariaDB is the local server (MYSQL_* variables).
@@ -14,8 +15,10 @@
  */
 import { CreateSecretCommand, RotateSecretCommand, type Tag } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import mysql from 'mysql2';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { createRotateHandler, type RotateHandler } from '../functions/aws/rotate.js';
 import { createRotators } from '../rotators/index.js';
 import { loadConfig } from '../shared/config.js';
@@ -82,6 +85,44 @@ async function captured<T>(into: Output, run: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Database logins since the last reset: accepted, and refused (or otherwise failed) at connect. */
+const logins = { ok: 0, failed: 0 };
+
+/**
+ * Counts every login at the drivers' connect, the one call each rotator login makes (rotators/postgres/connect.ts,
+ * rotators/mysql/connect.ts), whatever its outcome. The rotators load the same driver modules as this file, so the
+ * patched prototypes are theirs; the bench's own setup connections fall outside the counted window (fake.resetCounts).
+ */
+function countLogins(): void {
+  const count = (error: unknown): void => {
+    if (error === null || error === undefined) logins.ok += 1;
+    else logins.failed += 1;
+  };
+  // The drivers' own types overload connect; only the promise form (pg) and the callback form (mysql2) are used.
+  const pgClient = pg.Client.prototype as unknown as { connect: (this: unknown) => Promise<unknown> };
+  const pgConnect = pgClient.connect;
+  pgClient.connect = function (this: unknown) {
+    return pgConnect.call(this).then(
+      (client) => {
+        count(null);
+        return client;
+      },
+      (error: unknown) => {
+        count(error);
+        throw error;
+      },
+    );
+  };
+  const mysqlConnection = mysql.Connection.prototype as unknown as { connect: (this: unknown, cb: (error: unknown) => void) => void };
+  const mysqlConnect = mysqlConnection.connect;
+  mysqlConnection.connect = function (this: unknown, cb) {
+    mysqlConnect.call(this, (error) => {
+      count(error);
+      cb(error);
+    });
+  };
+}
+
 function newHandler(fake: SecretsManagerFake): RotateHandler {
   const client = createSecretsManagerClient({
     env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION },
@@ -93,6 +134,8 @@ function newHandler(fake: SecretsManagerFake): RotateHandler {
 interface Figures {
   times: number[];
   calls: number[];
+  /** Per rotation: [accepted, refused] logins. */
+  logins: Array<[number, number]>;
   perOperation: Map<string, number>;
   output: Output;
 }
@@ -132,20 +175,23 @@ async function bench(engineName: LocalEngine, strategy: Strategy, rotations: num
     users = setup.users;
     await sm.send(new RotateSecretCommand({ SecretId: name, RotateImmediately: false, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 } }));
     let handler = newHandler(fake);
-    const rotate = async (output: Output): Promise<{ ms: number; calls: number }> => {
+    const rotate = async (output: Output): Promise<{ ms: number; calls: number; logins: [number, number] }> => {
       const token = (await sm.send(new RotateSecretCommand({ SecretId: name }))).VersionId ?? '';
       if (!warm) handler = newHandler(fake);
       fake.resetCounts();
+      logins.ok = 0;
+      logins.failed = 0;
       const started = performance.now();
       for (const step of STEPS) await captured(output, () => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
-      return { ms: performance.now() - started, calls: fake.count() };
+      return { ms: performance.now() - started, calls: fake.count(), logins: [logins.ok, logins.failed] };
     };
     await rotate(emptyOutput()); // warm-up: module loading, first connections, the alternate user's creation
-    const figures: Figures = { times: [], calls: [], perOperation: new Map(), output: emptyOutput() };
+    const figures: Figures = { times: [], calls: [], logins: [], perOperation: new Map(), output: emptyOutput() };
     for (let i = 0; i < rotations; i++) {
-      const { ms, calls } = await rotate(figures.output);
+      const { ms, calls, logins: made } = await rotate(figures.output);
       figures.times.push(ms);
       figures.calls.push(calls);
+      figures.logins.push(made);
       for (const [op, n] of Object.entries(fake.counts())) figures.perOperation.set(op, (figures.perOperation.get(op) ?? 0) + n);
     }
     return figures;
@@ -160,6 +206,8 @@ function report(engine: string, strategy: Strategy, warm: boolean, rotations: nu
   const times = [...f.times].sort((a, b) => a - b);
   const per = (n: number): string => (n / rotations).toFixed(1);
   const calls = f.calls.reduce((a, b) => a + b, 0) / rotations;
+  const accepted = f.logins.reduce((a, [ok]) => a + ok, 0);
+  const refused = f.logins.reduce((a, [, failed]) => a + failed, 0);
   const perOp = [...f.perOperation].map(([op, n]) => `${op} ${per(n)}`).join(', ');
   const { levels, logBytes, metricLines, metricBytes } = f.output;
   const lines = [...levels.values()].reduce((a, b) => a + b, 0);
@@ -167,6 +215,7 @@ function report(engine: string, strategy: Strategy, warm: boolean, rotations: nu
   return (
     `${engine} ${strategy}, ${warm ? 'warm container (one handler)' : 'cold container (a handler per rotation)'}, ${rotations} rotations\n` +
     `  Secrets Manager calls per rotation: ${calls.toFixed(1)} (max ${Math.max(...f.calls)}; ${perOp}); vs AWS's templates' 14: ${(calls / 14).toFixed(2)}\n` +
+    `  logins per rotation: ${per(accepted + refused)} (accepted ${per(accepted)}, refused ${per(refused)})\n` +
     `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation (four invocations)\n` +
     `  log lines per rotation at ${config.logLevel}: ${per(lines)} (${byLevel || 'none'}), ${per(logBytes)} bytes; ` +
     `EMF metric lines: ${per(metricLines)}, ${per(metricBytes)} bytes\n`
@@ -194,6 +243,7 @@ const env: NodeJS.ProcessEnv =
     ? process.env
     : { ...process.env, PGHOST: scram.cluster.host, PGPORT: String(scram.cluster.port), PGUSER: scram.cluster.superuser, PGPASSWORD: scram.cluster.superuserPassword, PGDATABASE: 'postgres' };
 if (scram !== undefined) process.stdout.write(`PostgreSQL ${scram.version}, a throwaway cluster enforcing scram-sha-256\n`);
+countLogins();
 const fake = await startSecretsManagerFake();
 try {
   for (const engine of engines) {

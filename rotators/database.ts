@@ -159,6 +159,14 @@ export function currentNoLongerLogsIn(where: string, current: Credential, pendin
 }
 
 /**
+ * The strategies whose `set` the engine may run before `works` (Rotator.setBeforeWorks): single-user's changeAsUser
+ * logs in only with the stored credentials, changes nothing when they are refused, and sets the same password again
+ * when one of them still logs in. Not alternating-users (`works` answers false without a login there anyway) nor
+ * dual-password (setting it again would push current's password out of the secondary slot).
+ */
+export const SET_BEFORE_WORKS: readonly Strategy[] = ['single-user'];
+
+/**
  * Single user: changes the password while logged in as the user, with current's password and then previous's
  * (AWS's template order: previous still works when an earlier run changed the password but did not finish).
  * Previous is read only when current's login is refused, and tried only when it names the same user and host.

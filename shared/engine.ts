@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { RotatorError, isRotatorError, toRotatorError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -86,6 +86,8 @@ export interface EngineOptions {
   newToken?: () => string;
   /** Completes master secrets before rotators see them (on AWS: RDS-managed secrets). Default: as stored. */
   resolveMaster?: MasterResolver;
+  /** A monotonic clock in ms, for how old a passed testSecret is (see #passedMomentsAgo). Default: performance.now. */
+  now?: () => number;
 }
 
 export interface RunOptions {
@@ -125,6 +127,13 @@ interface Loaded {
 
 const MAX_REMEMBERED_VALUES = 256;
 
+/**
+ * How long a testSecret that passed in this process stands in for finishSecret's own test (service-driven): AWS
+ * invokes finishSecret right after testSecret returns, in the same warm container, so a minute covers the normal
+ * path with room to spare, while a finishSecret invoked later (a retry, a hand-run step) tests again.
+ */
+const TESTED_TRUST_MS = 60_000;
+
 export class RotationEngine {
   readonly #store: SecretStore;
   readonly #rotators: readonly Rotator[];
@@ -140,6 +149,9 @@ export class RotationEngine {
   /** The CURRENT version id each PENDING value this engine stored was derived from (by secret and token): in a warm
    * container the later steps check it without asking the store for creation dates. */
   readonly #derivedFrom = new Map<string, string>();
+  /** When testSecret last passed in this process, by secret and token, for the test's exact inputs (#testFingerprint). */
+  readonly #tested = new Map<string, { at: number; fingerprint: string }>();
+  readonly #now: () => number;
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -151,6 +163,7 @@ export class RotationEngine {
     this.#newToken = options.newToken ?? randomUUID;
     this.#resolveMaster = options.resolveMaster ?? storedMaster;
     this.#hints = options.store.hints ?? DEFAULT_HINTS;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**
@@ -481,14 +494,20 @@ export class RotationEngine {
       case 'createSecret': {
         const outcome = await this.#createSecret(loaded, token, ctx);
         const from = versionWithStage(loaded.info, 'CURRENT')?.versionId;
-        if (outcome === 'done' && from !== undefined) this.#remember(versionKey(loaded.info.secretId, token), from, this.#derivedFrom);
+        if (outcome === 'done' && from !== undefined) remember(this.#derivedFrom, versionKey(loaded.info.secretId, token), from);
         return outcome;
       }
       case 'setSecret':
         return this.#setSecret(loaded, token, ctx);
-      case 'testSecret':
-        await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx, this.#testInput(loaded, ctx));
+      case 'testSecret': {
+        const key = versionKey(loaded.info.secretId, token);
+        // A test that fails (or dies) leaves no record of an earlier pass: the latest test has the last word.
+        this.#tested.delete(key);
+        const pending = await this.#readPending(loaded, token, ctx);
+        await loaded.rotator.test(pending, ctx, this.#testInput(loaded, ctx));
+        remember(this.#tested, key, { at: this.#now(), fingerprint: testFingerprint(loaded, pending) });
         return 'done';
+      }
       case 'finishSecret':
         if (options.testBeforePromote === true) await this.#testBeforePromote(loaded, token, ctx);
         return this.#finishSecret(loaded.info, token, ctx);
@@ -529,26 +548,36 @@ export class RotationEngine {
       });
       throw error;
     }
-    this.#remember(versionKey(info.secretId, token), value);
+    remember(this.#values, versionKey(info.secretId, token), value);
     return 'done';
   }
 
   async #setSecret(loaded: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
     const { info, current, rotator, strategy } = loaded;
     const pending = await this.#readPending(loaded, token, ctx);
-    if (await rotator.works(pending, ctx, strategy)) return 'already-done';
+    const setFirst = rotator.setBeforeWorks?.includes(strategy) === true;
+    if (!setFirst && (await rotator.works(pending, ctx, strategy))) return 'already-done';
     const masterId = rotator.masterSecretId(current, strategy);
     const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx);
-    await rotator.set(
-      {
-        strategy,
-        current,
-        pending,
-        readPrevious: () => this.#readOptional(info, 'PREVIOUS', rotator, ctx),
-        ...masterFields(master),
-      },
-      ctx,
-    );
+    try {
+      await rotator.set(
+        {
+          strategy,
+          current,
+          pending,
+          readPrevious: () => this.#readOptional(info, 'PREVIOUS', rotator, ctx),
+          ...masterFields(master),
+        },
+        ctx,
+      );
+    } catch (error) {
+      // Set first (Rotator.setBeforeWorks): on a fresh rotation the pending credential cannot log in yet, so asking
+      // first would cost a refused login every time. Only when no stored credential logs in any more is it asked
+      // whether it already works: an earlier run set it and died before finishSecret, as the works-first order would
+      // have found.
+      if (!setFirst || !isRotatorError(error, 'TARGET_AUTH_FAILED') || !(await rotator.works(pending, ctx, strategy))) throw error;
+      return 'already-done';
+    }
     return 'done';
   }
 
@@ -565,14 +594,39 @@ export class RotationEngine {
     };
   }
 
-  /** Invariant 1: a value that does not pass testSecret never becomes CURRENT, whoever invoked finishSecret. */
+  /**
+   * Invariant 1: a value that does not pass testSecret never becomes CURRENT, whoever invoked finishSecret. The test
+   * is skipped only when this process's testSecret passed it moments ago with the very inputs it would get now
+   * (#passedMomentsAgo); a cold container, another value, token, CURRENT or strategy, or an older pass tests again.
+   */
   async #testBeforePromote(loaded: Loaded, token: string, ctx: RotatorContext): Promise<void> {
+    const pending = await this.#readPending(loaded, token, ctx);
+    if (this.#passedMomentsAgo(loaded, token, pending)) {
+      ctx.logger.debug(`testSecret passed for this value in the last ${TESTED_TRUST_MS / 1000}s in this process; not logging in again`);
+      return;
+    }
     try {
-      await loaded.rotator.test(await this.#readPending(loaded, token, ctx), ctx, this.#testInput(loaded, ctx));
+      await loaded.rotator.test(pending, ctx, this.#testInput(loaded, ctx));
     } catch (error) {
       const e = toRotatorError(error);
       throw new RotatorError(e.code, `finishSecret did not make version ${token} CURRENT: it does not pass testSecret (${e.message})`, { retryable: e.retryable });
     }
+  }
+
+  /**
+   * Whether the test finishSecret would run now is one that already passed in this process less than
+   * TESTED_TRUST_MS ago. The record is made only by a testSecret that passed (and removed by one that starts), under
+   * the same secret and token, and its fingerprint covers everything that test was given: the pending value as
+   * parsed (read now by the same #readPending the test would use), CURRENT's version and the strategy. So skipping
+   * promotes only a value that passed testSecret with those inputs seconds ago; what a login cannot prove twice in
+   * such a window (a password changed back by hand meanwhile) the window bounds, as the gap between AWS's own
+   * testSecret and finishSecret invocations does.
+   */
+  #passedMomentsAgo(loaded: Loaded, token: string, pending: SecretObject): boolean {
+    const record = this.#tested.get(versionKey(loaded.info.secretId, token));
+    if (record === undefined) return false;
+    const age = this.#now() - record.at;
+    return age >= 0 && age < TESTED_TRUST_MS && record.fingerprint === testFingerprint(loaded, pending);
   }
 
   async #finishSecret(info: SecretInfo, token: string, ctx: RotatorContext): Promise<StepOutcome> {
@@ -635,21 +689,12 @@ export class RotationEngine {
     let raw = this.#values.get(key);
     if (raw === undefined) {
       raw = await this.#store.getValue(secretId, selector, options);
-      this.#remember(key, raw);
+      remember(this.#values, key, raw);
     }
     // Registered on every use, recalled or not: the redactor forgets the values used least recently, so a value this
     // process keeps using is never among them.
     this.#logger.redactor.addSecretValue(raw);
     return raw;
-  }
-
-  #remember(key: string, value: string, map: Map<string, string> = this.#values): void {
-    map.set(key, value);
-    // Bounded for a long-lived process (a warm Lambda container rotating many secrets): oldest out first.
-    for (const oldest of map.keys()) {
-      if (map.size <= MAX_REMEMBERED_VALUES) break;
-      map.delete(oldest);
-    }
   }
 
   /** The guards have checked that the token is PENDING, so its value can be read (or recalled) by id alone. */
@@ -677,6 +722,21 @@ export class RotationEngine {
 
 function versionKey(secretId: string, versionId: string): string {
   return JSON.stringify([secretId, versionId]);
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value);
+  // Bounded for a long-lived process (a warm Lambda container rotating many secrets): oldest out first.
+  for (const oldest of map.keys()) {
+    if (map.size <= MAX_REMEMBERED_VALUES) break;
+    map.delete(oldest);
+  }
+}
+
+/** What a test of `pending` is given besides the rotator's own target: hashed, so no value stays in memory as text. */
+function testFingerprint({ info, strategy }: Loaded, pending: SecretObject): string {
+  const current = versionWithStage(info, 'CURRENT')?.versionId ?? '';
+  return createHash('sha256').update(JSON.stringify([strategy, current, pending])).digest('hex');
 }
 
 /**

@@ -183,6 +183,14 @@ export interface Rotator {
    * the strategy; without it a rotator answers for the login alone.
    */
   works(pending: SecretObject, ctx: RotatorContext, strategy?: Strategy): Promise<boolean>;
+  /**
+   * Strategies whose `set` the engine runs before asking `works`, to save the login a fresh rotation's pending
+   * credential cannot pass. Only for a `set` that logs in with the stored credentials (current, then previous), throws
+   * TARGET_AUTH_FAILED without changing anything when none logs in, and changes nothing that matters when run again
+   * after the pending credential already works (it sets the same password once more). The engine asks `works` only
+   * after that TARGET_AUTH_FAILED. Not dual-password: setting the password again would push current's out.
+   */
+  readonly setBeforeWorks?: readonly Strategy[];
   /** Makes the target accept the pending credential. */
   set(input: SetInput, ctx: RotatorContext): Promise<void>;
   /**

@@ -17,6 +17,7 @@ import {
   unstoredPassword,
   type ConnectionOptions,
   type DatabaseRotator,
+  SET_BEFORE_WORKS,
 } from '../database.js';
 import { canLogIn, isAuthFailure, warnOtherAccount, where, withSession, type Endpoint } from './connect.js';
 import { mysqlNativePasswordHash } from './password-hash.js';
@@ -249,6 +250,7 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     engines: MYSQL_ENGINES,
     strategies: STRATEGIES,
     defaultExcludeCharacters: MYSQL_EXCLUDE_CHARACTERS,
+    setBeforeWorks: SET_BEFORE_WORKS,
 
     validate(value: SecretObject, what: string): void {
       parse(value, what);

@@ -17,6 +17,7 @@ import {
   revokeRetired,
   type ConnectionOptions,
   type DatabaseRotator,
+  SET_BEFORE_WORKS,
 } from '../database.js';
 import { loginChecks, notForStrategy, withoutMaster, type LoginFacts } from '../preflight.js';
 import { canLogIn, warnTrust, withSession, type Endpoint, type Session } from './connect.js';
@@ -237,6 +238,7 @@ export function createPostgresRotator(options: PostgresRotatorOptions = {}): Dat
     engines: POSTGRES_ENGINES,
     strategies: STRATEGIES,
     defaultExcludeCharacters: POSTGRES_EXCLUDE_CHARACTERS,
+    setBeforeWorks: SET_BEFORE_WORKS,
 
     validate(value: SecretObject, what: string): void {
       parsePostgresSecret(value, what);

@@ -7,7 +7,7 @@ import type { Rotator, RotatorContext } from '../../shared/rotator.js';
 import type { SecretStore, VersionInfo } from '../../shared/store.js';
 import { FileStore } from '../../stores/file/index.js';
 import { MemoryTarget } from '../support/memory-target.js';
-import { createTestStore, storeWith, type TestStore } from '../support/stores.js';
+import { createTestStore, rotatorWith, storeWith, type TestStore } from '../support/stores.js';
 import { canaryLogger, recordOutput } from '../support/canary.js';
 
 const SECRET = 'app/db';
@@ -225,6 +225,120 @@ describe('service-driven steps', () => {
     const after = await t.store.describe(SECRET);
     expect(after.versions.find((v) => v.stages.includes('CURRENT'))?.versionId).toBe(before.versions.find((v) => v.stages.includes('CURRENT'))?.versionId);
     expect(after.versions.find((v) => v.versionId === token)?.stages).toEqual(['PENDING']);
+  });
+});
+
+describe('finishSecret trusts a testSecret that passed moments ago in this process, and nothing else', () => {
+  const token = 'tok-00000000-0000-0000-0000-000000000001';
+  let clock: number;
+  const now = (): number => clock;
+  const tests = (): number => target.calls.filter((c) => c === 'test').length;
+  const currentId = async (): Promise<string | undefined> => (await t.store.describe(SECRET)).versions.find((v) => v.stages.includes('CURRENT'))?.versionId;
+  /** The login a hand (or an attacker) changes between testSecret and finishSecret: only a new test can notice. */
+  const changeByHand = (): void => {
+    target.logins.set('app', 'changed-by-hand-1');
+  };
+  /** createSecret in another process (so no cached value or derivation here), then setSecret and testSecret in `e`. */
+  const testedIn = async (e: RotationEngine): Promise<void> => {
+    await engine().runStep(SECRET, token, 'createSecret');
+    await e.runStep(SECRET, token, 'setSecret');
+    await e.runStep(SECRET, token, 'testSecret');
+  };
+
+  beforeEach(async () => {
+    clock = 1_000;
+    await t.store.startRotation(SECRET, token);
+  });
+
+  it('a warm container logs in once for testSecret and finishSecret, and promotes', async () => {
+    const e = engine({ now });
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as Step[]) await e.runStep(SECRET, token, step);
+    clock += 59_000;
+    expect((await e.runStep(SECRET, token, 'finishSecret')).outcome).toBe('done');
+    expect(tests()).toBe(1);
+    expect(await currentId()).toBe(token);
+  });
+
+  it('a cold finishSecret (another process) tests again and refuses what no longer logs in', async () => {
+    await testedIn(engine({ now }));
+    changeByHand();
+    const error = await expectCode(engine({ now }).runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
+    expect(error.message).toMatch(/does not pass testSecret/);
+    expect(tests()).toBe(2);
+    expect(await currentId()).not.toBe(token);
+  });
+
+  it('a pass a minute old is ignored: tested again and refused', async () => {
+    const e = engine({ now });
+    await testedIn(e);
+    changeByHand();
+    clock += 60_000;
+    await expectCode(e.runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
+    expect(tests()).toBe(2);
+    expect(await currentId()).not.toBe(token);
+  });
+
+  it('a testSecret that fails after one that passed withdraws the pass', async () => {
+    const e = engine({ now });
+    await testedIn(e);
+    changeByHand();
+    await expectCode(e.runStep(SECRET, token, 'testSecret'), 'TARGET_AUTH_FAILED');
+    await expectCode(e.runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
+    expect(await currentId()).not.toBe(token);
+  });
+
+  it('a value swapped under the token is tested again and refused', async () => {
+    // Versions are immutable in every store, and the engine recalls a value once read; to see another value under the
+    // same token, the recalled one must have been pushed out (by 256 others) and the store must answer differently.
+    const swapped = JSON.stringify({ ...initial, password: 'swapped-password-1' });
+    let swap = false;
+    const other = (id: string): boolean => id.startsWith('other/');
+    const base: SecretStore = t.store;
+    const store = storeWith(base, {
+      describe: async (id, options) => ({ ...(await base.describe(other(id) ? SECRET : id, options)), secretId: id }),
+      getValue: (id, selector, options) =>
+        swap && id === SECRET && 'versionId' in selector && selector.versionId === token
+          ? Promise.resolve(swapped)
+          : base.getValue(other(id) ? SECRET : id, selector, options),
+    });
+    const e = engine({ now, store });
+    await testedIn(e);
+    for (let i = 0; i < 300; i++) await e.preflight(`other/${i}`);
+    swap = true;
+    await expectCode(e.runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
+    expect(tests()).toBe(2);
+    expect(await currentId()).not.toBe(token);
+  });
+});
+
+describe('setSecret logs in with CURRENT first where the rotator allows it (Rotator.setBeforeWorks)', () => {
+  const token = 'tok-00000000-0000-0000-0000-000000000001';
+  const setFirst = (): Rotator => rotatorWith(target, { setBeforeWorks: ['single-user'] });
+
+  beforeEach(async () => {
+    await t.store.startRotation(SECRET, token);
+    await engine().runStep(SECRET, token, 'createSecret');
+  });
+
+  it('a fresh rotation sets without asking whether the pending credential works', async () => {
+    expect((await engine({ rotators: [setFirst()] }).runStep(SECRET, token, 'setSecret')).outcome).toBe('done');
+    expect(target.calls).toEqual(['set:single-user:no-previous:no-master']);
+  });
+
+  it('when no stored credential logs in, a pending credential that works means an earlier run set it', async () => {
+    const pending = JSON.parse(await t.store.getValue(SECRET, { versionId: token })) as { password: string };
+    target.logins.set('app', pending.password);
+    target.failNext = { set: new RotatorError('TARGET_AUTH_FAILED', 'current and previous refused') };
+    expect((await engine({ rotators: [setFirst()] }).runStep(SECRET, token, 'setSecret')).outcome).toBe('already-done');
+    expect(target.calls).toEqual(['set:single-user:no-previous:no-master', 'works']);
+  });
+
+  it('when neither logs in, the refusal stands; other failures are not followed by a login', async () => {
+    target.failNext = { set: new RotatorError('TARGET_AUTH_FAILED', 'current and previous refused') };
+    await expectCode(engine({ rotators: [setFirst()] }).runStep(SECRET, token, 'setSecret'), 'TARGET_AUTH_FAILED');
+    target.failNext = { set: new RotatorError('TARGET_UNREACHABLE', 'timed out', { retryable: true }) };
+    await expectCode(engine({ rotators: [setFirst()] }).runStep(SECRET, token, 'setSecret'), 'TARGET_UNREACHABLE');
+    expect(target.calls.filter((c) => c === 'works')).toEqual(['works']);
   });
 });
 
