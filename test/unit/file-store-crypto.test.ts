@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import { FileStore, KEY_ENV, loadKey, loadOrCreateKey } from '../../stores/file/index.js';
 import { secretFilePath, secretsDir } from '../../stores/file/file-store.js';
 import { recordSecrets } from '../support/canary.js';
-import { makeTempDir, randomKey, readSecretFile, storeSnapshot, writeSecretFile, type RawSecretFile } from '../fixtures/file-store-helpers.js';
+import { expectCode, makeTempDir, randomKey, readSecretFile, storeSnapshot, writeSecretFile, type RawSecretFile } from '../fixtures/file-store-helpers.js';
 
 let dir: string;
 let path: string;
@@ -16,17 +15,6 @@ beforeEach(() => {
   path = join(dir, 'store.json');
 });
 afterEach(() => cleanup());
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  expect(isRotatorError(caught) ? caught.code : caught).toBe(code);
-  return caught as Error;
-}
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 

@@ -2,13 +2,12 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } fr
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isRotatorError, type ErrorCode } from '../../shared/errors.js';
 import type { SecretInfo } from '../../shared/store.js';
 import { FileStore, KEY_ENV } from '../../stores/file/index.js';
 import { secretFilePath, secretsDir, storeLockPath } from '../../stores/file/file-store.js';
 import { isProcessAlive } from '../../stores/file/lock.js';
 import { recordSecrets } from '../support/canary.js';
-import { makeTempDir, randomKey, spawnFixture, storeSnapshot } from '../fixtures/file-store-helpers.js';
+import { expectCode, makeTempDir, randomKey, spawnFixture, storeSnapshot } from '../fixtures/file-store-helpers.js';
 
 /**
  * The migration from format version 1 (one document) to version 2 (a manifest and one file per secret), on a store
@@ -39,17 +38,6 @@ beforeEach(() => {
   copyFileSync(fixture('file-store-v1.json'), path);
 });
 afterEach(() => cleanup());
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  expect(isRotatorError(caught) ? caught.code : caught).toBe(code);
-  return caught as Error;
-}
 
 const storeOf = (key: Buffer = V1_KEY): FileStore => new FileStore({ path, key });
 
