@@ -28,6 +28,7 @@ import { createLogger } from '../shared/logger.js';
 import type { SecretStore, Strategy } from '../shared/store.js';
 import { FileStore } from '../stores/file/index.js';
 import type { ScramCluster } from '../test/support/postgres-cluster.js';
+import { storeWith } from '../test/support/stores.js';
 import { startBenchPostgres } from './postgres.js';
 import { median, percentile } from './stats.js';
 
@@ -86,12 +87,10 @@ async function runOnce(cluster: ScramCluster, admin: pg.Client, ca: string, stra
   const fileStore = new FileStore({ path: join(dir, 'store.json'), key: randomBytes(32) });
   let storeReads = 0;
   // Every value the reader reads goes through here; the rotation engine uses the store directly.
-  const counted: SecretStore = new Proxy(fileStore, {
-    get: (target, name) => {
-      const member: unknown = Reflect.get(target, name);
-      if (typeof member !== 'function') return member;
-      const bound = (member as (...args: unknown[]) => unknown).bind(target);
-      return name === 'getValue' ? (...args: unknown[]) => ((storeReads += 1), bound(...args)) : bound;
+  const counted: SecretStore = storeWith(fileStore, {
+    getValue: (secretId, selector) => {
+      storeReads += 1;
+      return fileStore.getValue(secretId, selector);
     },
   });
 
