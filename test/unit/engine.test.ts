@@ -564,16 +564,10 @@ describe('no silent strategy downgrade', () => {
 
 describe('a finished rotation is a success even if its lock will not go away', () => {
   it('warns, and reports the rotation', async () => {
-    const stuck = new Proxy(t.store, {
-      get: (store, name) => {
-        if (name === 'lockRotation') {
-          return async (id: string) => {
-            await store.lockRotation(id); // taken, and never let go: its release fails
-            return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) };
-          };
-        }
-        const member: unknown = Reflect.get(store, name);
-        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(store) : member;
+    const stuck = storeWith(t.store, {
+      lockRotation: async (id: string) => {
+        await t.store.lockRotation(id); // taken, and never let go: its release fails
+        return { release: () => Promise.reject(new RotatorError('STORE_IO', 'cannot remove the lock file: EACCES')) };
       },
     });
     const report = await engine({ store: stuck }).rotate(SECRET);
