@@ -1,39 +1,51 @@
 /**
- * `npm run bench:aws`: rotations driven exactly as Secrets Manager drives them (RotateSecret's stub, then one
- * invocation of the real Lambda handler per step), against the Secrets Manager fake (test/fakes/) and the local
- * database servers, single-user and alternating-users. Prints, per rotation: the Secrets Manager calls (the figure
- * the AWS issue targets: <= 8; AWS's Python templates make 14), the time, and what the handler writes (its log lines
- * by level and their bytes, and the EMF metric lines: on Lambda all of it is CloudWatch Logs volume), for a warm
- * container (one handler serves every rotation) and a cold one (a new handler per rotation, as a rotation 30 days
- * later gets). The handler logs at LOG_LEVEL (info unless set), as a deployment does. Logins per rotation are the
- * database logins the handler attempts, accepted and refused, counted at the drivers' connect (see countLogins).
- * PostgreSQL is a throwaway cluster that enforces scram-sha-256 (bench/postgres.ts), as on RDS: a trust-auth server
- * would make logins cheaper than they are and add a warning per login; `--postgres local` uses the PG* variables
- * instead, as the demo does. MariaDB is the local server (MYSQL_* variables).
- * Usage: npm run bench:aws [-- --rotations 30] [-- --engine postgres|mariadb] [-- --strategy single-user|alternating-users]
- * [-- --postgres local].
+ * `npm run bench:aws`: the current build against an earlier one (`--baseline`, default the previous commit), in one
+ * run, interleaved, rotating exactly as Secrets Manager rotates: RotateSecret's stub, then one invocation of the
+ * deployed Lambda handler per step.
+ *
+ * - Both builds are bundled from their own checkout with their own serverless.yml settings (bench/function-bundle.ts,
+ *   bench/baseline.ts), so what runs is what `osls deploy` uploads, whatever the handler's API was at that commit.
+ * - Secrets Manager is the fake (test/fakes/); PostgreSQL is a throwaway cluster enforcing scram-sha-256
+ *   (bench/postgres.ts), as on RDS (`--postgres local` uses the PG* variables instead); MariaDB is the local server.
+ * - Each build rotates its own secret and users. Per case (engine, strategy, container) the rotations run in rounds,
+ *   a batch of one build then of the other, the order swapped every round, so both see the same machine load.
+ * - A warm container is one import of the bundle serving every rotation; a cold one is a fresh import (a new module
+ *   instance: new SDK clients, connections, engine memory) per rotation, as a rotation 30 days later gets. The import
+ *   itself is not timed here (`npm run bench:bundle` measures it).
+ * - Per rotation: the time of the four invocations, Secrets Manager calls (counted by the fake), database logins
+ *   (TCP connections through a counting proxy in front of each server: every login the rotator attempts, accepted or
+ *   refused), and what the handler writes (log lines by level and their bytes, EMF metric lines), at LOG_LEVEL
+ *   (info unless set), as a deployment logs.
+ *
+ * Usage: npm run bench:aws [-- --rotations 20] [-- --rounds 5] [-- --baseline <commit>|none]
+ * [-- --engine postgres|mariadb] [-- --strategy single-user|alternating-users] [-- --container warm|cold] [-- --postgres local]
  */
 import { CreateSecretCommand, RotateSecretCommand, type Tag } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
-import mysql from 'mysql2';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { createRotateHandler, type RotateHandler } from '../functions/aws/rotate.js';
-import { createRotators } from '../rotators/index.js';
-import { loadConfig } from '../shared/config.js';
 import { STEPS } from '../shared/engine.js';
 import type { Strategy } from '../shared/store.js';
-import { STRATEGY_TAG, createSecretsManagerClient } from '../stores/aws/index.js';
+import { STRATEGY_TAG } from '../stores/aws/index.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalDatabase, type LocalEngine } from '../scripts/local-databases.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/aws/secrets-manager.js';
+import { checkoutBaseline, type Baseline } from './baseline.js';
+import { bundleFunction } from './function-bundle.js';
 import { startBenchPostgres } from './postgres.js';
 import { percentile } from './stats.js';
 
 const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotator-bench';
 const STRATEGIES_BENCHED = ['single-user', 'alternating-users'] as const satisfies readonly Strategy[];
+const CONTAINERS = ['warm', 'cold'] as const;
+type Container = (typeof CONTAINERS)[number];
+const HANDLERS: Record<LocalEngine, string> = { postgres: 'functions/aws/rotate-postgres.handler', mariadb: 'functions/aws/rotate-mysql.handler' };
 const context = { functionName: 'rotator-bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
-const config = loadConfig(process.env);
+const logLevel = process.env.LOG_LEVEL ?? 'info';
 
 /** What the handler wrote during one rotation: log lines by level, EMF metric lines, and the bytes of each. */
 interface Output {
@@ -85,63 +97,80 @@ async function captured<T>(into: Output, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Database logins since the last reset: accepted, and refused (or otherwise failed) at connect. */
-const logins = { ok: 0, failed: 0 };
-
-/**
- * Counts every login at the drivers' connect, the one call each rotator login makes (rotators/postgres/connect.ts,
- * rotators/mysql/connect.ts), whatever its outcome. The rotators load the same driver modules as this file, so the
- * patched prototypes are theirs; the bench's own setup connections fall outside the counted window (fake.resetCounts).
- */
-function countLogins(): void {
-  const count = (error: unknown): void => {
-    if (error === null || error === undefined) logins.ok += 1;
-    else logins.failed += 1;
-  };
-  // The drivers' own types overload connect; only the promise form (pg) and the callback form (mysql2) are used.
-  const pgClient = pg.Client.prototype as unknown as { connect: (this: unknown) => Promise<unknown> };
-  const pgConnect = pgClient.connect;
-  pgClient.connect = function (this: unknown) {
-    return pgConnect.call(this).then(
-      (client) => {
-        count(null);
-        return client;
-      },
-      (error: unknown) => {
-        count(error);
-        throw error;
-      },
-    );
-  };
-  const mysqlConnection = mysql.Connection.prototype as unknown as { connect: (this: unknown, cb: (error: unknown) => void) => void };
-  const mysqlConnect = mysqlConnection.connect;
-  mysqlConnection.connect = function (this: unknown, cb) {
-    mysqlConnect.call(this, (error) => {
-      count(error);
-      cb(error);
-    });
-  };
+/** A TCP proxy in front of a database server that counts the connections made through it: one per login. */
+interface CountingProxy {
+  port: number;
+  connections: number;
+  close: () => Promise<void>;
 }
 
-function newHandler(fake: SecretsManagerFake): RotateHandler {
-  const client = createSecretsManagerClient({
-    env: { SECRETS_MANAGER_ENDPOINT: fake.endpoint, AWS_REGION: FAKE_REGION },
-    credentials: { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' },
+async function startCountingProxy(host: string, port: number): Promise<CountingProxy> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  };
+  const proxy = {
+    port: 0,
+    connections: 0,
+    close: async (): Promise<void> => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const server: Server = createServer((client) => {
+    proxy.connections += 1;
+    const upstream = createConnection({ host, port });
+    track(client);
+    track(upstream);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
   });
-  return createRotateHandler({ client, rotators: createRotators(config), engineFamily: 'bench', config: { defaultStrategy: 'single-user', logLevel: config.logLevel } });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the counting proxy has no TCP port');
+  proxy.port = address.port;
+  return proxy;
+}
+
+type Handler = (event: { SecretId: string; ClientRequestToken: string; Step: string }, context: Context) => Promise<unknown>;
+
+/** One build: its bundles and, for warm containers, the one import each serves every rotation from. */
+interface Build {
+  name: string;
+  bundles: Record<LocalEngine, string>;
+  warm: Map<LocalEngine, Handler>;
+}
+
+let freshImports = 0;
+
+/** The handler of `build` for `engine`: the warm import, or a new module instance (a cold container). */
+async function handlerOf(build: Build, engine: LocalEngine, container: Container): Promise<Handler> {
+  const warm = build.warm.get(engine);
+  if (container === 'warm' && warm !== undefined) return warm;
+  const url = pathToFileURL(build.bundles[engine]).href + (container === 'cold' ? `?cold=${++freshImports}` : '');
+  const { handler } = (await import(url)) as { handler?: Handler };
+  if (typeof handler !== 'function') throw new Error(`${build.bundles[engine]} exports no handler`);
+  if (container === 'warm') build.warm.set(engine, handler);
+  return handler;
 }
 
 interface Figures {
   times: number[];
   calls: number[];
-  /** Per rotation: [accepted, refused] logins. */
-  logins: Array<[number, number]>;
+  logins: number[];
   perOperation: Map<string, number>;
   output: Output;
 }
 
-/** The users and secrets of one case: the app's user, and for alternating-users its master user and secret. */
-async function setUp(db: LocalDatabase, strategy: Strategy, fake: SecretsManagerFake): Promise<{ name: string; users: string[] }> {
+const emptyFigures = (): Figures => ({ times: [], calls: [], logins: [], perOperation: new Map(), output: emptyOutput() });
+
+/** The users and secrets of one build in one case: the app's user, and for alternating-users its master user and secret. */
+async function setUp(db: LocalDatabase, strategy: Strategy, fake: SecretsManagerFake, via: { host: string; port: number }): Promise<{ name: string; users: string[] }> {
   const sm = fake.client();
   try {
     const user = `rotator_awsb_${uniqueSuffix()}`;
@@ -149,15 +178,15 @@ async function setUp(db: LocalDatabase, strategy: Strategy, fake: SecretsManager
     const password = throwawayPassword();
     await db.createUser(user, password);
     if (strategy === 'single-user') {
-      await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password)) }));
+      await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password, via)) }));
       return { name, users: [user] };
     }
     const master = `${user}_admin`;
     const masterPassword = throwawayPassword();
     await db.createUser(master, masterPassword, { masterOf: user });
-    await sm.send(new CreateSecretCommand({ Name: `${name}/master`, SecretString: JSON.stringify(db.secret(master, masterPassword)) }));
+    await sm.send(new CreateSecretCommand({ Name: `${name}/master`, SecretString: JSON.stringify(db.secret(master, masterPassword, via)) }));
     const tags: Tag[] = [{ Key: STRATEGY_TAG, Value: strategy }];
-    await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password, { masterarn: `${name}/master` })), Tags: tags }));
+    await sm.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(db.secret(user, password, { ...via, masterarn: `${name}/master` })), Tags: tags }));
     // The alternate (_clone) goes before the master, which holds rights on it.
     return { name, users: [`${user}_clone`, user, master] };
   } finally {
@@ -165,96 +194,240 @@ async function setUp(db: LocalDatabase, strategy: Strategy, fake: SecretsManager
   }
 }
 
-async function bench(engineName: LocalEngine, strategy: Strategy, rotations: number, fake: SecretsManagerFake, warm: boolean, env: NodeJS.ProcessEnv): Promise<Figures> {
-  const db = await connectLocal(engineName, env);
+interface Case {
+  engine: LocalEngine;
+  strategy: Strategy;
+  container: Container;
+}
+
+/** One rotation of `name` through `build`'s handler, driven as the service drives it, measured into `into`. */
+async function rotateOnce(build: Build, c: Case, name: string, fake: SecretsManagerFake, proxy: CountingProxy, into: Figures | undefined): Promise<void> {
   const sm = fake.client();
-  let users: string[] = [];
   try {
-    const setup = await setUp(db, strategy, fake);
-    const { name } = setup;
-    users = setup.users;
-    await sm.send(new RotateSecretCommand({ SecretId: name, RotateImmediately: false, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 } }));
-    let handler = newHandler(fake);
-    const rotate = async (output: Output): Promise<{ ms: number; calls: number; logins: [number, number] }> => {
-      const token = (await sm.send(new RotateSecretCommand({ SecretId: name }))).VersionId ?? '';
-      if (!warm) handler = newHandler(fake);
-      fake.resetCounts();
-      logins.ok = 0;
-      logins.failed = 0;
-      const started = performance.now();
-      for (const step of STEPS) await captured(output, () => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
-      return { ms: performance.now() - started, calls: fake.count(), logins: [logins.ok, logins.failed] };
-    };
-    await rotate(emptyOutput()); // warm-up: module loading, first connections, the alternate user's creation
-    const figures: Figures = { times: [], calls: [], logins: [], perOperation: new Map(), output: emptyOutput() };
-    for (let i = 0; i < rotations; i++) {
-      const { ms, calls, logins: made } = await rotate(figures.output);
-      figures.times.push(ms);
-      figures.calls.push(calls);
-      figures.logins.push(made);
-      for (const [op, n] of Object.entries(fake.counts())) figures.perOperation.set(op, (figures.perOperation.get(op) ?? 0) + n);
+    const token = (await sm.send(new RotateSecretCommand({ SecretId: name }))).VersionId ?? '';
+    const handler = await handlerOf(build, c.engine, c.container);
+    const output = into?.output ?? emptyOutput();
+    fake.resetCounts();
+    const connectionsBefore = proxy.connections;
+    const started = performance.now();
+    for (const step of STEPS) await captured(output, () => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
+    const ms = performance.now() - started;
+    if (into === undefined) return;
+    into.times.push(ms);
+    into.calls.push(fake.count());
+    into.logins.push(proxy.connections - connectionsBefore);
+    for (const [op, n] of Object.entries(fake.counts())) into.perOperation.set(op, (into.perOperation.get(op) ?? 0) + n);
+  } finally {
+    sm.destroy();
+  }
+}
+
+/** One case for every build, interleaved: `rounds` rounds of `perRound` rotations per build, the order swapped each round. */
+async function benchCase(c: Case, builds: readonly Build[], rotations: number, rounds: number, fake: SecretsManagerFake, proxy: CountingProxy, env: NodeJS.ProcessEnv): Promise<Figures[]> {
+  const db = await connectLocal(c.engine, env);
+  const sm = fake.client();
+  const users: string[][] = [];
+  try {
+    const names: string[] = [];
+    for (const build of builds) {
+      const setup = await setUp(db, c.strategy, fake, { host: '127.0.0.1', port: proxy.port });
+      users.push(setup.users);
+      names.push(setup.name);
+      await sm.send(new RotateSecretCommand({ SecretId: setup.name, RotateImmediately: false, RotationLambdaARN: LAMBDA_ARN, RotationRules: { AutomaticallyAfterDays: 30 } }));
+      // Warm-up, not measured: module loading, first connections, the alternate user's creation.
+      await rotateOnce(build, c, setup.name, fake, proxy, undefined);
+    }
+    const figures = builds.map(emptyFigures);
+    for (let round = 0; round < rounds; round++) {
+      const order = builds.map((_, i) => i);
+      if (round % 2 === 1) order.reverse();
+      const batch = Math.floor(rotations / rounds) + (round < rotations % rounds ? 1 : 0);
+      for (const i of order) {
+        for (let n = 0; n < batch; n++) await rotateOnce(builds[i] as Build, c, names[i] as string, fake, proxy, figures[i]);
+      }
     }
     return figures;
   } finally {
     sm.destroy();
-    await db.dropUsers(users);
+    for (const u of users) await db.dropUsers(u);
     await db.close();
   }
 }
 
-function report(engine: string, strategy: Strategy, warm: boolean, rotations: number, f: Figures): string {
+/** The per-rotation figures of one build in one case. */
+interface Summary {
+  median: number;
+  p90: number;
+  logins: number;
+  calls: number;
+  maxCalls: number;
+  info: number;
+  lines: number;
+  logBytes: number;
+  metricBytes: number;
+  perOperation: string;
+}
+
+function summarise(f: Figures): Summary {
+  const n = f.times.length;
   const times = [...f.times].sort((a, b) => a - b);
-  const per = (n: number): string => (n / rotations).toFixed(1);
-  const calls = f.calls.reduce((a, b) => a + b, 0) / rotations;
-  const accepted = f.logins.reduce((a, [ok]) => a + ok, 0);
-  const refused = f.logins.reduce((a, [, failed]) => a + failed, 0);
-  const perOp = [...f.perOperation].map(([op, n]) => `${op} ${per(n)}`).join(', ');
-  const { levels, logBytes, metricLines, metricBytes } = f.output;
-  const lines = [...levels.values()].reduce((a, b) => a + b, 0);
-  const byLevel = [...levels].map(([level, n]) => `${level} ${per(n)}`).join(', ');
-  return (
-    `${engine} ${strategy}, ${warm ? 'warm container (one handler)' : 'cold container (a handler per rotation)'}, ${rotations} rotations\n` +
-    `  Secrets Manager calls per rotation: ${calls.toFixed(1)} (max ${Math.max(...f.calls)}; ${perOp}); vs AWS's templates' 14: ${(calls / 14).toFixed(2)}\n` +
-    `  logins per rotation: ${per(accepted + refused)} (accepted ${per(accepted)}, refused ${per(refused)})\n` +
-    `  median ${percentile(times, 50).toFixed(1)} ms, p90 ${percentile(times, 90).toFixed(1)} ms per rotation (four invocations)\n` +
-    `  log lines per rotation at ${config.logLevel}: ${per(lines)} (${byLevel || 'none'}), ${per(logBytes)} bytes; ` +
-    `EMF metric lines: ${per(metricLines)}, ${per(metricBytes)} bytes\n`
+  const sum = (values: Iterable<number>): number => [...values].reduce((a, b) => a + b, 0);
+  return {
+    median: percentile(times, 50),
+    p90: percentile(times, 90),
+    logins: sum(f.logins) / n,
+    calls: sum(f.calls) / n,
+    maxCalls: Math.max(...f.calls),
+    info: (f.output.levels.get('INFO') ?? 0) / n,
+    lines: sum(f.output.levels.values()) / n,
+    logBytes: f.output.logBytes / n,
+    metricBytes: f.output.metricBytes / n,
+    perOperation: [...f.perOperation].map(([op, count]) => `${op} ${(count / n).toFixed(1)}`).join(', '),
+  };
+}
+
+const ratio = (a: number, b: number): string => (b === 0 ? '-' : (a / b).toFixed(2));
+const fixed = (n: number, digits = 1): string => n.toFixed(digits);
+
+function caseTable(c: Case, builds: readonly Build[], summaries: readonly Summary[]): string {
+  const rows = summaries.map(
+    (s, i) =>
+      `| ${builds[i]?.name ?? ''} | ${fixed(s.median)} | ${fixed(s.p90)} | ${fixed(s.logins)} | ${fixed(s.calls)} (max ${s.maxCalls}) | ${fixed(s.info)} | ${fixed(s.lines)} | ${fixed(s.logBytes, 0)} | ${fixed(s.metricBytes, 0)} |`,
   );
+  const [a, b] = summaries;
+  if (a !== undefined && b !== undefined) {
+    rows.push(
+      `| current / baseline | ${ratio(a.median, b.median)} | ${ratio(a.p90, b.p90)} | ${ratio(a.logins, b.logins)} | ${ratio(a.calls, b.calls)} | ${ratio(a.info, b.info)} | ${ratio(a.lines, b.lines)} | ${ratio(a.logBytes, b.logBytes)} | ${ratio(a.metricBytes, b.metricBytes)} |`,
+    );
+  }
+  return (
+    `\n${c.engine} ${c.strategy}, ${c.container} container\n` +
+    '| build | median ms | p90 ms | logins | Secrets Manager calls | INFO lines | log lines | log bytes | EMF bytes |\n|---|---|---|---|---|---|---|---|---|\n' +
+    rows.join('\n') +
+    '\n' +
+    summaries.map((s, i) => `  ${builds[i]?.name ?? ''} calls: ${s.perOperation}`).join('\n') +
+    '\n'
+  );
+}
+
+/** The environment a deployed rotation function has (serverless.yml's provider.environment), pointed at the fake. */
+function lambdaEnvironment(fake: SecretsManagerFake, scratch: string): NodeJS.ProcessEnv {
+  return {
+    AWS_REGION: FAKE_REGION,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'none'),
+    AWS_CONFIG_FILE: join(scratch, 'none'),
+    SECRETS_MANAGER_ENDPOINT: fake.endpoint,
+    AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
+    LOG_LEVEL: logLevel,
+    POWERTOOLS_SERVICE_NAME: 'rotator',
+    POWERTOOLS_METRICS_NAMESPACE: 'Rotator',
+    ROTATION_STRATEGY: 'single-user',
+  };
+}
+
+function repoRoot(): string {
+  // bench/ under the repository (run through tsx, never from dist/).
+  return dirname(import.meta.dirname);
 }
 
 const { values } = parseArgs({
   options: {
-    rotations: { type: 'string', default: '30' },
+    rotations: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '5' },
+    baseline: { type: 'string', default: 'HEAD~1' },
     engine: { type: 'string', multiple: true },
     strategy: { type: 'string', multiple: true },
+    container: { type: 'string', multiple: true },
     postgres: { type: 'string', default: 'scram' },
   },
 });
-const rotations = Number(values.rotations);
-if (!Number.isInteger(rotations) || rotations < 1) throw new Error(`--rotations is "${values.rotations}"; use a whole number of at least 1`);
-const engines = values.engine ?? [...LOCAL_ENGINES];
-for (const name of engines) if (!(LOCAL_ENGINES as readonly string[]).includes(name)) throw new Error(`--engine is "${name}"; use one of ${LOCAL_ENGINES.join(', ')}`);
-const strategies = values.strategy ?? [...STRATEGIES_BENCHED];
-for (const s of strategies) if (!(STRATEGIES_BENCHED as readonly string[]).includes(s)) throw new Error(`--strategy is "${s}"; use one of ${STRATEGIES_BENCHED.join(', ')}`);
+const wholeNumber = (text: string, name: string): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is "${text}"; use a whole number of at least 1`);
+  return n;
+};
+const rotations = wholeNumber(values.rotations, 'rotations');
+const rounds = Math.min(wholeNumber(values.rounds, 'rounds'), rotations);
+const oneOf = <T extends string>(given: string[] | undefined, allowed: readonly T[], name: string): T[] => {
+  for (const v of given ?? []) if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${name} is "${v}"; use one of ${allowed.join(', ')}`);
+  return (given as T[] | undefined) ?? [...allowed];
+};
+const engines = oneOf(values.engine, LOCAL_ENGINES, 'engine');
+const strategies = oneOf(values.strategy, STRATEGIES_BENCHED, 'strategy');
+const containers = oneOf(values.container, CONTAINERS, 'container');
 if (values.postgres !== 'scram' && values.postgres !== 'local') throw new Error(`--postgres is "${values.postgres}"; use scram or local`);
-const scram = values.postgres === 'scram' && engines.includes('postgres') ? await startBenchPostgres() : undefined;
-const env: NodeJS.ProcessEnv =
-  scram === undefined
-    ? process.env
-    : { ...process.env, PGHOST: scram.cluster.host, PGPORT: String(scram.cluster.port), PGUSER: scram.cluster.superuser, PGPASSWORD: scram.cluster.superuserPassword, PGDATABASE: 'postgres' };
-if (scram !== undefined) process.stdout.write(`PostgreSQL ${scram.version}, a throwaway cluster enforcing scram-sha-256\n`);
-countLogins();
-const fake = await startSecretsManagerFake();
+
+const repo = repoRoot();
+const scratch = mkdtempSync(join(tmpdir(), 'rotator-bench-aws-'));
+let baseline: Baseline | undefined;
+const cleanups: Array<() => Promise<void> | void> = [() => rmSync(scratch, { recursive: true, force: true })];
 try {
+  baseline = values.baseline === 'none' ? undefined : checkoutBaseline(repo, values.baseline);
+  if (baseline !== undefined) cleanups.push(baseline.remove);
+  const trees = [{ name: 'current', root: repo }, ...(baseline === undefined ? [] : [{ name: `baseline ${baseline.label}`, root: baseline.dir }])];
+  const builds: Build[] = [];
+  for (const [i, tree] of trees.entries()) {
+    const bundles = {} as Record<LocalEngine, string>;
+    for (const engine of engines) {
+      bundles[engine] = join(scratch, `build${i}`, `${engine}.mjs`);
+      await bundleFunction(tree.root, HANDLERS[engine], bundles[engine]);
+    }
+    builds.push({ name: tree.name, bundles, warm: new Map() });
+  }
+
+  const scram = values.postgres === 'scram' && engines.includes('postgres') ? await startBenchPostgres() : undefined;
+  if (scram !== undefined) cleanups.push(scram.stop);
+  const env: NodeJS.ProcessEnv =
+    scram === undefined
+      ? process.env
+      : { ...process.env, PGHOST: scram.cluster.host, PGPORT: String(scram.cluster.port), PGUSER: scram.cluster.superuser, PGPASSWORD: scram.cluster.superuserPassword, PGDATABASE: 'postgres' };
+  const fake = await startSecretsManagerFake();
+  cleanups.push(() => fake.close());
+  const proxies = new Map<LocalEngine, CountingProxy>();
+  for (const engine of engines) {
+    const target = engine === 'postgres' ? { host: env.PGHOST ?? '127.0.0.1', port: Number(env.PGPORT ?? 5432) } : { host: env.MYSQL_HOST ?? '127.0.0.1', port: Number(env.MYSQL_TCP_PORT ?? 3306) };
+    const proxy = await startCountingProxy(target.host, target.port);
+    cleanups.push(proxy.close);
+    proxies.set(engine, proxy);
+  }
+  // The bundles read their settings at import, as a function reads its environment at init.
+  // The SDK warns on every fresh client under Node 20 (this machine) that it will need Node 22 (what Lambda runs);
+  // Node prints process warnings to stderr, which would count as the handler's log lines.
+  process.removeAllListeners('warning');
+  Object.assign(process.env, lambdaEnvironment(fake, scratch));
+
+  process.stdout.write(
+    `node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'})${scram === undefined ? '' : `, PostgreSQL ${scram.version} enforcing scram-sha-256`}; ` +
+      `${rotations} rotations per build and case after one warm-up, in ${rounds} interleaved rounds; LOG_LEVEL ${logLevel}\n` +
+      `builds: ${builds.map((b) => b.name).join(' against ')}\n`,
+  );
+  const summary: string[] = [];
   for (const engine of engines) {
     for (const strategy of strategies) {
-      for (const warm of [true, false]) {
-        const f = await bench(engine as LocalEngine, strategy as Strategy, rotations, fake, warm, env);
-        process.stdout.write(report(engine, strategy as Strategy, warm, rotations, f));
+      for (const container of containers) {
+        const c: Case = { engine, strategy, container };
+        const figures = await benchCase(c, builds, rotations, rounds, fake, proxies.get(engine) as CountingProxy, env);
+        const s = figures.map(summarise);
+        process.stdout.write(caseTable(c, builds, s));
+        const [a, b] = s;
+        if (a !== undefined) {
+          const vs = (x: number, y: number | undefined, digits = 1): string => (y === undefined ? fixed(x, digits) : `${fixed(x, digits)} / ${fixed(y, digits)}`);
+          summary.push(
+            `| ${engine} ${strategy}, ${container} | ${b === undefined ? '-' : ratio(a.median, b.median)} | ${b === undefined ? '-' : ratio(a.p90, b.p90)} | ` +
+              `${vs(a.logins, b?.logins)} | ${vs(a.calls, b?.calls)} | ${vs(a.info, b?.info)} | ${vs(a.logBytes, b?.logBytes, 0)} |`,
+          );
+        }
       }
     }
   }
+  process.stdout.write(
+    `\nSummary (current${baseline === undefined ? '' : ' / baseline'}), per rotation\n` +
+      '| case | median ratio | p90 ratio | logins | Secrets Manager calls | INFO lines | log bytes |\n|---|---|---|---|---|---|---|\n' +
+      summary.join('\n') +
+      '\n',
+  );
 } finally {
-  await fake.close();
-  await scram?.stop();
+  for (const cleanup of cleanups.reverse()) await cleanup();
 }
