@@ -9,9 +9,9 @@
  *   (bench/postgres.ts), as on RDS (`--postgres local` uses the PG* variables instead); MariaDB is the local server.
  * - Each build rotates its own secret and users. Per case (engine, strategy, container) the rotations run in rounds,
  *   a batch of one build then of the other, the order swapped every round, so both see the same machine load.
- * - A warm container is one import of the bundle serving every rotation; a cold one is a fresh import (a new module
- *   instance: new SDK clients, connections, engine memory) per rotation, as a rotation 30 days later gets. The import
- *   itself is not timed here (`npm run bench:bundle` measures it).
+ * - A warm container is one import of the bundle serving every rotation; a cold one is a fresh node process per
+ *   rotation (new SDK clients, connections, engine memory), as a rotation 30 days later gets. The import itself is not
+ *   timed here (`npm run bench:bundle` measures it).
  * - Per rotation: the time of the four invocations, Secrets Manager calls (counted by the fake), database logins
  *   (TCP connections through a counting proxy in front of each server: every login the rotator attempts, accepted or
  *   refused), and what the handler writes (log lines by level and their bytes, EMF metric lines), at LOG_LEVEL
@@ -22,11 +22,13 @@
  */
 import { CreateSecretCommand, RotateSecretCommand, type Tag } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { STEPS } from '../shared/engine.js';
@@ -146,17 +148,49 @@ interface Build {
   warm: Map<LocalEngine, Handler>;
 }
 
-let freshImports = 0;
-
-/** The handler of `build` for `engine`: the warm import, or a new module instance (a cold container). */
-async function handlerOf(build: Build, engine: LocalEngine, container: Container): Promise<Handler> {
-  const warm = build.warm.get(engine);
-  if (container === 'warm' && warm !== undefined) return warm;
-  const url = pathToFileURL(build.bundles[engine]).href + (container === 'cold' ? `?cold=${++freshImports}` : '');
-  const { handler } = (await import(url)) as { handler?: Handler };
+/** The warm container of `build` for `engine`: one import of its bundle, serving every rotation. */
+async function warmHandler(build: Build, engine: LocalEngine): Promise<Handler> {
+  const known = build.warm.get(engine);
+  if (known !== undefined) return known;
+  const { handler } = (await import(pathToFileURL(build.bundles[engine]).href)) as { handler?: Handler };
   if (typeof handler !== 'function') throw new Error(`${build.bundles[engine]} exports no handler`);
-  if (container === 'warm') build.warm.set(engine, handler);
+  build.warm.set(engine, handler);
   return handler;
+}
+
+/**
+ * A cold container: a fresh node process imports the bundle and invokes its handler once per event, then writes the
+ * time of the invocations (not of the import) to fd 3. Its stdout and stderr are the handler's output, as on Lambda.
+ * A process per rotation, because a module instance imported in this process could never be freed (about 30 MB each).
+ */
+const COLD_SCRIPT = `
+import { writeSync } from 'node:fs';
+const { handler } = await import(process.argv[1]);
+const context = { functionName: 'rotator-bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 60000 };
+const started = performance.now();
+for (const event of JSON.parse(process.argv[2])) await handler(event, context);
+writeSync(3, String(performance.now() - started));
+`;
+
+function coldRotation(bundle: string, events: readonly object[], output: Output): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // --no-warnings: the SDK warns under Node 20 (this machine) that it will need Node 22 (what Lambda runs).
+    const child = spawn(process.execPath, ['--no-warnings', '--input-type=module', '-e', COLD_SCRIPT, pathToFileURL(bundle).href, JSON.stringify(events)], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    const text = { out: '', err: '', time: '' };
+    const [, stdout, stderr, fd3] = child.stdio as unknown as Readable[];
+    stdout?.on('data', (chunk: Buffer) => (text.out += chunk.toString('utf8')));
+    stderr?.on('data', (chunk: Buffer) => (text.err += chunk.toString('utf8')));
+    fd3?.on('data', (chunk: Buffer) => (text.time += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      for (const line of `${text.out}\n${text.err}`.split('\n')) if (line.length > 0) countLine(line, output);
+      const ms = Number(text.time);
+      if (code === 0 && Number.isFinite(ms)) resolve(ms);
+      else reject(new Error(`the cold container exited with ${String(code)}: ${text.err.slice(-2000)}`));
+    });
+  });
 }
 
 interface Figures {
@@ -205,13 +239,19 @@ async function rotateOnce(build: Build, c: Case, name: string, fake: SecretsMana
   const sm = fake.client();
   try {
     const token = (await sm.send(new RotateSecretCommand({ SecretId: name }))).VersionId ?? '';
-    const handler = await handlerOf(build, c.engine, c.container);
+    const events = STEPS.map((step) => ({ SecretId: name, ClientRequestToken: token, Step: step }));
     const output = into?.output ?? emptyOutput();
+    const handler = c.container === 'warm' ? await warmHandler(build, c.engine) : undefined;
     fake.resetCounts();
     const connectionsBefore = proxy.connections;
-    const started = performance.now();
-    for (const step of STEPS) await captured(output, () => handler({ SecretId: name, ClientRequestToken: token, Step: step }, context));
-    const ms = performance.now() - started;
+    let ms: number;
+    if (handler === undefined) {
+      ms = await coldRotation(build.bundles[c.engine], events, output);
+    } else {
+      const started = performance.now();
+      for (const event of events) await captured(output, () => handler(event, context));
+      ms = performance.now() - started;
+    }
     if (into === undefined) return;
     into.times.push(ms);
     into.calls.push(fake.count());
@@ -366,8 +406,9 @@ const cleanups: Array<() => Promise<void> | void> = [() => rmSync(scratch, { rec
 try {
   baseline = values.baseline === 'none' ? undefined : checkoutBaseline(repo, values.baseline);
   if (baseline !== undefined) cleanups.push(baseline.remove);
-  const trees = [{ name: 'current', root: repo }, ...(baseline === undefined ? [] : [{ name: `baseline ${baseline.label}`, root: baseline.dir }])];
+  const trees = [{ name: 'current', root: repo }, ...(baseline === undefined ? [] : [{ name: 'baseline', root: baseline.dir }])];
   const builds: Build[] = [];
+  // Both builds are bundled before anything is measured.
   for (const [i, tree] of trees.entries()) {
     const bundles = {} as Record<LocalEngine, string>;
     for (const engine of engines) {
@@ -401,7 +442,7 @@ try {
   process.stdout.write(
     `node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'})${scram === undefined ? '' : `, PostgreSQL ${scram.version} enforcing scram-sha-256`}; ` +
       `${rotations} rotations per build and case after one warm-up, in ${rounds} interleaved rounds; LOG_LEVEL ${logLevel}\n` +
-      `builds: ${builds.map((b) => b.name).join(' against ')}\n`,
+      `current: the working tree${baseline === undefined ? '' : `; baseline: ${baseline.label}`}\n`,
   );
   const summary: string[] = [];
   for (const engine of engines) {
