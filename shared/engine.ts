@@ -86,7 +86,7 @@ export interface EngineOptions {
   newToken?: () => string;
   /** Completes master secrets before rotators see them (on AWS: RDS-managed secrets). Default: as stored. */
   resolveMaster?: MasterResolver;
-  /** A monotonic clock in ms, for how old a passed testSecret is (see #passedMomentsAgo). Default: performance.now. */
+  /** A monotonic clock in ms, for how old a passed step or a master read is (see MOMENTS_AGO_MS). Default: performance.now. */
   now?: () => number;
 }
 
@@ -128,11 +128,29 @@ interface Loaded {
 const MAX_REMEMBERED_VALUES = 256;
 
 /**
- * How long a testSecret that passed in this process stands in for finishSecret's own test (service-driven): AWS
- * invokes finishSecret right after testSecret returns, in the same warm container, so a minute covers the normal
- * path with room to spare, while a finishSecret invoked later (a retry, a hand-run step) tests again.
+ * How long what this process did for a rotation stands in for doing it again in a later step of the same rotation: a
+ * testSecret that passed (finishSecret's own test, service-driven), a setSecret that passed (TestInput.setMomentsAgo),
+ * and the master secret as read (#readMaster). AWS invokes each step right after the one before returns, in the same
+ * warm container, so a minute covers the normal path with room to spare, while a step invoked later (a retry, a
+ * hand-run step) does its own work again.
  */
-const TESTED_TRUST_MS = 60_000;
+const MOMENTS_AGO_MS = 60_000;
+
+/** A step that passed in this process: when, and a hash of the inputs it was given (testFingerprint). */
+interface Passed {
+  at: number;
+  fingerprint: string;
+}
+
+/** The master secret as one rotation read it (see #readMaster): the raw value too, to register it with the redactor
+ * on every use. */
+interface RememberedMaster {
+  token: string;
+  masterId: string;
+  at: number;
+  raw: string;
+  master: MasterCredential;
+}
 
 export class RotationEngine {
   readonly #store: SecretStore;
@@ -149,8 +167,12 @@ export class RotationEngine {
   /** The CURRENT version id each PENDING value this engine stored was derived from (by secret and token): in a warm
    * container the later steps check it without asking the store for creation dates. */
   readonly #derivedFrom = new Map<string, string>();
-  /** When testSecret last passed in this process, by secret and token, for the test's exact inputs (#testFingerprint). */
-  readonly #tested = new Map<string, { at: number; fingerprint: string }>();
+  /** When testSecret last passed in this process, by secret and token, for the test's exact inputs (testFingerprint). */
+  readonly #tested = new Map<string, Passed>();
+  /** When setSecret last passed in this process, by secret and token, for the same inputs (TestInput.setMomentsAgo). */
+  readonly #set = new Map<string, Passed>();
+  /** The master each secret's rotation under way in this process read, by secret id (one rotation at a time each). */
+  readonly #masters = new Map<string, RememberedMaster>();
   readonly #now: () => number;
 
   constructor(options: EngineOptions) {
@@ -338,8 +360,9 @@ export class RotationEngine {
     let createdHere = false;
     if (pending === undefined) {
       const prepared = await this.#load(info, options);
-      await this.#checkMaster(prepared, options);
+      // The token first, so the master read to check it is the one this rotation's steps use (#readMaster).
       token = this.#newToken();
+      await this.#checkMaster(prepared, token, options);
       progress.token = token;
       assertLeaseHeld(lost, secretId); // startRotation takes no signal
       await this.#store.startRotation(secretId, token);
@@ -390,9 +413,9 @@ export class RotationEngine {
 
   /** The master secret a strategy needs, read (and resolved) once before a rotation starts: missing or unreadable,
    * the rotation fails before it has created anything. */
-  async #checkMaster({ current, rotator, strategy }: Loaded, options: RunOptions): Promise<void> {
+  async #checkMaster({ info, current, rotator, strategy }: Loaded, token: string, options: RunOptions): Promise<void> {
     const masterId = rotator.masterSecretId(current, strategy);
-    if (masterId !== undefined) await this.#readMaster(masterId, { logger: this.#logger, signal: options.signal });
+    if (masterId !== undefined) await this.#readMaster(masterId, { logger: this.#logger, signal: options.signal }, { secretId: info.secretId, token });
   }
 
   /**
@@ -460,7 +483,15 @@ export class RotationEngine {
   ): Promise<StepResult> {
     const started = performance.now();
     const logger = this.#logger.child({ secretId: info.secretId, versionId: token, step });
-    const outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options));
+    let outcome: StepOutcome;
+    try {
+      outcome = await this.#guarded(info, token, logger, async () => this.#step(step, await load(), token, logger, options));
+    } catch (error) {
+      // Whatever failed, the master this rotation remembered may be why (rotated since it was read: an auth failure
+      // with the old password): the retry reads it fresh (#readMaster).
+      this.#masters.delete(info.secretId);
+      throw error;
+    }
     const result = { step, outcome, ms: Math.round(performance.now() - started) };
     logger[options.outcomeLevel](`${step}: ${outcome}`, { outcome, ms: result.ms });
     return result;
@@ -498,19 +529,23 @@ export class RotationEngine {
         return outcome;
       }
       case 'setSecret':
-        return this.#setSecret(loaded, token, ctx);
-      case 'testSecret': {
-        const key = versionKey(loaded.info.secretId, token);
-        // A test that fails (or dies) leaves no record of an earlier pass: the latest test has the last word.
-        this.#tested.delete(key);
-        const pending = await this.#readPending(loaded, token, ctx);
-        await loaded.rotator.test(pending, ctx, this.#testInput(loaded, ctx));
-        remember(this.#tested, key, { at: this.#now(), fingerprint: testFingerprint(loaded, pending) });
-        return 'done';
-      }
-      case 'finishSecret':
+        return this.#recordingPass(this.#set, loaded, token, ctx, (pending) => this.#setSecret(loaded, token, pending, ctx));
+      case 'testSecret':
+        // Service-driven, setSecret ran in this process moments ago when AWS invoked it on this warm container. Self-
+        // driven (rotate), set ran just before in the same loop, on the same loaded inputs, under the rotation lock
+        // (on AWS the service's own invocation may overlap, with the same token and idempotent steps): the record is
+        // seconds old there too, and the fingerprint and window are checked the same way rather than assumed.
+        return this.#recordingPass(this.#tested, loaded, token, ctx, async (pending) => {
+          await loaded.rotator.test(pending, ctx, this.#testInput(loaded, token, ctx, this.#passedMomentsAgo(this.#set, loaded, token, pending)));
+          return 'done';
+        });
+      case 'finishSecret': {
         if (options.testBeforePromote === true) await this.#testBeforePromote(loaded, token, ctx);
-        return this.#finishSecret(loaded.info, token, ctx);
+        const outcome = await this.#finishSecret(loaded.info, token, ctx);
+        // The rotation is over: its master is not kept in memory longer than it is of use.
+        this.#masters.delete(loaded.info.secretId);
+        return outcome;
+      }
     }
   }
 
@@ -529,7 +564,7 @@ export class RotationEngine {
       },
       readMaster: async () => {
         if (masterId === undefined) throw new RotatorError('INVALID_SECRET', `secret ${info.secretId} names no master secret ("masterarn")`);
-        return (await this.#readMaster(masterId, ctx)).value;
+        return (await this.#readMaster(masterId, ctx, { secretId: info.secretId, token })).value;
       },
     };
     const pending = await rotator.createPending(input, ctx);
@@ -552,13 +587,11 @@ export class RotationEngine {
     return 'done';
   }
 
-  async #setSecret(loaded: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
-    const { info, current, rotator, strategy } = loaded;
-    const pending = await this.#readPending(loaded, token, ctx);
+  async #setSecret({ info, current, rotator, strategy }: Loaded, token: string, pending: SecretObject, ctx: RotatorContext): Promise<StepOutcome> {
     const setFirst = rotator.setBeforeWorks?.includes(strategy) === true;
     if (!setFirst && (await rotator.works(pending, ctx, strategy))) return 'already-done';
     const masterId = rotator.masterSecretId(current, strategy);
-    const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx);
+    const master = masterId === undefined ? undefined : await this.#readMaster(masterId, ctx, { secretId: info.secretId, token });
     try {
       await rotator.set(
         {
@@ -581,16 +614,20 @@ export class RotationEngine {
     return 'done';
   }
 
-  /** What testSecret needs besides the pending value; the master is read only if the rotator asks (alternating users). */
-  #testInput({ info, current, rotator, strategy }: Loaded, ctx: RotatorContext): TestInput {
+  /**
+   * What testSecret needs besides the pending value; the master is read only if the rotator asks (alternating users).
+   * `setMomentsAgo` as TestInput says: only for testSecret itself, never for finishSecret's own test (#testBeforePromote).
+   */
+  #testInput({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext, setMomentsAgo: boolean): TestInput {
     return {
       strategy,
       current,
       readMaster: async () => {
         const masterId = rotator.masterSecretId(current, strategy);
         if (masterId === undefined) throw new RotatorError('INVALID_SECRET', `secret ${info.secretId} names no master secret ("masterarn")`);
-        return this.#readMaster(masterId, ctx);
+        return this.#readMaster(masterId, ctx, { secretId: info.secretId, token });
       },
+      setMomentsAgo,
     };
   }
 
@@ -601,12 +638,14 @@ export class RotationEngine {
    */
   async #testBeforePromote(loaded: Loaded, token: string, ctx: RotatorContext): Promise<void> {
     const pending = await this.#readPending(loaded, token, ctx);
-    if (this.#passedMomentsAgo(loaded, token, pending)) {
-      ctx.logger.debug(`testSecret passed for this value in the last ${TESTED_TRUST_MS / 1000}s in this process; not logging in again`);
+    if (this.#passedMomentsAgo(this.#tested, loaded, token, pending)) {
+      ctx.logger.debug(`testSecret passed for this value in the last ${MOMENTS_AGO_MS / 1000}s in this process; not logging in again`);
       return;
     }
     try {
-      await loaded.rotator.test(pending, ctx, this.#testInput(loaded, ctx));
+      // Never setMomentsAgo: this test runs only when no testSecret of this process passed moments ago (a cold
+      // container, a late, repeated or out-of-order finishSecret), and there it proves everything itself.
+      await loaded.rotator.test(pending, ctx, this.#testInput(loaded, token, ctx, false));
     } catch (error) {
       const e = toRotatorError(error);
       throw new RotatorError(e.code, `finishSecret did not make version ${token} CURRENT: it does not pass testSecret (${e.message})`, { retryable: e.retryable });
@@ -614,19 +653,43 @@ export class RotationEngine {
   }
 
   /**
-   * Whether the test finishSecret would run now is one that already passed in this process less than
-   * TESTED_TRUST_MS ago. The record is made only by a testSecret that passed (and removed by one that starts), under
-   * the same secret and token, and its fingerprint covers everything that test was given: the pending value as
-   * parsed (read now by the same #readPending the test would use), CURRENT's version and the strategy. So skipping
-   * promotes only a value that passed testSecret with those inputs seconds ago; what a login cannot prove twice in
-   * such a window (a password changed back by hand meanwhile) the window bounds, as the gap between AWS's own
-   * testSecret and finishSecret invocations does.
+   * Whether a step of `records` (#tested, #set) passed in this process less than MOMENTS_AGO_MS ago with the very
+   * inputs a later step has now. A record is made only by a step that passed (and removed by one that starts:
+   * #recordingPass), under the same secret and token, and its fingerprint covers everything that step was given: the
+   * pending value as parsed (read now by the same #readPending the step used), CURRENT's version and the strategy. So
+   * trusting it trusts only what passed with those inputs seconds ago; what a login cannot prove twice in such a
+   * window (a password changed back by hand meanwhile) the window bounds, as the gap between AWS's own invocations of
+   * consecutive steps does.
    */
-  #passedMomentsAgo(loaded: Loaded, token: string, pending: SecretObject): boolean {
-    const record = this.#tested.get(versionKey(loaded.info.secretId, token));
-    if (record === undefined) return false;
-    const age = this.#now() - record.at;
-    return age >= 0 && age < TESTED_TRUST_MS && record.fingerprint === testFingerprint(loaded, pending);
+  #passedMomentsAgo(records: Map<string, Passed>, loaded: Loaded, token: string, pending: SecretObject): boolean {
+    const record = records.get(versionKey(loaded.info.secretId, token));
+    return record !== undefined && this.#momentsAgo(record.at) && record.fingerprint === testFingerprint(loaded, pending);
+  }
+
+  /** Whether a time of this.#now() is under MOMENTS_AGO_MS ago (and not ahead: a clock that went back trusts nothing). */
+  #momentsAgo(at: number): boolean {
+    const age = this.#now() - at;
+    return age >= 0 && age < MOMENTS_AGO_MS;
+  }
+
+  /**
+   * Runs a step whose pass a later step may trust (#passedMomentsAgo): an earlier record goes first, so a step that
+   * fails (or dies) leaves none, and the latest run has the last word; a pass is recorded with the fingerprint of the
+   * pending value the step was given.
+   */
+  async #recordingPass(
+    records: Map<string, Passed>,
+    loaded: Loaded,
+    token: string,
+    ctx: RotatorContext,
+    run: (pending: SecretObject) => Promise<StepOutcome>,
+  ): Promise<StepOutcome> {
+    const key = versionKey(loaded.info.secretId, token);
+    records.delete(key);
+    const pending = await this.#readPending(loaded, token, ctx);
+    const outcome = await run(pending);
+    remember(records, key, { at: this.#now(), fingerprint: testFingerprint(loaded, pending) });
+    return outcome;
   }
 
   async #finishSecret(info: SecretInfo, token: string, ctx: RotatorContext): Promise<StepOutcome> {
@@ -665,11 +728,29 @@ export class RotationEngine {
     return { info, current, rotator, engine, strategy };
   }
 
-  async #readMaster(masterId: string, ctx: RotatorContext): Promise<MasterCredential> {
-    // Another secret, not described here: read by stage.
+  /**
+   * The master secret, resolved. Another secret, not described here, so it is read by stage; labels move, so no store
+   * caches such a read. Within a rotation (`rotation`: the secret and token whose steps need it) the value read is
+   * remembered for that rotation's later steps in this process, for MOMENTS_AGO_MS from its read: one read per
+   * rotation where set, test (MariaDB's rights check) and self-driven rotate's check before the start each read it.
+   * Never across rotations (another token reads again), and never past the window. A master rotated between two
+   * steps makes the later step fail to log in with the remembered value; a failed step forgets it (#timedStep), so
+   * the retry (the service's, or the next run's) reads it fresh.
+   */
+  async #readMaster(masterId: string, ctx: RotatorContext, rotation?: { secretId: string; token: string }): Promise<MasterCredential> {
+    const kept = rotation === undefined ? undefined : this.#masters.get(rotation.secretId);
+    if (kept !== undefined && kept.token === rotation?.token && kept.masterId === masterId && this.#momentsAgo(kept.at)) {
+      // Registered on every use, as #readVersion does: the redactor forgets the values used least recently.
+      this.#logger.redactor.addSecretValue(kept.raw);
+      return kept.master;
+    }
+    // The window counts from before the read: the value is at least that fresh.
+    const at = this.#now();
     const raw = await this.#store.getValue(masterId, { stage: 'CURRENT' }, { signal: ctx.signal });
     this.#logger.redactor.addSecretValue(raw);
-    return this.#resolveMaster(masterId, parseSecretJson(raw, `master secret ${masterId}`), ctx);
+    const master = await this.#resolveMaster(masterId, parseSecretJson(raw, `master secret ${masterId}`), ctx);
+    if (rotation !== undefined) remember(this.#masters, rotation.secretId, { token: rotation.token, masterId, at, raw, master });
+    return master;
   }
 
   /**

@@ -36,6 +36,32 @@ async function current(store: SecretStore = t.store): Promise<Record<string, unk
   return JSON.parse(await store.getValue(SECRET, { stage: 'CURRENT' })) as Record<string, unknown>;
 }
 
+/**
+ * `base` answering `swapped` for the version `token` of SECRET once `swap()` is called. Versions are immutable in every
+ * store, and the engine recalls a value once read; to see another value under the same token, the recalled one must
+ * also be pushed out: `evict(e)` has `e` read 300 others (secrets other/<n>, described and read as SECRET).
+ */
+function swappingStore(base: SecretStore, token: string, swapped: string): { store: SecretStore; swap: () => void; evict: (e: RotationEngine) => Promise<void> } {
+  let swapping = false;
+  const other = (id: string): boolean => id.startsWith('other/');
+  const store = storeWith(base, {
+    describe: async (id, options) => ({ ...(await base.describe(other(id) ? SECRET : id, options)), secretId: id }),
+    getValue: (id, selector, options) =>
+      swapping && id === SECRET && 'versionId' in selector && selector.versionId === token
+        ? Promise.resolve(swapped)
+        : base.getValue(other(id) ? SECRET : id, selector, options),
+  });
+  return {
+    store,
+    swap: () => {
+      swapping = true;
+    },
+    evict: async (e) => {
+      for (let i = 0; i < 300; i++) await e.preflight(`other/${i}`);
+    },
+  };
+}
+
 beforeEach(async () => {
   t = createTestStore();
   target = new MemoryTarget();
@@ -288,26 +314,224 @@ describe('finishSecret trusts a testSecret that passed moments ago in this proce
   });
 
   it('a value swapped under the token is tested again and refused', async () => {
-    // Versions are immutable in every store, and the engine recalls a value once read; to see another value under the
-    // same token, the recalled one must have been pushed out (by 256 others) and the store must answer differently.
-    const swapped = JSON.stringify({ ...initial, password: 'swapped-password-1' });
-    let swap = false;
-    const other = (id: string): boolean => id.startsWith('other/');
-    const base: SecretStore = t.store;
-    const store = storeWith(base, {
-      describe: async (id, options) => ({ ...(await base.describe(other(id) ? SECRET : id, options)), secretId: id }),
-      getValue: (id, selector, options) =>
-        swap && id === SECRET && 'versionId' in selector && selector.versionId === token
-          ? Promise.resolve(swapped)
-          : base.getValue(other(id) ? SECRET : id, selector, options),
-    });
+    const { store, swap, evict } = swappingStore(t.store, token, JSON.stringify({ ...initial, password: 'swapped-password-1' }));
     const e = engine({ now, store });
     await testedIn(e);
-    for (let i = 0; i < 300; i++) await e.preflight(`other/${i}`);
-    swap = true;
+    await evict(e);
+    swap();
     await expectCode(e.runStep(SECRET, token, 'finishSecret'), 'TARGET_AUTH_FAILED');
     expect(tests()).toBe(2);
     expect(await currentId()).not.toBe(token);
+  });
+});
+
+describe('a rotation reads its master once in this process, and testSecret hears of a setSecret that passed moments ago', () => {
+  const token = 'tok-00000000-0000-0000-0000-000000000001';
+  const MASTER = 'app/master';
+  let clock: number;
+  const now = (): number => clock;
+  let masterReads: number;
+  /** What each call of the rotator's test was told (TestInput.setMomentsAgo), in order. */
+  let told: Array<boolean | undefined>;
+  let store: SecretStore;
+  /**
+   * The memory target, with a test that (as MariaDB's rights check does) logs in as the master with alternating users,
+   * and a third strategy that derives the same user as single-user (so a strategy change passes the PENDING checks).
+   */
+  const rotator = (): Rotator =>
+    rotatorWith(target, {
+      strategies: ['single-user', 'alternating-users', 'dual-password'],
+      test: async (pending, _ctx, input) => {
+        told.push(input?.setMomentsAgo);
+        if (input?.strategy === 'alternating-users') {
+          const master = await input.readMaster();
+          if (target.logins.get('admin') !== master.value.password) throw new RotatorError('TARGET_AUTH_FAILED', 'login as admin refused');
+        }
+        return target.test(pending);
+      },
+    });
+  const newEngine = (options: Partial<ConstructorParameters<typeof RotationEngine>[0]> = {}): RotationEngine => engine({ store, rotators: [rotator()], now, ...options });
+  const run = async (e: RotationEngine, ...steps: Step[]): Promise<void> => {
+    for (const step of steps) await e.runStep(SECRET, token, step);
+  };
+  /**
+   * `store` describing SECRET's CURRENT as another version, 'replaced-current', holding `value`, once `replace()` is
+   * called. The version keeps the dates of the real CURRENT, so for an engine that did not derive the PENDING value
+   * itself, the PENDING still fits.
+   */
+  const replacingCurrent = (value: string): { store: SecretStore; replace: () => void } => {
+    let replaced = false;
+    const base = store;
+    return {
+      store: storeWith(base, {
+        describe: async (id, options) => {
+          const info = await base.describe(id, options);
+          if (!replaced || id !== SECRET) return info;
+          return { ...info, versions: info.versions.map((v) => (v.stages.includes('CURRENT') ? { ...v, versionId: 'replaced-current' } : v)) };
+        },
+        getValue: (id, selector, options) =>
+          'versionId' in selector && selector.versionId === 'replaced-current' ? Promise.resolve(value) : base.getValue(id, selector, options),
+      }),
+      replace: () => {
+        replaced = true;
+      },
+    };
+  };
+
+  beforeEach(async () => {
+    clock = 1_000;
+    masterReads = 0;
+    told = [];
+    await t.store.createSecret(MASTER, JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+    target.logins.set('admin', 'master-password-1');
+    await t.store.putValue(SECRET, JSON.stringify({ ...initial, masterarn: MASTER }));
+    await t.store.updateRotation(SECRET, { enabled: true, strategy: 'alternating-users' });
+    await t.store.startRotation(SECRET, token);
+    const base: SecretStore = t.store;
+    store = storeWith(base, {
+      getValue: (id, selector, options) => {
+        if (id.startsWith(MASTER)) masterReads += 1;
+        return base.getValue(id, selector, options);
+      },
+    });
+  });
+
+  describe('the master', () => {
+    it('is read once for all the steps of a rotation, service-driven and self-driven', async () => {
+      await run(newEngine(), 'createSecret', 'setSecret', 'testSecret', 'finishSecret');
+      expect(await current()).toMatchObject({ username: 'app_clone' });
+      expect(masterReads).toBe(1);
+      // rotate checks the master before it starts the rotation, then sets and tests: one read for the three.
+      await newEngine().rotate(SECRET);
+      expect(await current()).toMatchObject({ username: 'app' });
+      expect(masterReads).toBe(2);
+    });
+
+    it('is read again by another rotation (another token)', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret', 'testSecret');
+      expect(masterReads).toBe(1);
+      await t.store.cancelRotation(SECRET, token);
+      const next = 'tok-00000000-0000-0000-0000-000000000002';
+      await t.store.startRotation(SECRET, next);
+      await e.runStep(SECRET, next, 'createSecret');
+      await e.runStep(SECRET, next, 'setSecret');
+      expect(masterReads).toBe(2);
+    });
+
+    it('is read again once the window has passed since it was read', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      clock += 59_999;
+      await run(e, 'testSecret');
+      expect(masterReads).toBe(1);
+      clock += 1;
+      await run(e, 'testSecret');
+      expect(masterReads).toBe(2);
+    });
+
+    it('rotated between two steps: the step fails with the remembered one, and its retry reads it again and passes', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      await t.store.putValue(MASTER, JSON.stringify({ ...initial, username: 'admin', password: 'master-password-2' }));
+      target.logins.set('admin', 'master-password-2');
+      await expectCode(e.runStep(SECRET, token, 'testSecret'), 'TARGET_AUTH_FAILED');
+      expect(masterReads).toBe(1);
+      await run(e, 'testSecret', 'finishSecret');
+      expect(masterReads).toBe(2);
+      expect(await current()).toMatchObject({ username: 'app_clone' });
+    });
+
+    it('is read again when CURRENT names another master', async () => {
+      await t.store.createSecret(`${MASTER}2`, JSON.stringify({ ...initial, username: 'admin', password: 'master-password-1' }), {});
+      const { store: replacing, replace } = replacingCurrent(JSON.stringify({ ...initial, masterarn: `${MASTER}2` }));
+      await run(newEngine(), 'createSecret'); // in another process, as above
+      const e = newEngine({ store: replacing });
+      await run(e, 'setSecret');
+      replace();
+      await run(e, 'testSecret');
+      expect(masterReads).toBe(2);
+    });
+
+    it('is registered with the redactor again when recalled, so a redactor that had forgotten it masks it again', async () => {
+      const redactor = new Redactor({ maxValues: 8 });
+      const e = newEngine({ logger: createLogger({ level: 'debug', redactor, write: (line) => recordOutput(line + '\n') }) });
+      await run(e, 'createSecret', 'setSecret');
+      for (let i = 0; i < 20; i++) redactor.add(`another-invocation-value-${i}`);
+      expect(redactor.redact('master-password-1')).toBe('master-password-1');
+      await run(e, 'testSecret');
+      expect(masterReads).toBe(1);
+      expect(redactor.redact('master-password-1')).toBe(REDACTED);
+    });
+  });
+
+  describe('setMomentsAgo', () => {
+    it('is true for testSecret right after setSecret in this process, self-driven too, and false in another process', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret', 'testSecret');
+      await run(newEngine(), 'testSecret');
+      expect(told).toEqual([true, false]);
+      await newEngine().rotate(SECRET);
+      expect(told).toEqual([true, false, true]);
+    });
+
+    it('is false once the window has passed since setSecret', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      clock += 60_000;
+      await run(e, 'testSecret');
+      expect(told).toEqual([false]);
+    });
+
+    it('is false after a setSecret that failed, even with an earlier one that passed', async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      // The memory target's works() answers for the login alone: the second setSecret fails there.
+      target.failNext.works = new RotatorError('TARGET_UNREACHABLE', 'timed out', { retryable: true });
+      await expectCode(e.runStep(SECRET, token, 'setSecret'), 'TARGET_UNREACHABLE');
+      await run(e, 'testSecret');
+      expect(told).toEqual([false]);
+    });
+
+    it('is false when the strategy changed after setSecret', async () => {
+      await t.store.updateRotation(SECRET, { enabled: true, strategy: 'single-user' });
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      await t.store.updateRotation(SECRET, { enabled: true, strategy: 'dual-password' });
+      await run(e, 'testSecret');
+      expect(told).toEqual([false]);
+    });
+
+    it('is false when CURRENT is another version than setSecret had', async () => {
+      // The same value under another version id: the PENDING checks pass it (its dates are CURRENT's), the fingerprint not.
+      const { store: replacing, replace } = replacingCurrent(JSON.stringify({ ...initial, masterarn: MASTER }));
+      await run(newEngine(), 'createSecret'); // in another process: this one has no derivation to compare CURRENT with
+      const e = newEngine({ store: replacing });
+      await run(e, 'setSecret');
+      replace();
+      await run(e, 'testSecret');
+      expect(told).toEqual([false]);
+    });
+
+    it('is false for another pending value under the token', async () => {
+      await run(newEngine(), 'createSecret');
+      const { store: swapping, swap, evict } = swappingStore(store, token, JSON.stringify({ ...initial, username: 'app_clone', password: 'swapped-password-1', masterarn: MASTER }));
+      const e = newEngine({ store: swapping });
+      await run(e, 'setSecret');
+      await evict(e);
+      swap();
+      await expectCode(e.runStep(SECRET, token, 'testSecret'), 'TARGET_AUTH_FAILED');
+      expect(told).toEqual([false]);
+    });
+
+    it("is never given to finishSecret's own test", async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      await run(newEngine(), 'testSecret'); // another process: finishSecret here has no pass to trust, and tests again
+      await run(e, 'finishSecret');
+      expect(told).toEqual([false, false]);
+      expect(await current()).toMatchObject({ username: 'app_clone' });
+    });
   });
 });
 
