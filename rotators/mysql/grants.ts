@@ -44,6 +44,10 @@ import {
  *   hold the raw values, so nothing has to be unescaped; the string literals of `SHOW CREATE USER` and `SHOW
  *   GRANTS` follow each server's own escaping (MariaDB prints backslash escapes even under NO_BACKSLASH_ESCAPES)
  *   and what SHOW GRANTS shows of TLS and limits differs between versions.
+ * - What is read, and how often: one SELECT on mysql.user gives the accounts of both users with their TLS
+ *   requirements and limits (used by the copy, by the caller's password change through `CopyReport.hosts`, and by
+ *   missingRights), then SHOW GRANTS once per account, the only complete view of its grants. When the grants,
+ *   TLS and limits already match (every rotation after the first), nothing is executed and nothing read again.
  * - User and host names are bound as parameters (`values`), never spliced into a SELECT; DCL cannot take
  *   parameters, so account names go through sql.account() (backticks, unaffected by sql_mode) and TLS strings
  *   through sql.literal() for the session's sql_mode.
@@ -86,6 +90,11 @@ export interface CopyReport {
    * dropped: something may use them); the caller should warn, since they keep whatever rights they had.
    */
   extraHosts: string[];
+  /**
+   * Every host the alternate user has an account on once the copy is done (those of `accounts`, then `extraHosts`),
+   * from the same read of mysql.user: the caller sets the password on exactly these without reading it again.
+   */
+  hosts: string[];
   /** Whether anything was changed; false on a second call. */
   changed: boolean;
 }
@@ -104,9 +113,15 @@ function text(value: unknown): string {
 
 const PASSTHROUGH_CODES = new Set<ErrorCode>(['TARGET_UNREACHABLE', 'TARGET_AUTH_FAILED', 'TARGET_TLS']);
 
+/** An account's row of mysql.user: its host, and the columns of its TLS requirement and resource limits (optionsOf). */
+interface AccountRow {
+  host: string;
+  row: Record<string, unknown>;
+}
+
 /** The alternate's account for a host of the source: host names compare case-insensitively on MySQL, so the stored spelling wins. */
-function matchingHost(host: string, targetHosts: readonly string[]): string | undefined {
-  return targetHosts.find((h) => h === host) ?? targetHosts.find((h) => h.toLowerCase() === host.toLowerCase());
+function matchingAccount(host: string, targetRows: readonly AccountRow[]): AccountRow | undefined {
+  return targetRows.find((r) => r.host === host) ?? targetRows.find((r) => r.host.toLowerCase() === host.toLowerCase());
 }
 
 class Copier {
@@ -160,11 +175,31 @@ class Copier {
     }
   }
 
-  async hostsOf(user: string): Promise<string[]> {
-    const rows = await this.run<{ host: unknown }>('SELECT Host AS host FROM mysql.user WHERE User = ? ORDER BY Host', 'reading mysql.user', `user '${user}'`, {
-      values: [user],
-    });
-    return rows.map((r) => text(r.host));
+  /** The columns of mysql.user that hold an account's TLS requirement and resource limits. */
+  private get optionColumns(): string {
+    return `ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, max_connections, max_user_connections${this.flavor === 'mariadb' ? ', max_statement_time' : ''}`;
+  }
+
+  /**
+   * Every account of both users, with its TLS requirement and resource limits, in one read of mysql.user. The server
+   * says which user a row belongs to with the same comparison as its WHERE (`User = ?`), so nothing about how it
+   * compares names is assumed here.
+   */
+  async readAccounts(): Promise<{ source: AccountRow[]; target: AccountRow[] }> {
+    const rows = await this.run(
+      `SELECT User = ? AS of_source, User = ? AS of_target, Host AS host, ${this.optionColumns} FROM mysql.user WHERE User IN (?, ?) ORDER BY Host`,
+      'reading mysql.user',
+      `users '${this.from}' and '${this.to}'`,
+      { values: [this.from, this.to, this.from, this.to] },
+    );
+    const source: AccountRow[] = [];
+    const target: AccountRow[] = [];
+    for (const row of rows) {
+      const host = text(row.host);
+      if (Number(text(row.of_source)) === 1) source.push({ host, row });
+      if (Number(text(row.of_target)) === 1) target.push({ host, row });
+    }
+    return { source, target };
   }
 
   async readUnits(account: Account): Promise<GrantUnit[]> {
@@ -195,17 +230,18 @@ class Copier {
     return units;
   }
 
+  /** One account's TLS requirement and resource limits (an account just created: the server's defaults). */
   async readOptions(account: Account): Promise<{ tls: TlsRequirement; limits: ResourceLimits }> {
-    const mariadb = this.flavor === 'mariadb';
-    const rows = await this.run(
-      'SELECT ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, max_connections, max_user_connections' +
-        `${mariadb ? ', max_statement_time' : ''} FROM mysql.user WHERE User = ? AND Host = ?`,
-      'reading the TLS requirement in mysql.user',
-      show(account),
-      { values: [account.user, account.host] },
-    );
+    const rows = await this.run(`SELECT ${this.optionColumns} FROM mysql.user WHERE User = ? AND Host = ?`, 'reading the TLS requirement in mysql.user', show(account), {
+      values: [account.user, account.host],
+    });
     const row = rows[0];
     if (row === undefined) throw new RotatorError('TARGET_ERROR', `${this.doing}: ${show(account)} disappeared from mysql.user while it was being copied; run the rotation again`, { retryable: true });
+    return this.optionsOf(row, account);
+  }
+
+  /** Parsed only for the accounts compared, so an account left alone (an extra host) is never refused. */
+  optionsOf(row: Record<string, unknown>, account: Account): { tls: TlsRequirement; limits: ResourceLimits } {
     const type = text(row.ssl_type).toUpperCase();
     if (type !== '' && type !== 'ANY' && type !== 'X509' && type !== 'SPECIFIED') throw new RotatorError('TARGET_ERROR', `${show(account)} has an unknown ssl_type in mysql.user`);
     const limits: ResourceLimits = {
@@ -214,7 +250,7 @@ class Copier {
       maxConnectionsPerHour: text(row.max_connections),
       maxUserConnections: text(row.max_user_connections),
     };
-    if (mariadb) limits.maxStatementTime = text(row.max_statement_time);
+    if (this.flavor === 'mariadb') limits.maxStatementTime = text(row.max_statement_time);
     return { tls: { type, cipher: text(row.ssl_cipher), issuer: text(row.x509_issuer), subject: text(row.x509_subject) }, limits };
   }
 
@@ -261,18 +297,23 @@ class Copier {
     return { added, revoked };
   }
 
-  async copyHost(host: string, targetHosts: readonly string[], options: CopyOptions): Promise<AccountCopy> {
-    const source: Account = { user: this.from, host };
-    const existingHost = matchingHost(host, targetHosts);
-    const target: Account = { user: this.to, host: existingHost ?? host };
-    const created = existingHost === undefined;
+  /**
+   * Makes the alternate's account on the source's host a copy of it. The TLS requirement and limits of both come from
+   * copyAccount's one read of mysql.user (a created account's are read after CREATE USER); an ALTER runs only where
+   * they differ, and SHOW GRANTS of both accounts is all syncGrants reads when the grants already match.
+   */
+  async copyHost(source: AccountRow, targetRows: readonly AccountRow[], options: CopyOptions): Promise<AccountCopy> {
+    const sourceAccount: Account = { user: this.from, host: source.host };
+    const existing = matchingAccount(source.host, targetRows);
+    const target: Account = { user: this.to, host: existing?.host ?? source.host };
+    const created = existing === undefined;
     if (created) {
       await this.run(`CREATE USER ${sql.account(target)} ${options.createIdentifiedBy}`, 'CREATE USER', show(target), { secret: options.createIdentifiedBy });
     }
-    const { added, revoked } = await this.syncGrants(source, target);
+    const { added, revoked } = await this.syncGrants(sourceAccount, target);
 
-    const from = await this.readOptions(source);
-    const to = await this.readOptions(target);
+    const from = this.optionsOf(source.row, sourceAccount);
+    const to = existing === undefined ? await this.readOptions(target) : this.optionsOf(existing.row, target);
     const tlsChanged = !sameTls(from.tls, to.tls);
     if (tlsChanged) await this.run(`ALTER USER ${sql.account(target)} REQUIRE ${requireClause(from.tls, this.session.server)}`, 'ALTER USER ... REQUIRE', show(target));
     const limitsChanged = !sameLimits(from.limits, to.limits);
@@ -297,17 +338,17 @@ export async function copyAccount(session: MysqlSession, from: string, to: strin
   sql.identifier(from);
   sql.identifier(to);
   const copier = new Copier(session, from, to);
-  const hosts = await copier.hostsOf(from);
-  if (hosts.length === 0) {
+  const { source, target } = await copier.readAccounts();
+  if (source.length === 0) {
     throw new RotatorError(
       'TARGET_ERROR',
       `cannot copy the rights of user '${from}': mysql.user has no account of that user on this server; check the secret's username and that the master account may read mysql.user`,
     );
   }
-  const targetHosts = await copier.hostsOf(to);
   const accounts: AccountCopy[] = [];
-  for (const host of hosts) accounts.push(await copier.copyHost(host, targetHosts, options));
+  for (const row of source) accounts.push(await copier.copyHost(row, target, options));
   const used = new Set(accounts.map((a) => a.account.host));
+  const extraHosts = target.map((r) => r.host).filter((h) => !used.has(h));
   const sum = (f: (a: AccountCopy) => number): number => accounts.reduce((n, a) => n + f(a), 0);
   const report: CopyReport = {
     accounts,
@@ -316,7 +357,8 @@ export async function copyAccount(session: MysqlSession, from: string, to: strin
     grantsRevoked: sum((a) => a.grantsRevoked),
     tlsChanged: sum((a) => (a.tlsChanged ? 1 : 0)),
     limitsChanged: sum((a) => (a.limitsChanged ? 1 : 0)),
-    extraHosts: targetHosts.filter((h) => !used.has(h)),
+    extraHosts,
+    hosts: [...used, ...extraHosts],
     changed: false,
   };
   report.changed = report.created + report.grantsAdded + report.grantsRevoked + report.tlsChanged + report.limitsChanged > 0;
@@ -331,27 +373,26 @@ export async function copyAccount(session: MysqlSession, from: string, to: strin
  */
 export async function missingRights(session: MysqlSession, from: string, to: string): Promise<string[]> {
   const copier = new Copier(session, from, to, `comparing the rights of user '${to}' with those of '${from}'`);
-  const hosts = await copier.hostsOf(from);
-  if (hosts.length === 0) {
+  const { source, target } = await copier.readAccounts();
+  if (source.length === 0) {
     throw new RotatorError('TARGET_ERROR', `cannot compare the rights of user '${to}' with those of '${from}': mysql.user has no account of '${from}' on this server`);
   }
-  const targetHosts = await copier.hostsOf(to);
   const missing: string[] = [];
-  for (const host of hosts) {
-    const targetHost = matchingHost(host, targetHosts);
-    const source: Account = { user: from, host };
-    if (targetHost === undefined) {
-      missing.push(`the account ${show({ user: to, host })}`);
+  for (const s of source) {
+    const t = matchingAccount(s.host, target);
+    const sourceAccount: Account = { user: from, host: s.host };
+    if (t === undefined) {
+      missing.push(`the account ${show({ user: to, host: s.host })}`);
       continue;
     }
-    const target: Account = { user: to, host: targetHost };
-    for (const u of shortfall(await copier.readUnits(source), await copier.readUnits(target))) {
-      missing.push(`${u.kind === 'restriction' ? `${u.privilege} ON ${u.on} (denied by a partial revoke)` : describeUnit(u)} for ${show(target)}`);
+    const targetAccount: Account = { user: to, host: t.host };
+    for (const u of shortfall(await copier.readUnits(sourceAccount), await copier.readUnits(targetAccount))) {
+      missing.push(`${u.kind === 'restriction' ? `${u.privilege} ON ${u.on} (denied by a partial revoke)` : describeUnit(u)} for ${show(targetAccount)}`);
     }
-    const a = await copier.readOptions(source);
-    const b = await copier.readOptions(target);
-    if (!sameTls(a.tls, b.tls)) missing.push(`the TLS requirement of ${show(source)} for ${show(target)}`);
-    if (!sameLimits(a.limits, b.limits)) missing.push(`the resource limits of ${show(source)} for ${show(target)}`);
+    const a = copier.optionsOf(s.row, sourceAccount);
+    const b = copier.optionsOf(t.row, targetAccount);
+    if (!sameTls(a.tls, b.tls)) missing.push(`the TLS requirement of ${show(sourceAccount)} for ${show(targetAccount)}`);
+    if (!sameLimits(a.limits, b.limits)) missing.push(`the resource limits of ${show(sourceAccount)} for ${show(targetAccount)}`);
   }
   return missing;
 }

@@ -191,10 +191,34 @@ export function createMysqlRotator(options: MysqlRotatorOptions = {}): DatabaseR
     );
   };
 
-  /** Alternating users' testSecret: as the master, the pending user must hold every right of current's. */
+  /**
+   * Alternating users' testSecret: as the master, the pending user must hold every right of current's. Skipped when
+   * this process's setSecret for the same value, CURRENT and strategy returned under a minute ago (`setMomentsAgo`),
+   * because every return of setAlternating proves exactly what missingRights would check:
+   * - set returns only after copyAccount returned and the ALTER USER of every account it reported succeeded; any
+   *   failure (a GRANT refused, an ALTER that failed, an account that vanished) throws, and a set that throws is
+   *   never "set moments ago".
+   * - copyAccount returns only when, for every account of current's user in its read of mysql.user, the alternate
+   *   has one on the same host (matched as missingRights matches), syncGrants' last plan over SHOW GRANTS of both is
+   *   empty (planSync grants everything shortfall counts as missing, excess partial revokes included, or it throws
+   *   that the accounts still differ), and the TLS requirement and limits were equal or ALTERed to be.
+   * - extraHosts (accounts of the alternate on hosts current's user has none on) are outside missingRights too.
+   * - The engine's 'already-done' path cannot stand in for set here: works() answers false for alternating users
+   *   and SET_BEFORE_WORKS leaves them out, so the engine always runs set, and a set that did nothing never counts.
+   * What the trust gives up is a change someone else makes within that minute (a right revoked from the alternate,
+   * or granted to current's user), as finishSecret's trust in testSecret does; a cold container, a step run by hand
+   * or any other input compares again.
+   */
   const testAlternateRights = async (input: TestInput, pending: MysqlSecret, ctx: RotatorContext): Promise<void> => {
     const current = parse(input.current, 'the current secret');
     assertAlternate(pending, current);
+    if (input.setMomentsAgo === true) {
+      ctx.logger.debug('setSecret copied these rights to the alternate user moments ago in this process; not comparing them again as the master', {
+        user: pending.username,
+        from: current.username,
+      });
+      return;
+    }
     const master = await input.readMaster();
     const asMaster = masterEndpoint({ strategy: input.strategy, master: master.value, masterReplicaHosts: master.replicaHosts }, current, pending, ctx);
     await withSession(asMaster, settings, ctx, (session) => checkAlternateRights(session, targetOf(asMaster), current.username, pending.username));

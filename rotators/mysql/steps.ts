@@ -55,7 +55,14 @@ export function withSecrets(session: MysqlSession, secrets: readonly string[]): 
 /** Every host the user has an account on; TARGET_ERROR when there is none. */
 export async function accountHosts(session: StepSession, user: string, target: StepTarget): Promise<string[]> {
   const rows = await session.run<{ host: unknown }>(statements.accountHosts(user));
-  const hosts = rows.map((r) => (Buffer.isBuffer(r.host) ? r.host.toString('utf8') : String(r.host)));
+  return someHosts(
+    rows.map((r) => (Buffer.isBuffer(r.host) ? r.host.toString('utf8') : String(r.host))),
+    user,
+    target,
+  );
+}
+
+function someHosts(hosts: string[], user: string, target: StepTarget): string[] {
   if (hosts.length === 0) {
     throw new RotatorError('TARGET_ERROR', `${target.where} has no account for user "${user}" (looked up in mysql.user as user "${target.user}")`);
   }
@@ -87,7 +94,7 @@ export async function changeOwnPassword(
 
 /**
  * Alternating users, as the master: makes `to` a copy of `from` on every host (grants.ts), then sets the new
- * password on every account of `to`. Accounts it has to create get `placeholder`, a password nobody stores, so
+ * password on every account of `to` the copy found or made. Accounts it has to create get `placeholder`, a password nobody stores, so
  * the pending password logs in only once every account of `to` holds every right of `from`: a run that dies
  * between CREATE USER and the last GRANT (or a GRANT the master may not give) leaves an account nobody can use,
  * never a pending credential that works with fewer rights (invariant 8).
@@ -113,7 +120,9 @@ export async function setAlternatePassword(
       extraHosts: report.extraHosts,
     });
   }
-  const hosts = await accountHosts(session, to, target);
+  // The accounts the copy just read (or created), not a second read of mysql.user: an account of `to` that appeared
+  // since holds rights nobody copied, and keeps its password.
+  const hosts = someHosts(report.hosts, to, target);
   const accounts = hosts.map((host) => ({ user: to, host }));
   for (const statement of statements.alterAccountPassword(session.server, accounts, material)) await session.run(statement);
   ctx.logger.debug(report.created > 0 ? 'created the alternate user with the rights of the current one' : 'set the new password of the alternate user', {

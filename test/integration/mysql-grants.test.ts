@@ -295,7 +295,26 @@ describe('copyAccount on MariaDB', () => {
     expectNoChanges(report);
     expect(report.accounts).toHaveLength(2);
     expect(writes(statements)).toEqual([]);
+    // The cheapest read that proves it: both users' accounts, TLS and limits in one read of mysql.user, then SHOW
+    // GRANTS of each account, and nothing read again.
+    expect(statements.filter((t) => t.includes('mysql.user'))).toHaveLength(1);
+    expect(statements.filter((t) => t.startsWith('SHOW GRANTS'))).toHaveLength(4);
+    expect(statements).toHaveLength(5);
+    expect(report.hosts).toEqual(['%', 'localhost']);
     expect(await normalisedGrants({ user: clone, host: '%' })).toEqual(before);
+  });
+
+  it('reports every account of the alternate, extra hosts included, and leaves the extra ones alone', async () => {
+    const src = userName('extra');
+    const dst = `${src}_clone`;
+    const password = newPassword();
+    await adminQuery(`CREATE USER ${sql.account({ user: src, host: '%' })} ${identifiedBy(password)}`);
+    await adminQuery(`GRANT SELECT ON ${a()}.* TO ${sql.account({ user: src, host: '%' })}`);
+    await adminQuery(`CREATE USER ${sql.account({ user: dst, host: '10.9.%' })} ${identifiedBy(password)} WITH MAX_USER_CONNECTIONS 3`);
+    const { report } = await copyWith(src, dst, password);
+    expect(report).toMatchObject({ created: 1, grantsAdded: 1, extraHosts: ['10.9.%'], hosts: ['%', '10.9.%'] });
+    expect(await normalisedGrants({ user: dst, host: '10.9.%' })).toEqual(['GRANT USAGE ON *.* TO <grantee> WITH MAX_USER_CONNECTIONS 3']);
+    expectNoChanges((await copyWith(src, dst, password)).report);
   });
 
   it('revokes excess rights after granting missing ones, never revoking a right both accounts share', async () => {

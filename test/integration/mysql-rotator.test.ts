@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
+import mysqlCore from 'mysql2';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generatePassword } from '../../shared/password.js';
@@ -62,6 +63,22 @@ const testInput = (current: SecretObject): TestInput => ({
   readMaster: () => Promise.resolve({ value: master(), replicaHosts: [] }),
 });
 
+/** The logins made while `run` runs, counted at mysql2's connect (each rotator login calls it once, as bench/aws-rotate.ts counts them). */
+async function loginsDuring(run: () => Promise<unknown>): Promise<number> {
+  const proto = mysqlCore.Connection.prototype as unknown as { connect: (this: unknown, ...args: unknown[]) => unknown };
+  const connect = proto.connect;
+  let logins = 0;
+  proto.connect = function (this: unknown, ...args: unknown[]) {
+    logins += 1;
+    return connect.apply(this, args);
+  };
+  try {
+    await run();
+  } finally {
+    proto.connect = connect;
+  }
+  return logins;
+}
 
 function expectNoPassword(text: string): void {
   for (const p of passwords) {
@@ -323,6 +340,49 @@ describe('alternating-users', () => {
     // setSecret puts it all back, and the pending password works only once the account has its rights.
     await rotator.set({ strategy: 'alternating-users', current: back, pending: again, master: master() }, ctx);
     await rotator.test(again, ctx, testInput(back));
+  });
+
+  it('testSecret logs in as the pending user, and compares the rights as the master unless setSecret copied them moments ago', async () => {
+    const name = uniqueName('trust');
+    const clone = `${name}_clone`;
+    const password = newPassword();
+    await createUser(name, password, ['%', '127.0.0.1']);
+    const current = secretFor(name, password, { masterarn: 'arn:master' });
+    await admin(async (c) => {
+      await c.query(`CREATE DATABASE ${mysql.escapeId(`${name}_db`)}`);
+      for (const host of ['%', '127.0.0.1']) await c.query(`GRANT SELECT ON ${mysql.escapeId(`${name}_db`)}.* TO ${quoteAccount(name, host)}`);
+    });
+    const pending = rotator.createPending({ strategy: 'alternating-users', current, generatePassword: () => newPassword() });
+    await rotator.set({ strategy: 'alternating-users', current, pending, master: master() }, ctx);
+
+    let masterReads = 0;
+    const input = (setMomentsAgo?: boolean): TestInput => ({
+      ...testInput(current),
+      readMaster: () => {
+        masterReads += 1;
+        return Promise.resolve({ value: master(), replicaHosts: [] });
+      },
+      ...(setMomentsAgo === undefined ? {} : { setMomentsAgo }),
+    });
+    // Cold container, a step run by hand: the pending user, then the master.
+    expect(await loginsDuring(() => rotator.test(pending, ctx, input()))).toBe(2);
+    expect(await loginsDuring(() => rotator.test(pending, ctx, input(false)))).toBe(2);
+    expect(masterReads).toBe(2);
+    // setSecret proved the rights seconds ago in this process: the pending login alone.
+    lines.length = 0;
+    expect(await loginsDuring(() => rotator.test(pending, ctx, input(true)))).toBe(1);
+    expect(masterReads).toBe(2);
+    expect(lines.some((l) => l.includes('"level":"debug"') && l.includes('not comparing them again as the master'))).toBe(true);
+    // The pending credential must log in whatever set proved.
+    const wrong = { ...pending, password: newPassword() };
+    expect((await rejection(() => rotator.test(wrong, ctx, input(true)))).code).toBe('TARGET_AUTH_FAILED');
+
+    // An alternate missing a right fails testSecret unless set just proved otherwise (the window the engine bounds).
+    await admin((c) => c.query(`REVOKE SELECT ON ${mysql.escapeId(`${name}_db`)}.* FROM ${quoteAccount(clone, '127.0.0.1')}`));
+    const e = await rejection(() => rotator.test(pending, ctx, input()));
+    expect(e.code).toBe('TARGET_ERROR');
+    expect(e.message).toContain(`for '${clone}'@'127.0.0.1'`);
+    await rotator.test(pending, ctx, input(true));
   });
 
   it('refuses when the current credential no longer logs in, and creates nothing', async () => {
