@@ -193,7 +193,8 @@ export class RotationEngine {
    * rotation enabled, token a known version, token already CURRENT (succeed without work), token PENDING.
    */
   async runStep(secretId: string, token: string, step: Step, options: RunOptions = {}): Promise<StepResult> {
-    const info = await this.#store.describe(secretId, { dates: false, signal: options.signal });
+    // createSecret writes first (#createSecret), so it does not need to know whether PENDING already holds a value.
+    const info = await this.#store.describe(secretId, { dates: false, pendingValue: step !== 'createSecret', signal: options.signal });
     // Steps arrive one by one, and anyone may invoke finishSecret: it tests the value again before promoting it.
     // Each step also checks that a stored PENDING value still fits CURRENT: on AWS a PutSecretValue may have replaced
     // AWSCURRENT under it, and the service would otherwise set and promote the old value's credential.
@@ -523,7 +524,7 @@ export class RotationEngine {
     const ctx: RotatorContext = { logger, signal: options.signal };
     switch (step) {
       case 'createSecret': {
-        const outcome = await this.#createSecret(loaded, token, ctx);
+        const outcome = await this.#createSecret(loaded, token, ctx, options);
         const from = versionWithStage(loaded.info, 'CURRENT')?.versionId;
         if (outcome === 'done' && from !== undefined) remember(this.#derivedFrom, versionKey(loaded.info.secretId, token), from);
         return outcome;
@@ -549,8 +550,17 @@ export class RotationEngine {
     }
   }
 
-  async #createSecret({ info, current, rotator, strategy }: Loaded, token: string, ctx: RotatorContext): Promise<StepOutcome> {
+  /**
+   * Derives and stores the PENDING value, once per token. A value already under the token means an earlier run (or
+   * one running now) did it: 'already-done'. Where the store described PENDING without looking for its value
+   * (`pendingValue: false`), writing is how it is found out: a version's value never changes, so the store refuses a
+   * second, different one with VERSION_CONFLICT. A rotator whose createPending has effects outside the store
+   * (discardPending: an API key minted at the provider) looks first instead, so a retry mints nothing.
+   */
+  async #createSecret(loaded: Loaded, token: string, ctx: RotatorContext, run: RunOptions): Promise<StepOutcome> {
+    const { info, current, rotator, strategy } = loaded;
     if (info.versions.find((v) => v.versionId === token)?.hasValue === true) return 'already-done';
+    if (rotator.discardPending !== undefined && (await this.#pendingStored(info.secretId, token, ctx))) return 'already-done';
     const options = passwordOptionsFromEnv(this.#env, rotator.defaultExcludeCharacters);
     const masterId = rotator.masterSecretId(current, strategy);
     const input: CreatePendingInput = {
@@ -581,10 +591,27 @@ export class RotationEngine {
       await rotator.discardPending?.(pending, input, ctx).catch((cleanup: unknown) => {
         ctx.logger.error('could not discard what createSecret made for a value that was not stored; remove it by hand', { error: cleanup });
       });
-      throw error;
+      if (!isRotatorError(error, 'VERSION_CONFLICT')) throw error;
+      // The token already holds a value: the value stands, checked as every later step checks it (STALE_PENDING when
+      // it no longer fits CURRENT), now with a description that looked for it.
+      ctx.logger.debug('the PENDING version already holds a value; keeping it');
+      const described = await this.#store.describe(info.secretId, { dates: false, signal: ctx.signal });
+      await this.#assertFits({ ...loaded, info: described }, token, run);
+      return 'already-done';
     }
     remember(this.#values, versionKey(info.secretId, token), value);
     return 'done';
+  }
+
+  /** Whether the PENDING version `token` holds a value, by reading it (recalled when this process knows it). */
+  async #pendingStored(secretId: string, token: string, ctx: RotatorContext): Promise<boolean> {
+    try {
+      await this.#readVersion(secretId, { versionId: token, stage: 'PENDING' }, { signal: ctx.signal });
+      return true;
+    } catch (error) {
+      if (isRotatorError(error, 'VERSION_NOT_FOUND')) return false;
+      throw error;
+    }
   }
 
   async #setSecret({ info, current, rotator, strategy }: Loaded, token: string, pending: SecretObject, ctx: RotatorContext): Promise<StepOutcome> {
@@ -674,8 +701,8 @@ export class RotationEngine {
 
   /**
    * Runs a step whose pass a later step may trust (#passedMomentsAgo): an earlier record goes first, so a step that
-   * fails (or dies) leaves none, and the latest run has the last word; a pass is recorded with the fingerprint of the
-   * pending value the step was given.
+   * fails (or dies) leaves none, and the latest run has the last word; a pass that did the step's work ('done') is
+   * recorded with the fingerprint of the pending value the step was given.
    */
   async #recordingPass(
     records: Map<string, Passed>,
@@ -688,7 +715,9 @@ export class RotationEngine {
     records.delete(key);
     const pending = await this.#readPending(loaded, token, ctx);
     const outcome = await run(pending);
-    remember(records, key, { at: this.#now(), fingerprint: testFingerprint(loaded, pending) });
+    // Only a step that did its work is a proof: a setSecret that found nothing to do ('already-done': the pending
+    // credential already logs in) proved nothing about, say, an alternate's rights.
+    if (outcome === 'done') remember(records, key, { at: this.#now(), fingerprint: testFingerprint(loaded, pending) });
     return outcome;
   }
 

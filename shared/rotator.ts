@@ -66,8 +66,8 @@ export interface TestInput {
   /** The resolved master named by `masterSecretId(current, strategy)`; INVALID_SECRET when there is none. */
   readMaster: () => Promise<MasterCredential>;
   /**
-   * True when this process's setSecret for the same secret and token completed moments ago (under a minute) with
-   * the same pending value, CURRENT version and strategy. A rotator whose setSecret already proved, in its own
+   * True when this process's setSecret for the same secret and token set the pending credential moments ago (under a
+   * minute; not a setSecret that found it already working) with the same pending value, CURRENT version and strategy. A rotator whose setSecret already proved, in its own
    * session, what its test would check again through another login (the alternate's rights, as the master) may
    * trust that proof instead of logging in again. The pending credential itself must still log in: set proves
    * nothing about it.

@@ -159,6 +159,13 @@ export interface DescribeOptions extends CallOptions {
    * different answer: ids, stages, `hasValue`, `promotedAt` where known, rotation settings and tags are the same.
    */
   dates?: boolean;
+  /**
+   * Whether the caller needs `hasValue` of a PENDING version (default true). createSecret says false when it runs
+   * (the engine writes the value under its token and takes VERSION_CONFLICT for "already written"). A store that
+   * learns it only through another request (AWS Secrets Manager: a GetSecretValue of the version) may then skip that
+   * request, and its `hasValue: false` on a PENDING version means "not known to hold a value", not "a stub".
+   */
+  pendingValue?: boolean;
 }
 
 /** What an operator runs on this store, for messages that say how to fix something (never a value). */

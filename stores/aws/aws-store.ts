@@ -131,7 +131,8 @@ export interface SweepFilter {
  * - **hasValue** is false only for the AWSPENDING stub: DescribeSecret cannot tell, so for the one version that is
  *   PENDING (and not CURRENT) `describe` tries GetSecretValue; a value found is cached (it is read next anyway),
  *   ResourceNotFoundException means the stub. Every other labelled version was written by PutSecretValue or
- *   CreateSecret, so it has a value.
+ *   CreateSecret, so it has a value. createSecret asks for no probe (`pendingValue: false`): it writes its value under
+ *   the token, and ResourceExistsException says a value was already there, so a rotation costs one read less.
  * - **Versions are immutable**, so values read or written by version id are cached for the life of the instance
  *   (one Lambda container), as are creation dates. Reads by stage always go to the service: labels move. The
  *   engine reads CURRENT by the id its DescribeSecret just returned, so the steps after createSecret read nothing.
@@ -286,7 +287,7 @@ export class AwsSecretStore implements SecretStore {
     const out = await this.#describeSecret(secretId, signal);
     const labelled = Object.entries(out.VersionIdsToStages ?? {});
     if (options.dates !== false) await this.#learnCreationDates(secretId, labelled.map(([id]) => id), signal);
-    const versions = await this.#versions(secretId, labelled, (createdAt) => promotionTime(createdAt, out.LastRotatedDate), signal);
+    const versions = await this.#versions(secretId, labelled, (createdAt) => promotionTime(createdAt, out.LastRotatedDate), signal, options.pendingValue !== false);
     return this.#info(secretId, out, versions);
   }
 
@@ -296,6 +297,7 @@ export class AwsSecretStore implements SecretStore {
     labelled: ReadonlyArray<[string, string[]]>,
     promoted: (createdAt: Date | undefined) => Date | undefined,
     signal: AbortSignal | undefined,
+    probePending = true,
   ): Promise<VersionInfo[]> {
     const versions = await Promise.all(
       labelled.map(async ([versionId, labels]): Promise<VersionInfo> => {
@@ -307,7 +309,7 @@ export class AwsSecretStore implements SecretStore {
           stages,
           ...(createdAt === undefined ? {} : { createdAt }),
           ...(promotedAt === undefined ? {} : { promotedAt }),
-          hasValue: stages.includes('PENDING') ? await this.#hasValue(secretId, versionId, signal) : true,
+          hasValue: !stages.includes('PENDING') || (probePending ? await this.#hasValue(secretId, versionId, signal) : this.#values.has(cacheKey(secretId, versionId))),
         };
       }),
     );

@@ -166,6 +166,39 @@ describe.each(targets.map((t) => [t.engine, t] as const))('AWS rotation handler 
     expectNoLeak(oldPassword, now.password);
   });
 
+  it('createSecret writes without reading PENDING first; a second createSecret (a retry, or the same trigger twice at once) keeps the stored value', async () => {
+    const { arn, user, oldPassword } = await seed(target);
+    const token = (await rotateSecret(sm, arn)) ?? '';
+    const pendingReads = (): number => fake.requests.filter((r) => r.operation === 'GetSecretValue' && r.body.VersionId === token).length;
+
+    // A cold container: no GetSecretValue of the AWSPENDING stub (the write finds out), then the one write.
+    await invoke(databaseRotateHandler(fake.endpoint, target), arn, token, 'createSecret');
+    expect(pendingReads()).toBe(0);
+    const stored = await sm.send(new GetSecretValueCommand({ SecretId: arn, VersionId: token }));
+    recordSecretValue(stored.SecretString ?? '');
+
+    // Another container runs it again: its write is refused (a version's value never changes), and the value stands.
+    await invoke(databaseRotateHandler(fake.endpoint, target), arn, token, 'createSecret');
+    // Twice at once, in two more containers: both succeed, and still one value.
+    await Promise.all([invoke(databaseRotateHandler(fake.endpoint, target), arn, token, 'createSecret'), invoke(databaseRotateHandler(fake.endpoint, target), arn, token, 'createSecret')]);
+    const again = await sm.send(new GetSecretValueCommand({ SecretId: arn, VersionId: token }));
+    expect(again.SecretString).toBe(stored.SecretString);
+    const outcomes = output
+      .logLines()
+      .filter((l) => l.step === 'createSecret' && typeof l.message === 'string' && l.message.endsWith('succeeded'))
+      .map((l) => l.outcome);
+    expect(outcomes).toEqual(['done', 'already-done', 'already-done', 'already-done']);
+
+    const handler = databaseRotateHandler(fake.endpoint, target);
+    for (const step of STEPS.slice(1)) await invoke(handler, arn, token, step);
+    const now = await current(arn);
+    expect(now.versionId).toBe(token);
+    expect(now.password).toBe((JSON.parse(stored.SecretString ?? '{}') as { password: string }).password);
+    expect(await target.logsIn(user, now.password)).toBe(true);
+    expect(await target.logsIn(user, oldPassword)).toBe(false);
+    expectNoLeak(oldPassword, now.password);
+  });
+
   it('a setSecret with no time left fails before the database changes; the retry converges', async () => {
     const { arn, user, oldPassword, currentVersion } = await seed(target);
     const handler = databaseRotateHandler(fake.endpoint, target);

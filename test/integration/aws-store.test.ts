@@ -137,6 +137,24 @@ describe('AwsSecretStore: what is particular to AWS', () => {
     expect((await store.describe(arn)).versions.find((v) => v.versionId === token)).toMatchObject({ stages: ['PENDING'], hasValue: true });
   });
 
+  it('describe with pendingValue: false makes no GetSecretValue for PENDING; its hasValue then means "known to hold one"', async () => {
+    const arn = await seed(sm, 'app/db', 'current-value-1');
+    const token = (await sm.send(new RotateSecretCommand({ SecretId: arn }))).VersionId ?? '';
+    await sm.send(new PutSecretValueCommand({ SecretId: arn, ClientRequestToken: token, SecretString: 'pending-value-1', VersionStages: ['AWSPENDING'] }));
+    const reads = (): number => fake.requests.filter((r) => r.operation === 'GetSecretValue').length;
+    const before = reads();
+    const unprobed = await store.describe(arn, { dates: false, pendingValue: false });
+    expect(reads()).toBe(before);
+    expect(unprobed.versions.find((v) => v.versionId === token)).toMatchObject({ stages: ['PENDING'], hasValue: false });
+    // Asked (the default), it looks, and then knows: versions are immutable.
+    expect((await store.describe(arn, { dates: false })).versions.find((v) => v.versionId === token)?.hasValue).toBe(true);
+    expect(reads()).toBe(before + 1);
+    expect((await store.describe(arn, { dates: false, pendingValue: false })).versions.find((v) => v.versionId === token)?.hasValue).toBe(true);
+    expect(reads()).toBe(before + 1);
+    // A second, different value under the token is refused as the service refuses it.
+    expect(await codeOf(store.putPending(arn, token, 'pending-value-2'))).toBe('VERSION_CONFLICT');
+  });
+
   it('startRotation cannot create a stub on AWS: it says to use rotate-secret, and names a rotation in progress', async () => {
     await seed(sm, 'app/db', 'current-value-1');
     const error = await refusal(store.startRotation('app/db', TOKEN_A));
@@ -357,13 +375,14 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     // The second rotation, now with a PREVIOUS that single-user setSecret may fall back to.
     const second = await rotateAsTheService(() => engine, arn);
     // DescribeSecret per step (the guards, without dates); createSecret reads AWSCURRENT by the id the description
-    // gave, probes the stub and puts the value; finishSecret moves AWSCURRENT. Everything else is recalled: values
-    // by version id never change. (AWS's templates make 14 calls.) On the same container the second rotation's
-    // CURRENT is the value the first one wrote, so only the stub probe reads; its PREVIOUS is recalled too.
-    // The later steps check that the stored PENDING still fits CURRENT from what this engine remembers deriving it from.
-    expect(first.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 2, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
-    expect(first.total).toBe(8);
-    expect(second.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    // gave and puts the value (without probing the stub first: a value already there would refuse the write);
+    // finishSecret moves AWSCURRENT. Everything else is recalled: values by version id never change. (AWS's templates
+    // make 14 calls.) On the same container the second rotation's CURRENT is the value the first one wrote, and its
+    // PREVIOUS is recalled too, so it reads nothing. The later steps check that the stored PENDING still fits CURRENT
+    // from what this engine remembers deriving it from.
+    expect(first.calls).toEqual({ DescribeSecret: 4, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    expect(first.total).toBe(7);
+    expect(second.calls).toEqual({ DescribeSecret: 4, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
     expect((await store.describe(arn)).versions.map((v) => v.stages)).toEqual([['PREVIOUS'], ['CURRENT']]);
   });
 
@@ -377,8 +396,8 @@ describe('the engine, driven exactly as Secrets Manager drives the rotation func
     // checked by the service. CURRENT is read by id, which the store recalls.
     // A fresh engine does not know which CURRENT the PENDING came from: setSecret asks once for creation dates to check
     // that PENDING was created after CURRENT (one DescribeSecret and one ListSecretVersionIds, remembered by the store).
-    expect(calls).toEqual({ DescribeSecret: 5, GetSecretValue: 5, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
-    expect(total).toBe(13);
+    expect(calls).toEqual({ DescribeSecret: 5, GetSecretValue: 4, ListSecretVersionIds: 1, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    expect(total).toBe(12);
     expect((await store.describe(arn)).versions.find((v) => v.versionId === token)?.stages).toEqual(['CURRENT']);
   });
 

@@ -32,6 +32,20 @@ async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<R
   return error as RotatorError;
 }
 
+/**
+ * `store` describing as AWS's store does when asked not to look for PENDING's value (`pendingValue: false`, what
+ * createSecret asks): a PENDING version shows `hasValue: false` whether or not it holds one.
+ */
+function unprobedPending(store: SecretStore): SecretStore {
+  return storeWith(store, {
+    describe: async (id, options) => {
+      const info = await store.describe(id, options);
+      if (options?.pendingValue !== false) return info;
+      return { ...info, versions: info.versions.map((v) => (v.stages.includes('PENDING') ? { ...v, hasValue: false } : v)) };
+    },
+  });
+}
+
 async function current(store: SecretStore = t.store): Promise<Record<string, unknown>> {
   return JSON.parse(await store.getValue(SECRET, { stage: 'CURRENT' })) as Record<string, unknown>;
 }
@@ -174,6 +188,17 @@ describe('service-driven steps', () => {
     await engine({ rotators: [minting] }).runStep(SECRET, token, 'createSecret');
     expect(seen.slice(2)).toEqual([`mint:${token}:admin`]);
     expect(JSON.parse(await t.store.getValue(SECRET, { versionId: token }))).toMatchObject({ password: 'minted-key-value-1' });
+    // Run again where the description does not say that PENDING holds a value (AWS): a rotator that mints looks
+    // before it mints, so the retry mints nothing.
+    expect((await engine({ store: unprobedPending(t.store), rotators: [minting] }).runStep(SECRET, token, 'createSecret')).outcome).toBe('already-done');
+    expect(seen).toHaveLength(3);
+  });
+
+  it('createSecret on a description that did not look for PENDING\'s value writes first, and keeps a value already there', async () => {
+    await engine().runStep(SECRET, token, 'createSecret');
+    const stored = await t.store.getValue(SECRET, { versionId: token });
+    expect((await engine({ store: unprobedPending(t.store) }).runStep(SECRET, token, 'createSecret')).outcome).toBe('already-done');
+    expect(await t.store.getValue(SECRET, { versionId: token })).toBe(stored);
   });
 
   it('setSecret before createSecret fails cleanly: the stub has no value', async () => {
@@ -471,6 +496,7 @@ describe('a rotation reads its master once in this process, and testSecret hears
       await run(e, 'createSecret', 'setSecret', 'testSecret');
       await run(newEngine(), 'testSecret');
       expect(told).toEqual([true, false]);
+      await run(e, 'finishSecret'); // trusts e's testSecret: no test
       await newEngine().rotate(SECRET);
       expect(told).toEqual([true, false, true]);
     });
@@ -489,6 +515,14 @@ describe('a rotation reads its master once in this process, and testSecret hears
       // The memory target's works() answers for the login alone: the second setSecret fails there.
       target.failNext.works = new RotatorError('TARGET_UNREACHABLE', 'timed out', { retryable: true });
       await expectCode(e.runStep(SECRET, token, 'setSecret'), 'TARGET_UNREACHABLE');
+      await run(e, 'testSecret');
+      expect(told).toEqual([false]);
+    });
+
+    it("is false after a setSecret that found the pending credential already working: 'already-done' proves nothing more", async () => {
+      const e = newEngine();
+      await run(e, 'createSecret', 'setSecret');
+      expect((await e.runStep(SECRET, token, 'setSecret')).outcome).toBe('already-done');
       await run(e, 'testSecret');
       expect(told).toEqual([false]);
     });
@@ -683,7 +717,8 @@ describe('a PENDING that no longer fits is never resumed', () => {
     expect(error.message).toContain(`rotator secrets cancel-rotation ${SECRET}`);
     expect(error.message).not.toContain('aws secretsmanager'); // the file store names its own command only
     expect(target.calls.slice(calls).filter((c) => c.startsWith('set'))).toEqual([]);
-    // The service-driven steps refuse it too.
+    // The service-driven steps refuse it too, createSecret also where it writes before it looks (AWS).
+    await expectCode(engine({ store: unprobedPending(store) }).runStep(SECRET, stale?.versionId ?? '', 'createSecret'), 'STALE_PENDING');
     await expectCode(engine({ store }).runStep(SECRET, stale?.versionId ?? '', 'setSecret'), 'STALE_PENDING');
     await expectCode(engine({ store }).runStep(SECRET, stale?.versionId ?? '', 'finishSecret'), 'STALE_PENDING');
     // Cancelled as the message says, the next rotation starts from the rolled-back CURRENT.
