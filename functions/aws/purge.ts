@@ -1,6 +1,6 @@
 import { createRotators } from '../../rotators/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { AwsSecretStore, createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
+import { AwsSecretStore, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { createPurgeHandler, sweepFromEnv } from './purge-handler.js';
 
 /**
@@ -16,7 +16,7 @@ export const handler = createPurgeHandler({
   rotators: createRotators(config),
   config,
   sweep: sweepFromEnv(process.env),
-  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), store: new AwsSecretStore({ client }) }),
+  resolveMaster: createRdsMasterResolver({ store: new AwsSecretStore({ client }) }),
 });
 
 export default handler;

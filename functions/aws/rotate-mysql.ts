@@ -1,6 +1,6 @@
 import { createMysqlRotator } from '../../rotators/mysql/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { AwsSecretStore, createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
+import { AwsSecretStore, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 
@@ -9,8 +9,9 @@ import { createRotateHandler } from './rotate.js';
  * only the MySQL rotator, so its bundle carries `mysql2` and not `pg`. Everything is built once per container.
  */
 const config = loadConfig(process.env);
-// One store for the engine and the resolver (which reads a master secret's tags from its description); the RDS client
-// is only called for a master secret that RDS manages (no "host"). Nothing here makes a network call when built.
+// One store for the engine and the resolver (which reads a master secret's tags from its description); the resolver
+// builds its RDS client only for a master secret that RDS manages (no "host"), not at the cold start. Nothing here
+// makes a network call when built.
 const client = createSecretsManagerClient();
 const store = new AwsSecretStore({ client, requestRates: 'unpaced' });
 
@@ -26,7 +27,7 @@ export const handler = createRotateHandler({
   ],
   engineFamily: 'mysql',
   config,
-  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), store }),
+  resolveMaster: createRdsMasterResolver({ store }),
 });
 
 export default handler;

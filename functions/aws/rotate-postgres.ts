@@ -1,6 +1,6 @@
 import { createPostgresRotator } from '../../rotators/postgres/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { AwsSecretStore, createRdsClient, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
+import { AwsSecretStore, createRdsMasterResolver, createSecretsManagerClient } from '../../stores/aws/index.js';
 import { databaseRotatorOptions } from '../../rotators/database.js';
 import { createRotateHandler } from './rotate.js';
 
@@ -9,8 +9,9 @@ import { createRotateHandler } from './rotate.js';
  * bundle carries `pg` and not the MySQL driver. Everything is built once per container, at module load.
  */
 const config = loadConfig(process.env);
-// One store for the engine and the resolver (which reads a master secret's tags from its description); the RDS client
-// is only called for a master secret that RDS manages (no "host"). Nothing here makes a network call when built.
+// One store for the engine and the resolver (which reads a master secret's tags from its description); the resolver
+// builds its RDS client only for a master secret that RDS manages (no "host"), not at the cold start. Nothing here
+// makes a network call when built.
 const client = createSecretsManagerClient();
 const store = new AwsSecretStore({ client, requestRates: 'unpaced' });
 
@@ -20,7 +21,7 @@ export const handler = createRotateHandler({
   rotators: [createPostgresRotator(databaseRotatorOptions(config))],
   engineFamily: 'postgres',
   config,
-  resolveMaster: createRdsMasterResolver({ rds: createRdsClient(), store }),
+  resolveMaster: createRdsMasterResolver({ store }),
 });
 
 export default handler;

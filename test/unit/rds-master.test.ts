@@ -1,6 +1,6 @@
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MYSQL_ENGINES } from '../../rotators/mysql/index.js';
 import { POSTGRES_ENGINES } from '../../rotators/postgres/index.js';
 import { RotatorError, isRotatorError } from '../../shared/errors.js';
@@ -99,6 +99,22 @@ describe('RDS master resolver: instances', () => {
     const logged = lines.join('\n');
     expect(logged).toContain('completed the RDS-managed master secret from its DB instance');
     expect(logged).not.toContain(password);
+  });
+
+  it('without a client given, builds createRdsClient() from the environment on its first lookup (the Lambda entries)', async () => {
+    primary();
+    const { arn, value } = await masterSecret([{ Key: RDS_INSTANCE_TAG, Value: rdsFake.instanceArn('primary') }]);
+    const env = { [RDS_ENDPOINT_ENV]: rdsFake.endpoint, AWS_REGION: FAKE_REGION, AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey };
+    const lazy = createRdsMasterResolver({ store: new AwsSecretStore({ client: sm }) });
+    // Built at the lookup, not with the resolver: the environment it reads is the one of the first lookup.
+    for (const [name, setting] of Object.entries(env)) vi.stubEnv(name, setting);
+    try {
+      expect((await lazy(arn, value, ctx)).value).toMatchObject({ host: PRIMARY_HOST, port: 5433, engine: 'postgres' });
+      expect(await lazy(arn, value, ctx)).toMatchObject({ value: { host: PRIMARY_HOST } });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect(rdsFake.count('DescribeDBInstances')).toBe(2);
   });
 
   it('matches the tag key without regard to case (as AWS templates do) and never replaces a stored port or engine', async () => {
