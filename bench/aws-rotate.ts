@@ -24,12 +24,12 @@ import { CreateSecretCommand, RotateSecretCommand, type Tag } from '@aws-sdk/cli
 import type { Context } from 'aws-lambda';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
 import { STEPS } from '../shared/engine.js';
 import type { Strategy } from '../shared/store.js';
@@ -99,44 +99,47 @@ async function captured<T>(into: Output, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A TCP proxy in front of a database server that counts the connections made through it: one per login. */
+/**
+ * A TCP proxy in front of a database server that counts the connections made through it: one per login. It runs in a
+ * worker thread, so the packets it forwards do not wait on the event loop of the warm handler that sends them.
+ */
 interface CountingProxy {
   port: number;
-  connections: number;
+  connections: () => number;
   close: () => Promise<void>;
 }
 
+const PROXY_WORKER = `
+const { createConnection, createServer } = require('node:net');
+const { parentPort, workerData } = require('node:worker_threads');
+const count = new Int32Array(workerData.counter);
+const server = createServer((client) => {
+  Atomics.add(count, 0, 1);
+  const upstream = createConnection({ host: workerData.host, port: workerData.port });
+  client.pipe(upstream).pipe(client);
+  client.on('error', () => upstream.destroy());
+  upstream.on('error', () => client.destroy());
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
+});
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+`;
+
 async function startCountingProxy(host: string, port: number): Promise<CountingProxy> {
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const proxy = {
-    port: 0,
-    connections: 0,
-    close: async (): Promise<void> => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+  const counter = new SharedArrayBuffer(4);
+  const worker = new Worker(PROXY_WORKER, { eval: true, workerData: { host, port, counter } });
+  const listening = await new Promise<number>((resolve, reject) => {
+    worker.once('message', (p: number) => resolve(p));
+    worker.once('error', reject);
+  });
+  const count = new Int32Array(counter);
+  return {
+    port: listening,
+    connections: () => Atomics.load(count, 0),
+    close: async () => {
+      await worker.terminate();
     },
   };
-  const server: Server = createServer((client) => {
-    proxy.connections += 1;
-    const upstream = createConnection({ host, port });
-    track(client);
-    track(upstream);
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the counting proxy has no TCP port');
-  proxy.port = address.port;
-  return proxy;
 }
 
 type Handler = (event: { SecretId: string; ClientRequestToken: string; Step: string }, context: Context) => Promise<unknown>;
@@ -243,7 +246,7 @@ async function rotateOnce(build: Build, c: Case, name: string, fake: SecretsMana
     const output = into?.output ?? emptyOutput();
     const handler = c.container === 'warm' ? await warmHandler(build, c.engine) : undefined;
     fake.resetCounts();
-    const connectionsBefore = proxy.connections;
+    const connectionsBefore = proxy.connections();
     let ms: number;
     if (handler === undefined) {
       ms = await coldRotation(build.bundles[c.engine], events, output);
@@ -255,7 +258,7 @@ async function rotateOnce(build: Build, c: Case, name: string, fake: SecretsMana
     if (into === undefined) return;
     into.times.push(ms);
     into.calls.push(fake.count());
-    into.logins.push(proxy.connections - connectionsBefore);
+    into.logins.push(proxy.connections() - connectionsBefore);
     for (const [op, n] of Object.entries(fake.counts())) into.perOperation.set(op, (into.perOperation.get(op) ?? 0) + n);
   } finally {
     sm.destroy();

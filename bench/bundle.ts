@@ -26,10 +26,10 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { build, type BuildOptions } from 'esbuild';
-import { parse as parseYaml } from 'yaml';
+import { build } from 'esbuild';
 import { readZip } from '../test/support/zip.js';
 import { checkoutBaseline } from './baseline.js';
+import { esbuildOptionsOf, handlerSource } from './function-bundle.js';
 import { percentile } from './stats.js';
 
 const run = promisify(execFile);
@@ -172,24 +172,12 @@ function packageOf(input: string): string {
   return match?.[1] ?? 'rotator (own code)';
 }
 
-/** custom.esbuild of serverless.yml, as esbuild options (the plugin's own keys removed). */
-function esbuildOptionsFromServerlessYml(repo: string): BuildOptions {
-  // CloudFormation tags (!Sub, ...) are kept as plain values; only custom.esbuild is read.
-  const doc = parseYaml(readFileSync(join(repo, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: Record<string, unknown> } };
-  const options: BuildOptions & Record<string, unknown> = { ...doc.custom.esbuild };
-  for (const pluginOnly of ['exclude', 'outputFileExtension', 'packager', 'keepOutputDirectory', 'nativeZip', 'concurrency', 'zipConcurrency']) {
-    Reflect.deleteProperty(options, pluginOnly);
-  }
-  return options;
-}
-
 /** Bytes in the bundle of `handler` by npm package, built as serverless-esbuild builds it (from the service root). */
 async function composition(repo: string, handler: string): Promise<Map<string, number>> {
-  const entry = join(repo, `${handler.replace(/\.handler$/, '')}.ts`);
   const result = await build({
-    ...esbuildOptionsFromServerlessYml(repo),
+    ...(await esbuildOptionsOf(repo)),
     absWorkingDir: repo,
-    entryPoints: [entry],
+    entryPoints: [handlerSource(repo, handler)],
     write: false,
     metafile: true,
     outdir: '/tmp/unused',
