@@ -181,7 +181,9 @@ export interface Rotator {
   createPending(input: CreatePendingInput, ctx: RotatorContext): SecretObject | Promise<SecretObject>;
   /**
    * Undoes what createPending did outside the store when the pending value could not be stored (a minted key
-   * nobody would ever hold). Absent when createPending touches nothing outside.
+   * nobody would ever hold). Absent when createPending touches nothing outside: the engine then lets createSecret
+   * compute a value and write it to find out whether the token already holds one (a refused write costs nothing),
+   * while a rotator with discardPending has the token's value looked up first, so a retry mints nothing.
    */
   discardPending?(pending: SecretObject, input: CreatePendingInput, ctx: RotatorContext): Promise<void>;
   /**

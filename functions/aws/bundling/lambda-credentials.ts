@@ -1,5 +1,4 @@
 import { fromEnv } from '@aws-sdk/credential-provider-env';
-import type { defaultProvider as sdkDefaultProvider } from '@aws-sdk/credential-provider-node';
 
 /**
  * The SDK's default credential chain in the Lambda bundles (serverless.yml's `custom.esbuild.alias` puts this module
@@ -9,7 +8,4 @@ import type { defaultProvider as sdkDefaultProvider } from '@aws-sdk/credential-
  * never answer there. They are about 90 KB of every bundle (the nested STS and SSO clients among them), parsed at
  * each cold start. Without those variables the SDK's own CredentialsProviderError says so.
  */
-export const defaultProvider: typeof sdkDefaultProvider = (init = {}) => {
-  const provider = fromEnv(init);
-  return provider as ReturnType<typeof sdkDefaultProvider>;
-};
+export const defaultProvider = (init: Parameters<typeof fromEnv>[0] = {}): ReturnType<typeof fromEnv> => fromEnv(init);
