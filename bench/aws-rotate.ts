@@ -25,7 +25,7 @@ import type { Context } from 'aws-lambda';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -36,7 +36,7 @@ import type { Strategy } from '../shared/store.js';
 import { STRATEGY_TAG } from '../stores/aws/index.js';
 import { LOCAL_ENGINES, connectLocal, throwawayPassword, uniqueSuffix, type LocalDatabase, type LocalEngine } from '../scripts/local-databases.js';
 import { FAKE_REGION, startSecretsManagerFake, type SecretsManagerFake } from '../test/fakes/aws/secrets-manager.js';
-import { checkoutBaseline, type Baseline } from './baseline.js';
+import { checkoutBaseline, repoRoot, type Baseline } from './baseline.js';
 import { bundleFunction } from './function-bundle.js';
 import { startBenchPostgres } from './postgres.js';
 import { percentile } from './stats.js';
@@ -368,11 +368,6 @@ function lambdaEnvironment(fake: SecretsManagerFake, scratch: string): NodeJS.Pr
     POWERTOOLS_METRICS_NAMESPACE: 'Rotator',
     ROTATION_STRATEGY: 'single-user',
   };
-}
-
-function repoRoot(): string {
-  // bench/ under the repository (run through tsx, never from dist/).
-  return dirname(import.meta.dirname);
 }
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface Baseline {
   /** The checkout's root: the same layout as the repository. */
@@ -18,6 +18,17 @@ export interface Baseline {
   label: string;
   /** Removes the worktree and its directory. */
   remove: () => void;
+}
+
+/** The repository root: the nearest directory above this module with serverless.yml (from bench/ or dist/bench/). */
+export function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'serverless.yml'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('serverless.yml not found above bench/');
+    dir = parent;
+  }
+  return dir;
 }
 
 function git(repo: string, args: readonly string[]): string {

@@ -22,13 +22,13 @@
  * Usage: npm run bench:bundle [-- --runs 20] [-- --top 6] [-- --baseline <ref>] [-- --lambda-only]
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { readZip } from '../test/support/zip.js';
-import { checkoutBaseline } from './baseline.js';
+import { checkoutBaseline, repoRoot } from './baseline.js';
 import { esbuildOptionsOf, handlerSource } from './function-bundle.js';
 import { percentile } from './stats.js';
 
@@ -36,17 +36,6 @@ const run = promisify(execFile);
 
 const MAX_BYTES = 1024 * 1024;
 const MAX_IMPORT_MS = 50;
-
-/** The repository root: the nearest directory above this file with serverless.yml (from bench/ or dist/bench/). */
-function repoRoot(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'serverless.yml'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('serverless.yml not found above bench/');
-    dir = parent;
-  }
-  return dir;
-}
 
 /** Our environment without AWS_* variables and with credential files that do not exist. */
 function offlineEnv(scratch: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
